@@ -1,0 +1,44 @@
+# The two set-up commands of the README:
+#   make run    installs dependencies, builds, and starts medulla on the embedded default
+#   make test   installs dependencies, builds, and runs every test (unit, end-to-end, fuzz smoke)
+PRESET ?= release
+BUILD_DIR := build/$(PRESET)
+JOBS ?= $(shell nproc)
+
+.PHONY: run test deps build e2e-deps test-debug fuzz bench format clean
+
+run: deps build
+	$(BUILD_DIR)/medulla serve
+
+test: deps build e2e-deps
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+deps:
+	./scripts/install-deps.sh
+
+build:
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+e2e-deps:
+	./scripts/install-e2e-deps.sh
+
+# The whole suite under AddressSanitizer + UBSan.
+test-debug:
+	$(MAKE) test PRESET=debug
+
+# libFuzzer targets (clang); FUZZ_SECONDS per target.
+fuzz: deps
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	./fuzz/run.sh build/fuzz $${FUZZ_SECONDS:-60}
+
+bench: build
+	MEDULLA_BENCH_DEPS=1 ./scripts/install-deps.sh
+	./bench/run.sh $(BUILD_DIR)
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build

@@ -1,0 +1,490 @@
+#include "api/fhir_api.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "api/capability.h"
+#include "core/ids.h"
+#include "core/time.h"
+#include "fhir/operation_outcome.h"
+#include "json/write.h"
+
+namespace medulla::api {
+namespace {
+
+constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
+
+int HttpStatusFor(core::Code code) {
+  switch (code) {
+    case core::Code::kOk: return 200;
+    case core::Code::kInvalidArgument: return 400;
+    case core::Code::kUnprocessable: return 422;
+    case core::Code::kNotFound: return 404;
+    case core::Code::kGone: return 410;
+    case core::Code::kConflict: return 409;
+    case core::Code::kPreconditionFailed: return 412;
+    case core::Code::kTooLarge: return 413;
+    case core::Code::kUnauthenticated: return 401;
+    case core::Code::kPermissionDenied: return 403;
+    case core::Code::kUnavailable: return 503;
+    case core::Code::kUnsupported: return 501;
+    case core::Code::kInternal: return 500;
+  }
+  return 500;
+}
+
+http::Response Outcome(int status, const core::Status& s) {
+  http::Response r;
+  r.status = status;
+  r.content_type = kFhirJson;
+  r.body = fhir::OperationOutcomeJson(s);
+  return r;
+}
+
+http::Response Failure(const core::Status& s) { return Outcome(HttpStatusFor(s.code()), s); }
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool ContainsJson(std::string_view v) { return v.find("json") != std::string_view::npos; }
+
+// Accept / _format: is JSON acceptable?
+bool AcceptsJson(std::string_view accept) {
+  if (accept.empty()) return true;
+  return ContainsJson(accept) || accept.find("*/*") != std::string_view::npos ||
+         accept.find("application/*") != std::string_view::npos;
+}
+
+std::string ETag(int64_t version) { return fmt::format("W/\"{}\"", version); }
+
+// If-Match: W/"3" or "3".
+std::optional<int64_t> ParseETag(std::string_view v) {
+  if (v.starts_with("W/")) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || n < 1) return std::nullopt;
+  return n;
+}
+
+void AddVersionHeaders(http::Response& r, const store::VersionRecord& rec) {
+  r.headers.emplace_back("ETag", ETag(rec.version));
+  r.headers.emplace_back("Last-Modified", core::FormatHttpDate(rec.last_updated));
+}
+
+std::string_view StatusLine(int status) {
+  switch (status) {
+    case 200: return "200 OK";
+    case 201: return "201 Created";
+    case 204: return "204 No Content";
+    default: return "200 OK";
+  }
+}
+
+}  // namespace
+
+struct FhirApi::Context {
+  http::Request& request;
+  std::string base;  // no trailing slash
+  records::QueryParams params;
+  std::string_view prefer_return;  // minimal | representation | OperationOutcome
+  bool strict = false;
+  std::string content_type = kFhirJson;
+};
+
+FhirApi::FhirApi(records::RecordService& records, store::Store& store,
+                 core::MetricsRegistry& metrics, ApiOptions options)
+    : records_(records), store_(store), metrics_(metrics), options_(std::move(options)) {
+  capability_json_ = CapabilityStatementJson(records_.definitions().ResourceTypes(),
+                                             options_.version, options_.base_url);
+}
+
+http::Response FhirApi::ErrorResponse(int status, std::string_view message) {
+  core::Code code = status == 413   ? core::Code::kTooLarge
+                    : status == 431 ? core::Code::kTooLarge
+                    : status >= 500 ? core::Code::kInternal
+                                    : core::Code::kInvalidArgument;
+  return Outcome(status, core::Status(code, std::string(message)));
+}
+
+void FhirApi::Handle(http::Request& request, http::Responder responder) {
+  std::string_view path = request.path();
+  // Operational endpoints: plain text, no FHIR negotiation.
+  if (path == "/healthz") {
+    return responder.Send(http::Response::Text(200, "ok\n"));
+  }
+  if (path == "/readyz") {
+    return responder.Send(ready_.load() ? http::Response::Text(200, "ready\n")
+                                        : http::Response::Text(503, "not ready\n"));
+  }
+  if (path == "/metrics") {
+    store::StoreStats stats = store_.Stats();
+    metrics_.GetGauge("medulla_store_last_seq", "Sequence number of the last commit.")
+        .Set(stats.last_seq);
+    return responder.Send(http::Response::Text(200, metrics_.Render(),
+                                               "text/plain; version=0.0.4; charset=utf-8"));
+  }
+
+  Context ctx{request, options_.base_url, records::ParseQueryString(request.query()), {}, false};
+  if (ctx.base.empty()) {
+    std::string_view host = request.Header("host");
+    ctx.base = fmt::format("http://{}", host.empty() ? "localhost" : host);
+  }
+  // Content negotiation: JSON only. _format wins over Accept.
+  for (const auto& [k, v] : ctx.params) {
+    if (k != "_format") continue;
+    if (v == "json" || v == "application/json" || v == "application/fhir+json" ||
+        v == "application/json+fhir") {
+      if (v == "application/json" || v == "json") ctx.content_type = "application/json; charset=utf-8";
+    } else {
+      return responder.Send(Outcome(406, core::Unsupported(fmt::format(
+                                             "_format '{}' is not supported: this server speaks "
+                                             "FHIR JSON only",
+                                             v))));
+    }
+  }
+  if (!AcceptsJson(request.Header("accept")) &&
+      std::none_of(ctx.params.begin(), ctx.params.end(),
+                   [](const auto& p) { return p.first == "_format"; })) {
+    return responder.Send(Outcome(
+        406, core::Unsupported(fmt::format("Accept '{}' is not supported: this server speaks "
+                                           "FHIR JSON only",
+                                           request.Header("accept")))));
+  }
+  std::string_view prefer = request.Header("prefer");
+  if (prefer.find("return=minimal") != std::string_view::npos) ctx.prefer_return = "minimal";
+  if (prefer.find("return=OperationOutcome") != std::string_view::npos)
+    ctx.prefer_return = "OperationOutcome";
+  if (prefer.find("handling=strict") != std::string_view::npos) ctx.strict = true;
+  Route(ctx, responder);
+}
+
+void FhirApi::Route(Context& ctx, http::Responder& responder) {
+  const std::string& method = ctx.request.method;
+  const bool get = method == "GET" || method == "HEAD";
+  auto segs = SplitPath(ctx.request.path());
+  auto not_allowed = [&] {
+    http::Response r = Outcome(405, core::Unsupported(fmt::format(
+                                        "{} is not allowed on {}", method, ctx.request.path())));
+    responder.Send(std::move(r));
+  };
+
+  if (segs.empty()) return not_allowed();  // batch/transaction: a later issue
+  if (segs[0] == "metadata" && segs.size() == 1) {
+    return get ? Metadata(ctx, responder) : not_allowed();
+  }
+  if (segs[0] == "_history" && segs.size() == 1) {
+    return get ? History(ctx, responder, "", "") : not_allowed();
+  }
+  std::string type(segs[0]);
+  if (!records_.IsResourceType(type)) {
+    return responder.Send(Outcome(
+        404, core::NotFound(fmt::format("'{}' is not a FHIR R4 resource type", type))));
+  }
+  if (segs.size() == 1) {
+    if (get) return Search(ctx, responder, type, ctx.params);
+    if (method == "POST") return Create(ctx, std::move(responder), type);
+    return not_allowed();
+  }
+  if (segs.size() == 2 && segs[1] == "_search") {
+    if (method != "POST") return not_allowed();
+    // POST _search: parameters in a form body and/or the query string.
+    records::QueryParams params = ctx.params;
+    for (auto& p : records::ParseQueryString(ctx.request.body)) params.push_back(std::move(p));
+    return Search(ctx, responder, type, params);
+  }
+  if (segs.size() == 2 && segs[1] == "_history") {
+    return get ? History(ctx, responder, type, "") : not_allowed();
+  }
+  std::string id(segs[1]);
+  if (segs.size() == 2) {
+    if (get) return Read(ctx, responder, type, id);
+    if (method == "PUT") return Update(ctx, std::move(responder), type, id);
+    if (method == "DELETE") return Delete(ctx, std::move(responder), type, id);
+    return not_allowed();
+  }
+  if (segs.size() == 3 && segs[2] == "_history") {
+    return get ? History(ctx, responder, type, id) : not_allowed();
+  }
+  if (segs.size() == 4 && segs[2] == "_history") {
+    return get ? VRead(ctx, responder, type, id, std::string(segs[3])) : not_allowed();
+  }
+  responder.Send(Outcome(404, core::NotFound(fmt::format("no route for {}", ctx.request.path()))));
+}
+
+void FhirApi::Metadata(Context& ctx, http::Responder& responder) {
+  http::Response r;
+  r.content_type = ctx.content_type;
+  r.body = capability_json_;
+  responder.Send(std::move(r));
+}
+
+void FhirApi::Read(Context& ctx, http::Responder& responder, const std::string& type,
+                   const std::string& id) {
+  auto rec = records_.Read(type, id);
+  if (!rec) return responder.Send(Failure(rec.error()));
+  http::Response r;
+  r.content_type = ctx.content_type;
+  AddVersionHeaders(r, *rec);
+  r.body = std::move(rec->body);
+  responder.Send(std::move(r));
+}
+
+void FhirApi::VRead(Context& ctx, http::Responder& responder, const std::string& type,
+                    const std::string& id, const std::string& version) {
+  auto rec = records_.VRead(type, id, version);
+  if (!rec) return responder.Send(Failure(rec.error()));
+  http::Response r;
+  r.content_type = ctx.content_type;
+  AddVersionHeaders(r, *rec);
+  r.body = std::move(rec->body);
+  responder.Send(std::move(r));
+}
+
+namespace {
+
+bool AcceptableBodyType(const http::Request& req) {
+  std::string_view ct = req.Header("content-type");
+  return ct.empty() || ContainsJson(ct);
+}
+
+// The response to a successful write, honouring Prefer: return=...
+http::Response WriteResponse(int status, std::string_view prefer_return,
+                             const std::string& content_type, const std::string& base,
+                             store::VersionRecord& rec, std::string_view message) {
+  http::Response r;
+  r.status = status;
+  AddVersionHeaders(r, rec);
+  if (status == 201 || status == 200) {
+    r.headers.emplace_back("Location", fmt::format("{}/{}/{}/_history/{}", base, rec.type,
+                                                   rec.id, rec.version));
+  }
+  if (prefer_return == "minimal") return r;
+  r.content_type = content_type;
+  if (prefer_return == "OperationOutcome") {
+    r.body = fhir::OperationOutcomeJson("information", "informational", message);
+  } else {
+    r.body = std::move(rec.body);
+  }
+  return r;
+}
+
+}  // namespace
+
+void FhirApi::Create(Context& ctx, http::Responder responder, const std::string& type) {
+  if (!AcceptableBodyType(ctx.request)) {
+    return responder.Send(Outcome(415, core::Unsupported("send resources as application/fhir+json")));
+  }
+  std::optional<std::string_view> if_none_exist;
+  if (ctx.request.HasHeader("if-none-exist")) if_none_exist = ctx.request.Header("if-none-exist");
+  records_.Create(
+      type, ctx.request.body, if_none_exist,
+      [responder = std::make_shared<http::Responder>(std::move(responder)),
+       prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
+       base = ctx.base](core::Result<records::WriteReply> reply) mutable {
+        if (!reply) return responder->Send(Failure(reply.error()));
+        bool existing = reply->outcome == store::WriteOutcome::kExisting;
+        responder->Send(WriteResponse(existing ? 200 : 201, prefer, ct, base, reply->record,
+                                      existing ? "a matching resource already exists"
+                                               : "created"));
+      });
+}
+
+void FhirApi::Update(Context& ctx, http::Responder responder, const std::string& type,
+                     const std::string& id) {
+  if (!AcceptableBodyType(ctx.request)) {
+    return responder.Send(Outcome(415, core::Unsupported("send resources as application/fhir+json")));
+  }
+  std::optional<int64_t> if_match;
+  if (ctx.request.HasHeader("if-match")) {
+    if_match = ParseETag(ctx.request.Header("if-match"));
+    if (!if_match) {
+      return responder.Send(Outcome(
+          400, core::InvalidArgument("If-Match must be a version ETag such as W/\"3\"")));
+    }
+  }
+  records_.Update(
+      type, id, ctx.request.body, if_match,
+      [responder = std::make_shared<http::Responder>(std::move(responder)),
+       prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
+       base = ctx.base](core::Result<records::WriteReply> reply) mutable {
+        if (!reply) return responder->Send(Failure(reply.error()));
+        bool created = reply->outcome == store::WriteOutcome::kCreated;
+        responder->Send(WriteResponse(created ? 201 : 200, prefer, ct, base, reply->record,
+                                      created ? "created" : "updated"));
+      });
+}
+
+void FhirApi::Delete(Context& ctx, http::Responder responder, const std::string& type,
+                     const std::string& id) {
+  records_.Delete(
+      type, id,
+      [responder = std::make_shared<http::Responder>(std::move(responder)),
+       prefer = std::string(ctx.prefer_return),
+       ct = ctx.content_type](core::Result<records::WriteReply> reply) mutable {
+        if (!reply) return responder->Send(Failure(reply.error()));
+        http::Response r;
+        if (reply->outcome == store::WriteOutcome::kDeleted) {
+          r.headers.emplace_back("ETag", ETag(reply->record.version));
+        }
+        if (prefer == "OperationOutcome") {
+          r.status = 200;
+          r.content_type = ct;
+          r.body = fhir::OperationOutcomeJson(
+              "information", "informational",
+              reply->outcome == store::WriteOutcome::kDeleted ? "deleted" : "nothing to delete");
+        } else {
+          r.status = 204;
+        }
+        responder->Send(std::move(r));
+      });
+}
+
+namespace {
+
+void AppendLink(std::string& out, bool& first, std::string_view relation, std::string_view url) {
+  if (!first) out += ",";
+  first = false;
+  out += "{\"relation\":";
+  json::WriteString(relation, out);
+  out += ",\"url\":";
+  json::WriteString(url, out);
+  out += "}";
+}
+
+std::string BundleHeader(std::string_view type) {
+  std::string out = "{\"resourceType\":\"Bundle\",\"id\":\"";
+  out += core::NewUuidV7();
+  out += "\",\"meta\":{\"lastUpdated\":\"";
+  out += core::FormatInstant(core::SystemClock::Instance().Now());
+  out += "\"},\"type\":\"";
+  out += type;
+  out += "\"";
+  return out;
+}
+
+std::string PageUrl(const std::string& base, std::string_view path, records::QueryParams params) {
+  std::string q = records::EncodeQueryString(params);
+  return q.empty() ? fmt::format("{}{}", base, path) : fmt::format("{}{}?{}", base, path, q);
+}
+
+}  // namespace
+
+void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string& type,
+                     const records::QueryParams& params) {
+  auto reply = records_.Search(type, params, ctx.strict);
+  if (!reply) return responder.Send(Failure(reply.error()));
+  const store::SearchPage& page = reply->page;
+  size_t bytes = 0;
+  for (const auto& r : page.resources) bytes += r.body.size() + 128;
+  std::string out = BundleHeader("searchset");
+  out.reserve(bytes + 1024);
+  if (page.total) out += fmt::format(",\"total\":{}", *page.total);
+  out += ",\"link\":[";
+  bool first = true;
+  std::string path = "/" + type;
+  records::QueryParams self = reply->applied;
+  AppendLink(out, first, "self", PageUrl(ctx.base, path, self));
+  if (page.next_after_id) {
+    records::QueryParams next = reply->applied;
+    next.emplace_back("_after", *page.next_after_id);
+    AppendLink(out, first, "next", PageUrl(ctx.base, path, next));
+  }
+  out += "],\"entry\":[";
+  first = true;
+  for (const auto& r : page.resources) {
+    if (!first) out += ",";
+    first = false;
+    out += "{\"fullUrl\":";
+    json::WriteString(fmt::format("{}/{}/{}", ctx.base, r.type, r.id), out);
+    out += ",\"resource\":";
+    out += r.body;
+    out += ",\"search\":{\"mode\":\"match\"}}";
+  }
+  if (!reply->ignored.empty()) {
+    if (!first) out += ",";
+    std::string msg;
+    for (const auto& m : reply->ignored) msg += (msg.empty() ? "" : "; ") + m;
+    out += "{\"resource\":";
+    out += fhir::OperationOutcomeJson("warning", "not-supported",
+                                      "ignored search parameters: " + msg);
+    out += ",\"search\":{\"mode\":\"outcome\"}}";
+  }
+  out += "]}";
+  http::Response r;
+  r.content_type = ctx.content_type;
+  r.body = std::move(out);
+  responder.Send(std::move(r));
+}
+
+void FhirApi::History(Context& ctx, http::Responder& responder, const std::string& type,
+                      const std::string& id) {
+  auto reply = records_.History(type, id, ctx.params);
+  if (!reply) return responder.Send(Failure(reply.error()));
+  if (!id.empty() && reply->page.entries.empty() && !ctx.params.size()) {
+    // An instance that never existed: 404 rather than an empty history.
+    auto exists = records_.VRead(type, id, "1");
+    if (!exists && exists.error().code() == core::Code::kNotFound) {
+      return responder.Send(Failure(exists.error()));
+    }
+  }
+  const store::HistoryPage& page = reply->page;
+  std::string path = type.empty() ? "/_history"
+                     : id.empty() ? fmt::format("/{}/_history", type)
+                                  : fmt::format("/{}/{}/_history", type, id);
+  size_t bytes = 0;
+  for (const auto& e : page.entries) bytes += e.body.size() + 256;
+  std::string out = BundleHeader("history");
+  out.reserve(bytes + 1024);
+  out += ",\"link\":[";
+  bool first = true;
+  AppendLink(out, first, "self", PageUrl(ctx.base, path, reply->applied));
+  if (page.next_before_seq) {
+    records::QueryParams next = reply->applied;
+    next.emplace_back("_before_seq", std::to_string(*page.next_before_seq));
+    AppendLink(out, first, "next", PageUrl(ctx.base, path, next));
+  }
+  out += "],\"entry\":[";
+  first = true;
+  for (const auto& e : page.entries) {
+    if (!first) out += ",";
+    first = false;
+    out += "{\"fullUrl\":";
+    json::WriteString(fmt::format("{}/{}/{}", ctx.base, e.type, e.id), out);
+    if (!e.deleted()) {
+      out += ",\"resource\":";
+      out += e.body;
+    }
+    std::string_view method = e.operation == store::Operation::kCreate   ? "POST"
+                              : e.operation == store::Operation::kUpdate ? "PUT"
+                                                                         : "DELETE";
+    std::string url = e.operation == store::Operation::kCreate ? e.type : e.type + "/" + e.id;
+    int status = e.operation == store::Operation::kCreate ? 201
+                 : e.operation == store::Operation::kDelete ? 204
+                 : e.version == 1 ? 201
+                                  : 200;
+    out += fmt::format(",\"request\":{{\"method\":\"{}\",\"url\":", method);
+    json::WriteString(url, out);
+    out += fmt::format("}},\"response\":{{\"status\":\"{}\",\"etag\":", StatusLine(status));
+    json::WriteString(ETag(e.version), out);
+    out += fmt::format(",\"lastModified\":\"{}\"}}}}", core::FormatInstant(e.last_updated));
+  }
+  out += "]}";
+  http::Response r;
+  r.content_type = ctx.content_type;
+  r.body = std::move(out);
+  responder.Send(std::move(r));
+}
+
+}  // namespace medulla::api

@@ -1,0 +1,62 @@
+// The REST face of medulla: FHIR R4 interactions over the record service, plus the operational
+// endpoints (/healthz, /readyz, /metrics). Parses requests, calls records::RecordService and
+// renders FHIR JSON; the only module that knows both HTTP and FHIR.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "core/metrics.h"
+#include "http/message.h"
+#include "records/record_service.h"
+#include "store/store.h"
+
+namespace medulla::api {
+
+struct ApiOptions {
+  // The server's base URL for fullUrl/Location/links. Empty: "http://" + the request's Host.
+  std::string base_url;
+  std::string version = "0.0.0";
+};
+
+class FhirApi {
+ public:
+  FhirApi(records::RecordService& records, store::Store& store, core::MetricsRegistry& metrics,
+          ApiOptions options);
+
+  // The http::Handler. Thread-safe.
+  void Handle(http::Request& request, http::Responder responder);
+
+  // /readyz answers 200 only while ready (false during start-up and shutdown).
+  void SetReady(bool ready) { ready_.store(ready); }
+
+  // A FHIR OperationOutcome response for errors the HTTP server raises itself.
+  static http::Response ErrorResponse(int status, std::string_view message);
+
+ private:
+  struct Context;
+  void Route(Context& ctx, http::Responder& responder);
+  void Read(Context& ctx, http::Responder& responder, const std::string& type,
+            const std::string& id);
+  void VRead(Context& ctx, http::Responder& responder, const std::string& type,
+             const std::string& id, const std::string& version);
+  void Create(Context& ctx, http::Responder responder, const std::string& type);
+  void Update(Context& ctx, http::Responder responder, const std::string& type,
+              const std::string& id);
+  void Delete(Context& ctx, http::Responder responder, const std::string& type,
+              const std::string& id);
+  void Search(Context& ctx, http::Responder& responder, const std::string& type,
+              const records::QueryParams& params);
+  void History(Context& ctx, http::Responder& responder, const std::string& type,
+               const std::string& id);
+  void Metadata(Context& ctx, http::Responder& responder);
+
+  records::RecordService& records_;
+  store::Store& store_;
+  core::MetricsRegistry& metrics_;
+  ApiOptions options_;
+  std::atomic<bool> ready_{false};
+  std::string capability_json_;  // built once: the definitions never change at run time
+};
+
+}  // namespace medulla::api

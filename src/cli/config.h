@@ -1,0 +1,30 @@
+// The configuration of `medulla serve`: a plain struct with documented defaults. Precedence:
+// defaults < TOML file (--config) < environment (MEDULLA_*) < command-line flags.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+#include "http/server.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace medulla::cli {
+
+struct Config {
+  std::string data_dir = "var/medulla";  // the store and its lock file live here
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; loopback only unless configured
+  std::string base_url;                  // empty: derived from each request's Host header
+  std::string log_level = "info";        // trace, debug, info, warn, error, off
+  http::ServerOptions http;              // host/port filled from `listen`
+  store::sqlite::SqliteStoreOptions store;
+  int shutdown_grace_ms = 20000;  // how long SIGTERM waits for in-flight requests
+
+  // Checks values and fills derived fields (http.host/port, store.data_dir).
+  core::Status Validate();
+};
+
+// Reads the TOML file (if any) over the defaults, then the environment.
+core::Result<Config> LoadConfig(const std::optional<std::string>& path);
+
+}  // namespace medulla::cli

@@ -1,0 +1,92 @@
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "api/fhir_api.h"
+#include "cli/commands.h"
+#include "cli/config.h"
+#include "core/logging.h"
+#include "core/metrics.h"
+#include "core/time.h"
+#include "fhir/definitions.h"
+#include "http/server.h"
+#include "records/record_service.h"
+#include "store/sqlite/sqlite_store.h"
+
+#ifndef MEDULLA_VERSION
+#define MEDULLA_VERSION "0.0.0"
+#endif
+
+namespace medulla::cli {
+
+std::string_view VersionLine() { return "medulla " MEDULLA_VERSION " (FHIR R4 4.0.1)"; }
+
+int RunServe(const ServeArgs& args) {
+  auto config = LoadConfig(args.config);
+  if (!config) {
+    std::fprintf(stderr, "medulla: %s\n", config.error().message().c_str());
+    return 2;
+  }
+  if (args.data_dir) config->data_dir = *args.data_dir;
+  if (args.listen) config->listen = *args.listen;
+  if (auto s = config->Validate(); !s.ok()) {
+    std::fprintf(stderr, "medulla: %s\n", s.message().c_str());
+    return 2;
+  }
+  core::InitLogging(config->log_level);
+  auto log = core::Logger("medulla");
+
+  // SIGTERM/SIGINT are taken by a dedicated thread (sigwait), so they are blocked here before
+  // any other thread starts and inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  core::MetricsRegistry metrics;
+  const fhir::Definitions& definitions = fhir::Definitions::Embedded();
+  auto store = store::sqlite::SqliteStore::Open(config->store, metrics,
+                                                core::SystemClock::Instance());
+  if (!store) {
+    log->error("{}", store.error().message());
+    return 1;
+  }
+  records::RecordService records(**store, definitions);
+  api::FhirApi fhir_api(records, **store, metrics,
+                        api::ApiOptions{config->base_url, MEDULLA_VERSION});
+  config->http.render_error = &api::FhirApi::ErrorResponse;
+  auto server = http::Server::Start(
+      config->http,
+      [&fhir_api](http::Request& req, http::Responder res) { fhir_api.Handle(req, std::move(res)); },
+      metrics);
+  if (!server) {
+    log->error("{}", server.error().message());
+    return 1;
+  }
+  fhir_api.SetReady(true);
+  log->info("medulla {} serving FHIR R4 on http://{}:{} with data in {}", MEDULLA_VERSION,
+            config->http.host, (*server)->port(), config->data_dir);
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log->info("received {}, draining in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    fhir_api.SetReady(false);
+    (*server)->Shutdown(std::chrono::milliseconds(config->shutdown_grace_ms));
+  });
+  (*server)->Run();
+  // If Run returned for another reason, release the signal thread.
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  (*store)->Close();  // every queued write is committed before exit
+  log->info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace medulla::cli

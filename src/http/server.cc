@@ -1,0 +1,403 @@
+#include "http/server.h"
+
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include "core/logging.h"
+
+namespace medulla::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr const char* kMethods[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OTHER"};
+constexpr size_t kMethodCount = 7;
+
+size_t MethodIndex(std::string_view m) {
+  for (size_t i = 0; i + 1 < kMethodCount; ++i)
+    if (m == kMethods[i]) return i;
+  return kMethodCount - 1;
+}
+
+// Completes a request from any thread and wakes the connection's coroutine on its strand.
+class PendingReply final : public Responder::Sink,
+                           public std::enable_shared_from_this<PendingReply> {
+ public:
+  explicit PendingReply(asio::any_io_executor strand) : strand_(strand), timer_(strand) {
+    timer_.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  void Complete(Response response) override {
+    bool wake;
+    {
+      std::lock_guard lock(mu_);
+      if (response_) return;
+      response_ = std::move(response);
+      wake = waiting_;
+    }
+    if (wake) asio::post(strand_, [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+
+  // Runs on the strand. A wake-up always comes after waiting_ is set (the strand serialises
+  // the post behind this coroutine), so a response is never missed.
+  asio::awaitable<Response> Wait() {
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        if (response_) co_return std::move(*response_);
+        waiting_ = true;
+      }
+      boost::system::error_code ec;
+      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+ private:
+  asio::any_io_executor strand_;
+  asio::steady_timer timer_;
+  std::mutex mu_;
+  std::optional<Response> response_;
+  bool waiting_ = false;
+};
+
+// Appends s as a JSON string literal (for the access log).
+void AppendJsonString(std::string_view s, std::string& out) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  out.push_back('"');
+}
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(const ServerOptions& options, Handler handler, core::MetricsRegistry& metrics)
+      : options_(options),
+        ioc_(static_cast<int>(options.threads)),
+        work_(asio::make_work_guard(ioc_)),
+        acceptor_(ioc_),
+        handler_(std::move(handler)),
+        metrics_(metrics),
+        connections_(metrics.GetGauge("medulla_http_connections", "Open HTTP connections.")),
+        in_flight_gauge_(metrics.GetGauge("medulla_http_requests_in_flight",
+                                          "HTTP requests being handled.")),
+        rejected_(metrics.GetCounter("medulla_http_rejected_total",
+                                     "Requests refused before reaching a handler (limits, "
+                                     "malformed HTTP).")) {
+    for (size_t m = 0; m < kMethodCount; ++m) {
+      latency_[m] = &metrics.GetHistogram(
+          "medulla_http_request_duration_seconds", "Time from a complete request to its response.",
+          core::LatencyBuckets(), fmt::format("method=\"{}\"", kMethods[m]));
+    }
+    if (options_.access_log) {
+      access_log_ = spdlog::get("access");
+      if (!access_log_) {
+        spdlog::init_thread_pool(65536, 1);
+        access_log_ = spdlog::create_async_nb<spdlog::sinks::stdout_sink_mt>("access");
+        access_log_->set_pattern("%v");
+      }
+    }
+  }
+
+  core::Status Listen() {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(options_.host, ec);
+    if (ec) return core::InvalidArgument(fmt::format("bad listen address '{}'", options_.host));
+    tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return core::Unavailable(
+          fmt::format("cannot listen on {}:{}: {}", options_.host, options_.port, ec.message()));
+    }
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(ioc_, Accept(), asio::detached);
+    return core::OkStatus();
+  }
+
+  uint16_t port() const override { return port_; }
+  int64_t InFlight() const override { return in_flight_.load(); }
+
+  void Run() override {
+    size_t n = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> pool;
+    for (size_t i = 1; i < n; ++i) pool.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : pool) t.join();
+    if (access_log_) access_log_->flush();
+  }
+
+  void Shutdown(std::chrono::milliseconds grace) override {
+    asio::post(ioc_, [this, grace] {
+      if (draining_.exchange(true)) return;
+      boost::system::error_code ec;
+      acceptor_.close(ec);
+      asio::co_spawn(ioc_, DrainThenStop(grace), asio::detached);
+    });
+  }
+
+ private:
+  asio::awaitable<void> Accept() {
+    for (;;) {
+      tcp::socket socket(asio::make_strand(ioc_));
+      boost::system::error_code ec;
+      co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (!acceptor_.is_open()) co_return;
+        // Out of file descriptors or similar: back off briefly instead of spinning.
+        asio::steady_timer t(ioc_, std::chrono::milliseconds(50));
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      if (connections_.Value() >= static_cast<int64_t>(options_.max_connections)) {
+        rejected_.Add();
+        socket.close(ec);
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, Session(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> DrainThenStop(std::chrono::milliseconds grace) {
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    asio::steady_timer t(ioc_);
+    while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      t.expires_after(std::chrono::milliseconds(10));
+      boost::system::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    work_.reset();
+    ioc_.stop();
+  }
+
+  // Writes a response the server makes itself (limits, malformed HTTP) and closes.
+  Response RenderError(int status, std::string_view message) const {
+    if (options_.render_error) return options_.render_error(status, message);
+    return Response::Text(status, std::string(message) + "\n");
+  }
+
+  asio::awaitable<void> SendErrorAndClose(beast::tcp_stream& stream, bhttp::status status,
+                                          std::string_view diagnostics) {
+    Response r = RenderError(static_cast<int>(status), diagnostics);
+    bhttp::response<bhttp::string_body> res{status, 11};
+    if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
+    res.set(bhttp::field::connection, "close");
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    res.keep_alive(false);
+    boost::system::error_code ec;
+    stream.expires_after(std::chrono::seconds(5));
+    co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  asio::awaitable<void> Session(tcp::socket socket) {
+    // Locals only in what may outlive the server: frames are destroyed with the io_context.
+    core::Gauge* connections = &connections_;
+    connections->Add(1);
+    struct Closer {
+      core::Gauge* g;
+      ~Closer() { g->Add(-1); }
+    } closer{connections};
+
+    const uint64_t conn_id = next_conn_id_.fetch_add(1) + 1;
+    std::string remote;
+    {
+      boost::system::error_code ec;
+      auto ep = socket.remote_endpoint(ec);
+      if (!ec) remote = fmt::format("{}:{}", ep.address().to_string(), ep.port());
+    }
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    auto strand = stream.get_executor();
+
+    for (;;) {
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+      parser.body_limit(options_.max_body_bytes);
+      boost::system::error_code ec;
+      stream.expires_after(options_.idle_timeout);
+      co_await bhttp::async_read_header(stream, buffer, parser,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+      auto started = std::chrono::steady_clock::now();
+      if (!ec && !parser.is_done()) {
+        const auto& header = parser.get();
+        auto expect = header[bhttp::field::expect];
+        if (beast::iequals(expect, "100-continue")) {
+          bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+          co_await bhttp::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
+        }
+        if (!ec) {
+          stream.expires_after(options_.read_timeout);
+          co_await bhttp::async_read(stream, buffer, parser,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+        }
+      }
+      if (ec) {
+        if (ec == bhttp::error::header_limit) {
+          rejected_.Add();
+          co_await SendErrorAndClose(stream, bhttp::status::request_header_fields_too_large,
+                                     fmt::format("request headers exceed {} bytes",
+                                                 options_.max_header_bytes));
+        } else if (ec == bhttp::error::body_limit) {
+          rejected_.Add();
+          co_await SendErrorAndClose(stream, bhttp::status::payload_too_large,
+                                     fmt::format("request body exceeds {} bytes",
+                                                 options_.max_body_bytes));
+        } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+                   ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+          rejected_.Add();
+          co_await SendErrorAndClose(stream, bhttp::status::bad_request,
+                                     fmt::format("malformed HTTP request: {}", ec.message()));
+        }
+        // Otherwise: the peer closed, timed out or reset; nothing to answer.
+        break;
+      }
+
+      bhttp::request<bhttp::string_body> breq = parser.release();
+      Request req;
+      req.method = std::string(breq.method_string());
+      req.target = std::string(breq.target());
+      req.headers.reserve(8);
+      for (const auto& f : breq) {
+        std::string name(f.name_string());
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        req.headers.emplace_back(std::move(name), std::string(f.value()));
+      }
+      req.body = std::move(breq.body());
+      req.remote = remote;
+      req.connection_id = conn_id;
+      const bool head = req.method == "HEAD";
+      const bool keep_alive = breq.keep_alive();
+
+      in_flight_.fetch_add(1);
+      in_flight_gauge_.Add(1);
+      auto pending = std::make_shared<PendingReply>(strand);
+      try {
+        handler_(req, Responder(pending));
+      } catch (const std::exception& e) {
+        // A bug at the boundary: log, count, answer 500, keep serving.
+        core::Logger("http")->error("conn {} handler threw: {}", conn_id, e.what());
+        pending->Complete(RenderError(500, "internal error"));
+      }
+      Response resp = co_await pending->Wait();
+
+      bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(resp.status), 11};
+      if (!resp.content_type.empty()) res.set(bhttp::field::content_type, resp.content_type);
+      for (auto& [k, v] : resp.headers) res.set(k, v);
+      const size_t body_size = resp.body.size();
+      bool keep = keep_alive && !draining_.load();
+      res.keep_alive(keep);
+      if (head) {
+        res.content_length(body_size);
+      } else {
+        res.body() = std::move(resp.body);
+        res.prepare_payload();
+      }
+      stream.expires_after(options_.read_timeout);
+      co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      in_flight_.fetch_sub(1);
+      in_flight_gauge_.Add(-1);
+      RecordRequest(req, resp.status, body_size, seconds);
+      if (ec || !keep) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  core::Counter& RequestCounter(size_t method, int status) {
+    size_t code = status >= 100 && status < 600 ? static_cast<size_t>(status) : 599;
+    std::atomic<core::Counter*>& slot = requests_[method * 600 + code];
+    core::Counter* c = slot.load(std::memory_order_acquire);
+    if (!c) {
+      c = &metrics_.GetCounter("medulla_http_requests_total", "HTTP requests answered.",
+                               fmt::format("method=\"{}\",code=\"{}\"", kMethods[method], code));
+      slot.store(c, std::memory_order_release);
+    }
+    return *c;
+  }
+
+  void RecordRequest(const Request& req, int status, size_t bytes, double seconds) {
+    size_t m = MethodIndex(req.method);
+    RequestCounter(m, status).Add();
+    latency_[m]->Observe(seconds);
+    if (access_log_) {
+      // Path only: query strings can carry patient data (name=..., birthdate=...).
+      std::string line = "{\"conn\":" + std::to_string(req.connection_id) + ",\"remote\":";
+      AppendJsonString(req.remote, line);
+      line += ",\"method\":";
+      AppendJsonString(req.method, line);
+      line += ",\"path\":";
+      AppendJsonString(req.path(), line);
+      line += fmt::format(",\"query\":{},\"status\":{},\"bytes\":{},\"ms\":{:.3f}}}",
+                          req.query().empty() ? "false" : "true", status, bytes, seconds * 1000);
+      access_log_->info(line);
+    }
+  }
+
+  ServerOptions options_;
+  asio::io_context ioc_;  // first member: destroyed last, after everything sessions may touch
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  tcp::acceptor acceptor_;
+  Handler handler_;
+  core::MetricsRegistry& metrics_;
+  core::Gauge& connections_;
+  core::Gauge& in_flight_gauge_;
+  core::Counter& rejected_;
+  core::Histogram* latency_[kMethodCount];
+  std::atomic<core::Counter*> requests_[kMethodCount * 600] = {};
+  std::shared_ptr<spdlog::logger> access_log_;
+  std::atomic<uint64_t> next_conn_id_{0};
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<bool> draining_{false};
+  uint16_t port_ = 0;
+};
+
+}  // namespace
+
+core::Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler,
+                                                    core::MetricsRegistry& metrics) {
+  auto server = std::make_unique<ServerImpl>(options, std::move(handler), metrics);
+  RETURN_IF_ERROR(server->Listen());
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace medulla::http

@@ -1,0 +1,2 @@
+#define MEDULLA_PARSE_NS generic
+#include "json/parse_kernel.inc"

@@ -1,0 +1,311 @@
+#include "records/importer.h"
+
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "core/ids.h"
+#include "fhir/resource.h"
+#include "json/parse.h"
+
+namespace medulla::records {
+namespace {
+
+constexpr size_t kMaxInFlightUnits = 8;
+constexpr size_t kNdjsonChunk = 1000;
+constexpr size_t kMaxImportDocumentBytes = 1024ull * 1024 * 1024;
+
+// Rewrites every Reference.reference (any "reference" string member) found in `map`.
+void RewriteReferences(json::Document& doc, json::Value& v,
+                       const std::unordered_map<std::string, std::string>& map, int depth = 0) {
+  if (depth > 256) return;  // validated documents are far shallower
+  if (v.is_object()) {
+    for (const json::Member& m : v.members()) {
+      if (m.key == "reference" && m.value->is_string()) {
+        auto it = map.find(std::string(m.value->text()));
+        if (it != map.end()) doc.SetText(*m.value, it->second);
+      } else if (m.value->is_object() || m.value->is_array()) {
+        RewriteReferences(doc, *m.value, map, depth + 1);
+      }
+    }
+  } else if (v.is_array()) {
+    for (json::Value* item : v.items()) RewriteReferences(doc, *item, map, depth + 1);
+  }
+}
+
+core::Status EntryError(size_t index, std::string message) {
+  return core::InvalidArgument(std::move(message)).WithLocation(fmt::format("Bundle.entry[{}]", index));
+}
+
+// "Patient/123" (optionally with a base or a query) -> {type, id}.
+bool SplitTypeId(std::string_view url, std::string& type, std::string& id) {
+  size_t q = url.find('?');
+  if (q != std::string_view::npos) return false;
+  size_t slash = url.rfind('/');
+  if (slash == std::string_view::npos) return false;
+  id = std::string(url.substr(slash + 1));
+  std::string_view rest = url.substr(0, slash);
+  size_t prev = rest.rfind('/');
+  type = std::string(prev == std::string_view::npos ? rest : rest.substr(prev + 1));
+  return !type.empty() && fhir::IsValidId(id);
+}
+
+}  // namespace
+
+core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& doc) {
+  json::Value& bundle = *doc.root();
+  if (!bundle.is_object() || bundle.StringOr("resourceType") != "Bundle") {
+    return core::Fail(core::InvalidArgument("not a FHIR Bundle").WithLocation("resourceType"));
+  }
+  std::string_view bundle_type = bundle.StringOr("type");
+  const bool collection = bundle_type == "collection" || bundle_type == "searchset" ||
+                          bundle_type == "history" || bundle_type == "document" ||
+                          bundle_type == "message";
+  if (!collection && bundle_type != "transaction" && bundle_type != "batch") {
+    return core::Fail(core::InvalidArgument(
+                          fmt::format("cannot import a Bundle of type '{}'", std::string(bundle_type)))
+                          .WithLocation("Bundle.type"));
+  }
+  json::Value* entries = bundle.Find("entry");
+  store::Unit unit;
+  if (!entries) return unit;
+  if (!entries->is_array()) {
+    return core::Fail(core::InvalidArgument("Bundle.entry must be an array").WithLocation("Bundle.entry"));
+  }
+
+  struct Planned {
+    size_t index;
+    store::Operation op;
+    std::string type;
+    std::string id;
+    json::Value* resource;
+  };
+  std::vector<Planned> planned;
+  std::unordered_map<std::string, std::string> references;  // fullUrl -> Type/id
+  size_t index = 0;
+  for (json::Value* entry : entries->items()) {
+    size_t i = index++;
+    if (!entry->is_object()) return core::Fail(EntryError(i, "an entry must be an object"));
+    json::Value* resource = entry->Find("resource");
+    const json::Value* request = entry->Find("request");
+    std::string_view method = collection ? "" : (request ? request->StringOr("method") : "");
+    Planned p{i, store::Operation::kCreate, "", "", resource};
+    if (!collection && method.empty()) {
+      return core::Fail(EntryError(i, "a transaction entry needs request.method"));
+    }
+    if (method == "DELETE") {
+      if (!SplitTypeId(request->StringOr("url"), p.type, p.id)) {
+        return core::Fail(EntryError(i, "DELETE needs request.url of the form Type/id"));
+      }
+      p.op = store::Operation::kDelete;
+    } else if (method == "GET" || method == "HEAD" || method == "PATCH") {
+      return core::Fail(EntryError(
+          i, fmt::format("request.method {} is not supported in an import", std::string(method))));
+    } else {
+      if (!resource || !resource->is_object()) {
+        return core::Fail(EntryError(i, "the entry has no resource"));
+      }
+      p.type = std::string(resource->StringOr("resourceType"));
+      if (!records.IsResourceType(p.type)) {
+        return core::Fail(EntryError(i, fmt::format("unknown resourceType '{}'", p.type)));
+      }
+      if (method == "PUT") {
+        std::string url_type;
+        if (!SplitTypeId(request->StringOr("url"), url_type, p.id) || url_type != p.type) {
+          return core::Fail(EntryError(i, "PUT needs request.url Type/id matching the resource"));
+        }
+        if (request->Find("ifMatch") || request->Find("ifNoneMatch")) {
+          return core::Fail(EntryError(i, "conditional updates are not supported in an import"));
+        }
+        p.op = store::Operation::kUpdate;
+      } else if (method == "POST") {
+        if (request->Find("ifNoneExist")) {
+          return core::Fail(EntryError(i, "conditional creates are not supported in an import"));
+        }
+        p.id = core::NewUuidV7();
+      } else if (collection) {
+        std::string_view own = resource->StringOr("id");
+        if (!own.empty() && fhir::IsValidId(own)) {
+          p.id = std::string(own);
+          p.op = store::Operation::kUpdate;
+        } else {
+          p.id = core::NewUuidV7();
+        }
+      } else {
+        return core::Fail(EntryError(
+            i, fmt::format("request.method '{}' is not a FHIR method", std::string(method))));
+      }
+      // Every later reference to this entry's fullUrl points to the stored resource.
+      std::string_view full_url = entry->StringOr("fullUrl");
+      std::string target = p.type + "/" + p.id;
+      if (!full_url.empty()) references.emplace(std::string(full_url), target);
+    }
+    planned.push_back(std::move(p));
+  }
+
+  // Transaction processing order (https://hl7.org/fhir/R4/http.html#trules): deletes, then
+  // creates, then updates.
+  std::stable_sort(planned.begin(), planned.end(), [](const Planned& a, const Planned& b) {
+    auto rank = [](store::Operation op) {
+      return op == store::Operation::kDelete ? 0 : op == store::Operation::kCreate ? 1 : 2;
+    };
+    return rank(a.op) < rank(b.op);
+  });
+  unit.writes.reserve(planned.size());
+  for (Planned& p : planned) {
+    store::Write w;
+    w.operation = p.op;
+    w.type = std::move(p.type);
+    w.id = std::move(p.id);
+    if (p.op != store::Operation::kDelete) {
+      RewriteReferences(doc, *p.resource, references);
+      auto prepared = records.PrepareParsed(*p.resource);
+      if (!prepared) {
+        core::Status s = prepared.error();
+        std::vector<core::StatusDetail> details = s.details();
+        for (auto& d : details) {
+          d.location = fmt::format("Bundle.entry[{}].resource.{}", p.index,
+                                   d.location.substr(d.location.find('.') == std::string::npos
+                                                         ? d.location.size()
+                                                         : d.location.find('.') + 1));
+        }
+        if (details.empty()) details.push_back({"invalid", fmt::format("Bundle.entry[{}]", p.index), s.message()});
+        return core::Fail(core::InvalidArgument(fmt::format("Bundle.entry[{}]: {}", p.index,
+                                                            s.message()))
+                              .WithDetails(std::move(details)));
+      }
+      w.resource = std::move(prepared->parts);
+    }
+    unit.writes.push_back(std::move(w));
+  }
+  return unit;
+}
+
+Importer::Importer(const RecordService& records, store::Store& store,
+                   std::function<void(size_t)> progress)
+    : records_(records), store_(store), progress_(std::move(progress)) {}
+
+core::Status Importer::ImportFile(const std::string& path) {
+  {
+    std::lock_guard lock(mu_);
+    if (!first_error_.ok()) return first_error_;
+  }
+  ++stats_.files;
+  bool ndjson = path.ends_with(".ndjson") || path.ends_with(".jsonl");
+  if (ndjson) return ImportNdjsonFile(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return core::InvalidArgument(fmt::format("{}: cannot open", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // A file that is not one JSON document but several lines is NDJSON after all.
+  return ImportBundleFile(path, std::move(text));
+}
+
+core::Status Importer::ImportBundleFile(const std::string& path, std::string text) {
+  json::ParseLimits limits = records_.options().parse_limits;
+  limits.max_bytes = kMaxImportDocumentBytes;
+  auto doc = json::Parse(text, limits);
+  if (!doc) return core::Status(doc.error().code(), fmt::format("{}: {}", path, doc.error().message()));
+  auto unit = BundleToUnit(records_, *doc);
+  if (!unit) {
+    core::Status s = unit.error();
+    std::string where;
+    if (!s.details().empty()) where = " at " + s.details().front().location;
+    if (!s.location().empty()) where = " at " + s.location();
+    std::string first_detail = s.details().empty() ? "" : ": " + s.details().front().message;
+    return core::Status(s.code(), fmt::format("{}: {}{}{}", path, s.message(), where,
+                                              s.details().size() == 1 ? "" : first_detail));
+  }
+  stats_.bytes += text.size();
+  return SubmitUnit(std::move(*unit), path);
+}
+
+core::Status Importer::ImportNdjsonFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return core::InvalidArgument(fmt::format("{}: cannot open", path));
+  store::Unit unit;
+  std::string line;
+  size_t line_no = 0;
+  size_t first_line = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    stats_.bytes += line.size() + 1;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto doc = json::Parse(line, records_.options().parse_limits);
+    if (!doc) return core::InvalidArgument(fmt::format("{}:{}: {}", path, line_no, doc.error().message()));
+    const json::Value& r = *doc->root();
+    std::string type(r.StringOr("resourceType"));
+    auto prepared = records_.PrepareParsed(r);
+    if (!prepared) {
+      std::string where = prepared.error().details().empty() ? "" : " at " + prepared.error().details().front().location;
+      return core::InvalidArgument(
+          fmt::format("{}:{}: {}{}", path, line_no, prepared.error().message(), where));
+    }
+    store::Write w;
+    w.type = type;
+    if (!prepared->id.empty()) {
+      w.operation = store::Operation::kUpdate;  // NDJSON (bulk data) keeps the resource's id
+      w.id = prepared->id;
+    } else {
+      w.operation = store::Operation::kCreate;
+      w.id = core::NewUuidV7();
+    }
+    w.resource = std::move(prepared->parts);
+    unit.writes.push_back(std::move(w));
+    if (unit.writes.size() == kNdjsonChunk) {
+      RETURN_IF_ERROR(SubmitUnit(std::move(unit), fmt::format("{}:{}-{}", path, first_line, line_no)));
+      unit = store::Unit{};
+      first_line = line_no + 1;
+    }
+  }
+  if (!unit.writes.empty()) {
+    RETURN_IF_ERROR(SubmitUnit(std::move(unit), fmt::format("{}:{}-{}", path, first_line, line_no)));
+  }
+  return core::OkStatus();
+}
+
+core::Status Importer::SubmitUnit(store::Unit unit, std::string origin) {
+  std::vector<std::string> types;
+  types.reserve(unit.writes.size());
+  for (const auto& w : unit.writes) types.push_back(w.type);
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return in_flight_ < kMaxInFlightUnits; });
+    if (!first_error_.ok()) return first_error_;
+    ++in_flight_;
+  }
+  store_.Submit(std::move(unit), [this, origin = std::move(origin), types = std::move(types)](
+                                     std::vector<store::WriteResult> results) {
+    std::lock_guard lock(mu_);
+    --in_flight_;
+    for (size_t i = 0; i < results.size(); ++i) {
+      const auto& r = results[i];
+      if (!r.status.ok()) {
+        if (first_error_.ok()) {
+          first_error_ = core::Status(r.status.code(),
+                                      fmt::format("{}: write {}: {}", origin, i, r.status.message()));
+        }
+        continue;
+      }
+      if (r.outcome == store::WriteOutcome::kCreated || r.outcome == store::WriteOutcome::kUpdated ||
+          r.outcome == store::WriteOutcome::kDeleted) {
+        ++committed_;
+        ++committed_by_type_[types[i]];
+      }
+    }
+    cv_.notify_all();
+  });
+  if (progress_) progress_(stats_.bytes);
+  return core::OkStatus();
+}
+
+core::Status Importer::Finish() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return in_flight_ == 0; });
+  stats_.resources = committed_;
+  stats_.by_type = committed_by_type_;
+  return first_error_;
+}
+
+}  // namespace medulla::records

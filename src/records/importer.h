@@ -1,0 +1,63 @@
+// Bulk import of FHIR Bundles (transaction, batch or collection) and NDJSON files into a
+// store, used by `medulla import`. Each bundle is stored all-or-nothing; NDJSON files in
+// all-or-nothing chunks. Parsing and validation of the next unit overlap the commit of the
+// previous ones.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "core/status.h"
+#include "json/value.h"
+#include "records/record_service.h"
+#include "store/store.h"
+
+namespace medulla::records {
+
+struct ImportStats {
+  size_t files = 0;
+  size_t resources = 0;  // versions written
+  size_t bytes = 0;      // input bytes read
+  std::map<std::string, size_t> by_type;
+};
+
+// Turns a Bundle into one store unit with FHIR transaction semantics: POST entries get new
+// server ids, PUT entries keep theirs, DELETE entries delete, and every reference to an entry's
+// fullUrl (urn:uuid:... or an absolute URL) is rewritten to Type/id. Collection bundles store
+// each resource under its own id (or a new one). Processing order follows the spec
+// (DELETE, POST, PUT). The document is modified in place.
+core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& bundle);
+
+class Importer {
+ public:
+  // progress(bytes_done) is called from the importing thread after each unit is queued.
+  Importer(const RecordService& records, store::Store& store,
+           std::function<void(size_t bytes_done)> progress = {});
+
+  core::Status ImportFile(const std::string& path);
+  // Waits for every queued unit; returns the first failure, if any.
+  core::Status Finish();
+  const ImportStats& stats() const { return stats_; }
+
+ private:
+  core::Status ImportBundleFile(const std::string& path, std::string text);
+  core::Status ImportNdjsonFile(const std::string& path);
+  core::Status SubmitUnit(store::Unit unit, std::string origin);
+
+  const RecordService& records_;
+  store::Store& store_;
+  std::function<void(size_t)> progress_;
+  ImportStats stats_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t in_flight_ = 0;          // GUARDED_BY(mu_)
+  core::Status first_error_;      // GUARDED_BY(mu_)
+  std::map<std::string, size_t> committed_by_type_;  // GUARDED_BY(mu_)
+  size_t committed_ = 0;          // GUARDED_BY(mu_)
+};
+
+}  // namespace medulla::records

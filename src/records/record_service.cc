@@ -1,0 +1,409 @@
+#include "records/record_service.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "core/ids.h"
+#include "core/time.h"
+#include "fhir/resource.h"
+
+namespace medulla::records {
+namespace {
+
+std::string_view IssueKind(fhir::IssueType t) {
+  switch (t) {
+    case fhir::IssueType::kStructure: return "structure";
+    case fhir::IssueType::kRequired: return "required";
+    case fhir::IssueType::kValue: return "value";
+    case fhir::IssueType::kInvalid: return "invalid";
+    case fhir::IssueType::kTooCostly: return "too-costly";
+  }
+  return "invalid";
+}
+
+core::Status ValidationFailure(const std::vector<fhir::ValidationIssue>& issues) {
+  std::vector<core::StatusDetail> details;
+  details.reserve(issues.size());
+  for (const auto& i : issues) {
+    details.push_back({std::string(IssueKind(i.type)), i.expression, i.message});
+  }
+  std::string summary = issues.size() == 1
+                            ? issues.front().message
+                            : fmt::format("{} validation errors", issues.size());
+  return core::InvalidArgument(std::move(summary)).WithDetails(std::move(details));
+}
+
+std::optional<int64_t> ParsePositive(std::string_view s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < 0) return std::nullopt;
+  return v;
+}
+
+std::vector<std::string> SplitComma(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t comma = s.find(',', start);
+    out.emplace_back(s.substr(start, comma == std::string_view::npos ? s.npos : comma - start));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// FHIR date search prefixes (https://hl7.org/fhir/R4/search.html#prefix) over a point in time
+// (lastUpdated is an instant) against the range the parameter value covers at its precision.
+core::Result<store::TimeConstraint> DateConstraint(std::string_view value,
+                                                   core::MicrosSinceEpoch now) {
+  std::string_view prefix = "eq";
+  if (value.size() >= 2 && std::isalpha(static_cast<unsigned char>(value[0])) &&
+      std::isalpha(static_cast<unsigned char>(value[1]))) {
+    prefix = value.substr(0, 2);
+    value.remove_prefix(2);
+  }
+  auto range = core::ParseFhirDateTimeRange(value);
+  if (!range) {
+    return core::Fail(core::InvalidArgument(
+        fmt::format("'{}' is not a valid FHIR date, dateTime or instant", std::string(value))));
+  }
+  store::TimeConstraint c;
+  if (prefix == "eq") {
+    c.ge = range->begin;
+    c.lt = range->end;
+  } else if (prefix == "ne") {
+    c.ge = range->begin;
+    c.lt = range->end;
+    c.negate = true;
+  } else if (prefix == "lt" || prefix == "eb") {
+    c.lt = range->begin;
+  } else if (prefix == "gt" || prefix == "sa") {
+    c.ge = range->end;
+  } else if (prefix == "le") {
+    c.lt = range->end;
+  } else if (prefix == "ge") {
+    c.ge = range->begin;
+  } else if (prefix == "ap") {
+    // "Approximately": the spec leaves the width to the server; 10% of the distance from now,
+    // at least the value's own precision.
+    core::MicrosSinceEpoch gap = now > range->begin ? now - range->begin : range->begin - now;
+    c.ge = range->begin - gap / 10;
+    c.lt = range->end + gap / 10;
+  } else {
+    return core::Fail(core::InvalidArgument(
+        fmt::format("unknown search prefix '{}'", std::string(prefix))));
+  }
+  return c;
+}
+
+}  // namespace
+
+RecordService::RecordService(store::Store& store, const fhir::Definitions& definitions,
+                             RecordOptions options)
+    : store_(store), definitions_(definitions), options_(std::move(options)) {}
+
+core::Result<PreparedResource> RecordService::PrepareParsed(const json::Value& resource) const {
+  auto issues = fhir::Validate(definitions_, resource, options_.validation_limits);
+  if (!issues.empty()) return core::Fail(ValidationFailure(issues));
+  PreparedResource prepared;
+  prepared.parts = fhir::SplitResource(resource);
+  prepared.id = std::string(resource.StringOr("id"));
+  return prepared;
+}
+
+core::Result<PreparedResource> RecordService::Prepare(std::string_view body,
+                                                      std::string_view expected_type) const {
+  ASSIGN_OR_RETURN(json::Document doc, json::Parse(body, options_.parse_limits));
+  const json::Value& root = *doc.root();
+  if (!root.is_object()) {
+    return core::Fail(core::InvalidArgument("a resource must be a JSON object"));
+  }
+  std::string_view type = root.StringOr("resourceType");
+  if (!type.empty() && type != expected_type && definitions_.IsResourceType(type)) {
+    return core::Fail(core::InvalidArgument(
+                          fmt::format("resourceType '{}' does not match the URL's type '{}'",
+                                      std::string(type), std::string(expected_type)))
+                          .WithLocation("resourceType"));
+  }
+  return PrepareParsed(root);
+}
+
+void RecordService::Create(std::string_view type, std::string_view body,
+                           std::optional<std::string_view> if_none_exist, WriteCallback done) {
+  auto prepared = Prepare(body, type);
+  if (!prepared) return done(core::Fail(prepared.error()));
+  store::Write w;
+  w.operation = store::Operation::kCreate;
+  w.type = std::string(type);
+  w.id = core::NewUuidV7();  // a create ignores any id in the body (FHIR create semantics)
+  w.resource = std::move(prepared->parts);
+  if (if_none_exist) {
+    auto params = ParseQueryString(*if_none_exist);
+    if (params.empty()) {
+      return done(core::Fail(core::InvalidArgument("If-None-Exist has no search parameters")));
+    }
+    auto query = ParseSearch(w.type, params, /*strict=*/true, nullptr, nullptr);
+    if (!query) return done(core::Fail(query.error()));
+    w.if_none_exist = std::move(*query);
+  }
+  store::Unit unit;
+  unit.writes.push_back(std::move(w));
+  store_.Submit(std::move(unit), [done = std::move(done)](std::vector<store::WriteResult> r) {
+    store::WriteResult& result = r.front();
+    if (!result.status.ok()) return done(core::Fail(std::move(result.status)));
+    done(WriteReply{result.outcome, std::move(result.record)});
+  });
+}
+
+void RecordService::Update(std::string_view type, std::string_view id, std::string_view body,
+                           std::optional<int64_t> if_match, WriteCallback done) {
+  if (!fhir::IsValidId(id)) {
+    return done(core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id",
+                                                             std::string(id)))));
+  }
+  auto prepared = Prepare(body, type);
+  if (!prepared) return done(core::Fail(prepared.error()));
+  if (prepared->id.empty()) {
+    return done(core::Fail(core::InvalidArgument("an update must carry the resource's id")
+                               .WithLocation(fmt::format("{}.id", std::string(type)))));
+  }
+  if (prepared->id != id) {
+    return done(core::Fail(
+        core::InvalidArgument(fmt::format("the body's id '{}' does not match the URL's id '{}'",
+                                          prepared->id, std::string(id)))
+            .WithLocation(fmt::format("{}.id", std::string(type)))));
+  }
+  store::Write w;
+  w.operation = store::Operation::kUpdate;
+  w.type = std::string(type);
+  w.id = std::string(id);
+  w.resource = std::move(prepared->parts);
+  w.if_match = if_match;
+  store::Unit unit;
+  unit.writes.push_back(std::move(w));
+  store_.Submit(std::move(unit), [done = std::move(done)](std::vector<store::WriteResult> r) {
+    store::WriteResult& result = r.front();
+    if (!result.status.ok()) return done(core::Fail(std::move(result.status)));
+    done(WriteReply{result.outcome, std::move(result.record)});
+  });
+}
+
+void RecordService::Delete(std::string_view type, std::string_view id, WriteCallback done) {
+  if (!fhir::IsValidId(id)) {
+    return done(core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id",
+                                                             std::string(id)))));
+  }
+  store::Write w;
+  w.operation = store::Operation::kDelete;
+  w.type = std::string(type);
+  w.id = std::string(id);
+  store::Unit unit;
+  unit.writes.push_back(std::move(w));
+  store_.Submit(std::move(unit), [done = std::move(done)](std::vector<store::WriteResult> r) {
+    store::WriteResult& result = r.front();
+    if (!result.status.ok()) return done(core::Fail(std::move(result.status)));
+    done(WriteReply{result.outcome, std::move(result.record)});
+  });
+}
+
+core::Result<store::VersionRecord> RecordService::Read(const std::string& type,
+                                                       const std::string& id) const {
+  if (!fhir::IsValidId(id)) {
+    return core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", id)));
+  }
+  return store_.ReadCurrent(type, id);
+}
+
+core::Result<store::VersionRecord> RecordService::VRead(const std::string& type,
+                                                        const std::string& id,
+                                                        std::string_view version) const {
+  if (!fhir::IsValidId(id)) {
+    return core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", id)));
+  }
+  auto v = ParsePositive(version);
+  if (!v || *v == 0) {
+    return core::Fail(core::NotFound(
+        fmt::format("'{}' is not a version of {}/{}", std::string(version), type, id)));
+  }
+  return store_.ReadVersion(type, id, *v);
+}
+
+core::Result<store::SearchQuery> RecordService::ParseSearch(const std::string& type,
+                                                            const QueryParams& params,
+                                                            bool strict, QueryParams* applied,
+                                                            std::vector<std::string>* ignored) const {
+  store::SearchQuery q;
+  q.type = type;
+  q.count = options_.default_page_size;
+  const core::MicrosSinceEpoch now = core::SystemClock::Instance().Now();
+  auto reject = [&](core::Status s) -> core::Status {
+    if (strict) return s;
+    if (ignored) ignored->push_back(s.message());
+    return core::OkStatus();
+  };
+  for (const auto& [name, value] : params) {
+    bool used = true;
+    if (name == "_id") {
+      auto ids = SplitComma(value);
+      bool ok = true;
+      for (const auto& id : ids) {
+        if (!fhir::IsValidId(id)) ok = false;
+      }
+      if (!ok) {
+        RETURN_IF_ERROR(reject(core::InvalidArgument(fmt::format("_id: '{}' is not a valid id list", value))));
+        continue;
+      }
+      q.id_any_of.push_back(std::move(ids));
+    } else if (name == "_lastUpdated") {
+      auto c = DateConstraint(value, now);
+      if (!c) {
+        RETURN_IF_ERROR(reject(core::InvalidArgument("_lastUpdated: " + c.error().message())));
+        continue;
+      }
+      q.last_updated.push_back(*c);
+    } else if (name == "_count") {
+      auto n = ParsePositive(value);
+      if (!n) {
+        RETURN_IF_ERROR(reject(core::InvalidArgument(fmt::format("_count: '{}' is not a number", value))));
+        continue;
+      }
+      q.count = std::min<size_t>(static_cast<size_t>(*n), options_.max_page_size);
+    } else if (name == "_after") {
+      // The paging cursor that this server writes into next links.
+      if (!fhir::IsValidId(value)) {
+        RETURN_IF_ERROR(reject(core::InvalidArgument("_after: not a valid cursor")));
+        continue;
+      }
+      q.after_id = value;
+      used = false;  // not part of the self link
+    } else if (name == "_total") {
+      q.want_total = value == "accurate";
+    } else if (name == "_format" || name == "_pretty") {
+      used = false;  // content negotiation, handled by the REST layer
+    } else {
+      RETURN_IF_ERROR(reject(core::InvalidArgument(
+          fmt::format("search parameter '{}' is not supported for {}", name, type))));
+      continue;
+    }
+    if (used && applied) applied->emplace_back(name, value);
+  }
+  return q;
+}
+
+core::Result<SearchReply> RecordService::Search(const std::string& type, const QueryParams& params,
+                                                bool strict) const {
+  SearchReply reply;
+  ASSIGN_OR_RETURN(store::SearchQuery q, ParseSearch(type, params, strict, &reply.applied,
+                                                     &reply.ignored));
+  ASSIGN_OR_RETURN(reply.page, store_.Search(q));
+  return reply;
+}
+
+core::Result<HistoryReply> RecordService::History(const std::string& type, const std::string& id,
+                                                  const QueryParams& params) const {
+  HistoryReply reply;
+  store::HistoryQuery q;
+  q.type = type;
+  q.id = id;
+  q.count = options_.default_page_size;
+  for (const auto& [name, value] : params) {
+    if (name == "_count") {
+      auto n = ParsePositive(value);
+      if (!n) return core::Fail(core::InvalidArgument(fmt::format("_count: '{}' is not a number", value)));
+      q.count = std::min<size_t>(static_cast<size_t>(*n), options_.max_page_size);
+      reply.applied.emplace_back(name, value);
+    } else if (name == "_since") {
+      auto range = core::ParseFhirDateTimeRange(value);
+      if (!range) {
+        return core::Fail(core::InvalidArgument(fmt::format("_since: '{}' is not a valid instant", value)));
+      }
+      q.since = range->begin;
+      reply.applied.emplace_back(name, value);
+    } else if (name == "_before_seq") {
+      auto n = ParsePositive(value);
+      if (!n) return core::Fail(core::InvalidArgument("_before_seq: not a valid cursor"));
+      q.before_seq = *n;
+    } else if (name == "_format" || name == "_pretty") {
+      // handled by the REST layer
+    } else {
+      return core::Fail(core::InvalidArgument(
+          fmt::format("history parameter '{}' is not supported", name)));
+    }
+  }
+  if (q.count == 0) q.count = 1;
+  ASSIGN_OR_RETURN(reply.page, store_.History(q));
+  return reply;
+}
+
+namespace {
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+std::string Decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() + 0 && HexValue(s[i + 1]) >= 0 &&
+               HexValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+void Encode(std::string_view s, std::string& out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':' || c == ',' ||
+        c == '|' || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+}
+}  // namespace
+
+QueryParams ParseQueryString(std::string_view query) {
+  QueryParams out;
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t amp = query.find('&', start);
+    std::string_view part =
+        query.substr(start, amp == std::string_view::npos ? query.npos : amp - start);
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      if (eq == std::string_view::npos) {
+        out.emplace_back(Decode(part), "");
+      } else {
+        out.emplace_back(Decode(part.substr(0, eq)), Decode(part.substr(eq + 1)));
+      }
+    }
+    if (amp == std::string_view::npos) break;
+    start = amp + 1;
+  }
+  return out;
+}
+
+std::string EncodeQueryString(const QueryParams& params) {
+  std::string out;
+  for (const auto& [k, v] : params) {
+    if (!out.empty()) out.push_back('&');
+    Encode(k, out);
+    out.push_back('=');
+    Encode(v, out);
+  }
+  return out;
+}
+
+}  // namespace medulla::records

@@ -1,0 +1,106 @@
+// The FHIR record service: create, read, update, delete, history and search with FHIR's
+// semantics (validation, server-assigned ids, conditional create, version preconditions) over
+// a Store. Knows nothing of HTTP: api/ parses a request, calls this, and renders the answer.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "fhir/definitions.h"
+#include "fhir/validator.h"
+#include "json/parse.h"
+#include "store/store.h"
+
+namespace medulla::records {
+
+struct RecordOptions {
+  json::ParseLimits parse_limits;
+  fhir::ValidationLimits validation_limits;
+  size_t default_page_size = 50;
+  size_t max_page_size = 1000;
+};
+
+// Query parameters, already percent-decoded, in request order.
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+struct WriteReply {
+  store::WriteOutcome outcome;
+  store::VersionRecord record;
+};
+// Called exactly once, after the write is durable or has failed; possibly on another thread.
+using WriteCallback = std::function<void(core::Result<WriteReply>)>;
+
+struct SearchReply {
+  store::SearchPage page;
+  // The parameters applied, normalised, for the Bundle's self link (without paging cursor).
+  QueryParams applied;
+  // Parameters that were not understood and ignored (lenient handling).
+  std::vector<std::string> ignored;
+};
+
+struct HistoryReply {
+  store::HistoryPage page;
+  QueryParams applied;
+};
+
+// A resource that passed parsing and validation, ready to be stored.
+struct PreparedResource {
+  fhir::ResourceParts parts;
+  std::string id;  // the id in the body, if any
+};
+
+class RecordService {
+ public:
+  RecordService(store::Store& store, const fhir::Definitions& definitions,
+                RecordOptions options = {});
+
+  bool IsResourceType(std::string_view type) const { return definitions_.IsResourceType(type); }
+  const fhir::Definitions& definitions() const { return definitions_; }
+  const RecordOptions& options() const { return options_; }
+
+  // Parses and validates a JSON resource; `expected_type` must match its resourceType.
+  core::Result<PreparedResource> Prepare(std::string_view body,
+                                         std::string_view expected_type) const;
+  // Validates an already parsed resource and splits it for storage.
+  core::Result<PreparedResource> PrepareParsed(const json::Value& resource) const;
+
+  // Thread-safe. `if_none_exist` is the query string of an If-None-Exist header.
+  void Create(std::string_view type, std::string_view body,
+              std::optional<std::string_view> if_none_exist, WriteCallback done);
+  void Update(std::string_view type, std::string_view id, std::string_view body,
+              std::optional<int64_t> if_match, WriteCallback done);
+  void Delete(std::string_view type, std::string_view id, WriteCallback done);
+
+  core::Result<store::VersionRecord> Read(const std::string& type, const std::string& id) const;
+  core::Result<store::VersionRecord> VRead(const std::string& type, const std::string& id,
+                                           std::string_view version) const;
+  // `strict`: unknown or malformed parameters are errors (Prefer: handling=strict); otherwise
+  // they are ignored and listed in the reply.
+  core::Result<SearchReply> Search(const std::string& type, const QueryParams& params,
+                                   bool strict) const;
+  // `type` empty: system history; `id` set: instance history.
+  core::Result<HistoryReply> History(const std::string& type, const std::string& id,
+                                     const QueryParams& params) const;
+
+  // Parses search parameters into a store query (also used for If-None-Exist).
+  core::Result<store::SearchQuery> ParseSearch(const std::string& type, const QueryParams& params,
+                                               bool strict, QueryParams* applied,
+                                               std::vector<std::string>* ignored) const;
+
+ private:
+  store::Store& store_;
+  const fhir::Definitions& definitions_;
+  RecordOptions options_;
+};
+
+// Splits "a=1&b=x%20y" into decoded pairs ('+' is a space, as in forms).
+QueryParams ParseQueryString(std::string_view query);
+// Encodes pairs back into a query string.
+std::string EncodeQueryString(const QueryParams& params);
+
+}  // namespace medulla::records

@@ -1,0 +1,665 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/logging.h"
+
+namespace medulla::store::sqlite {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS medulla_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Every version of every resource; seq is the commit sequence number (change-feed position).
+CREATE TABLE IF NOT EXISTS versions(
+  seq INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL,  -- microseconds since the epoch, millisecond resolution
+  op INTEGER NOT NULL,            -- 0 create, 1 update, 2 delete
+  body BLOB                       -- NULL for a delete
+);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_by_key ON versions(type, id, version);
+CREATE INDEX IF NOT EXISTS versions_by_type ON versions(type, seq);
+-- The current version of each resource, deleted or not.
+CREATE TABLE IF NOT EXISTS current(
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  PRIMARY KEY(type, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS current_by_updated ON current(type, last_updated);
+)sql";
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto logger = core::Logger("store");
+  return logger;
+}
+
+core::Status StepDone(Db& db, Stmt& stmt, std::string_view what) {
+  int rc = stmt.Step();
+  if (rc != SQLITE_DONE) return db.Error(what);
+  return core::OkStatus();
+}
+
+// Appends the WHERE clauses of a search (over table alias c) and collects their bindings.
+struct SqlBuilder {
+  std::string sql;
+  std::vector<std::string> texts;  // bound in order for '?' of kind text
+  struct Binding {
+    bool is_text;
+    size_t text_index;
+    int64_t number;
+  };
+  std::vector<Binding> bindings;
+
+  void Text(std::string value) {
+    texts.push_back(std::move(value));
+    bindings.push_back({true, texts.size() - 1, 0});
+  }
+  void Number(int64_t v) { bindings.push_back({false, 0, v}); }
+  void BindAll(Stmt& stmt) const {
+    for (size_t i = 0; i < bindings.size(); ++i) {
+      const Binding& b = bindings[i];
+      if (b.is_text) {
+        stmt.Bind(static_cast<int>(i + 1), std::string_view(texts[b.text_index]));
+      } else {
+        stmt.Bind(static_cast<int>(i + 1), b.number);
+      }
+    }
+  }
+};
+
+void AppendSearchFilters(const SearchQuery& q, SqlBuilder& b) {
+  b.sql += " WHERE c.type = ? AND c.deleted = 0";
+  b.Text(q.type);
+  for (const auto& any_of : q.id_any_of) {
+    b.sql += " AND c.id IN (";
+    for (size_t i = 0; i < any_of.size(); ++i) {
+      b.sql += i ? ",?" : "?";
+      b.Text(any_of[i]);
+    }
+    b.sql += ")";
+  }
+  for (const TimeConstraint& t : q.last_updated) {
+    std::string clause;
+    if (t.ge && t.lt) {
+      clause = "c.last_updated >= ? AND c.last_updated < ?";
+      b.Number(*t.ge);
+      b.Number(*t.lt);
+    } else if (t.ge) {
+      clause = "c.last_updated >= ?";
+      b.Number(*t.ge);
+    } else if (t.lt) {
+      clause = "c.last_updated < ?";
+      b.Number(*t.lt);
+    } else {
+      clause = "1";
+    }
+    b.sql += t.negate ? " AND NOT (" + clause + ")" : " AND (" + clause + ")";
+  }
+}
+
+core::Result<SearchPage> RunSearch(Db& db, const SearchQuery& q) {
+  SearchPage page;
+  SqlBuilder b;
+  b.sql =
+      "SELECT c.id, c.version, c.seq, c.last_updated, v.body FROM current c "
+      "JOIN versions v ON v.seq = c.seq";
+  AppendSearchFilters(q, b);
+  if (!q.after_id.empty()) {
+    b.sql += " AND c.id > ?";
+    b.Text(q.after_id);
+  }
+  b.sql += " ORDER BY c.id LIMIT ?";
+  b.Number(static_cast<int64_t>(q.count) + 1);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, db.Prepare(b.sql));
+  {
+    Stmt stmt(raw);
+    b.BindAll(stmt);
+    int rc;
+    while ((rc = stmt.Step()) == SQLITE_ROW) {
+      if (page.resources.size() == q.count) {
+        page.next_after_id = page.resources.back().id;
+        break;
+      }
+      VersionRecord r;
+      r.type = q.type;
+      r.id = stmt.Text(0);
+      r.version = stmt.Int(1);
+      r.seq = stmt.Int(2);
+      r.last_updated = stmt.Int(3);
+      r.operation = r.version == 1 ? Operation::kCreate : Operation::kUpdate;
+      r.body = stmt.Text(4);
+      page.resources.push_back(std::move(r));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return core::Fail(db.Error("search"));
+  }
+  bool first_page_complete = q.after_id.empty() && !page.next_after_id;
+  if (first_page_complete) {
+    page.total = static_cast<int64_t>(page.resources.size());
+  } else if (q.want_total) {
+    SqlBuilder c;
+    c.sql = "SELECT count(*) FROM current c";
+    AppendSearchFilters(q, c);
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw_count, db.Prepare(c.sql));
+    Stmt stmt(raw_count);
+    c.BindAll(stmt);
+    if (stmt.Step() != SQLITE_ROW) return core::Fail(db.Error("count"));
+    page.total = stmt.Int(0);
+  }
+  return page;
+}
+
+VersionRecord ReadVersionRow(Stmt& stmt, int first_col) {
+  VersionRecord r;
+  r.seq = stmt.Int(first_col);
+  r.type = stmt.Text(first_col + 1);
+  r.id = stmt.Text(first_col + 2);
+  r.version = stmt.Int(first_col + 3);
+  r.last_updated = stmt.Int(first_col + 4);
+  r.operation = static_cast<Operation>(stmt.Int(first_col + 5));
+  r.body = stmt.Text(first_col + 6);
+  return r;
+}
+
+}  // namespace
+
+// A read connection borrowed from the pool for one call.
+class SqliteStore::ReaderLease {
+ public:
+  static core::Result<ReaderLease> Acquire(SqliteStore& store) {
+    {
+      std::lock_guard lock(store.readers_mu_);
+      if (!store.idle_readers_.empty()) {
+        ReaderLease lease(store, std::move(store.idle_readers_.back()));
+        store.idle_readers_.pop_back();
+        return lease;
+      }
+    }
+    ASSIGN_OR_RETURN(auto db, store.OpenReader());
+    return ReaderLease(store, std::move(db));
+  }
+  ReaderLease(ReaderLease&& other) noexcept : store_(other.store_), db_(std::move(other.db_)) {}
+  ~ReaderLease() {
+    if (!db_) return;
+    std::lock_guard lock(store_.readers_mu_);
+    store_.idle_readers_.push_back(std::move(db_));
+  }
+  Db& db() { return *db_; }
+
+ private:
+  ReaderLease(SqliteStore& store, std::unique_ptr<Db> db) : store_(store), db_(std::move(db)) {}
+  SqliteStore& store_;
+  std::unique_ptr<Db> db_;
+};
+
+SqliteStore::SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metrics,
+                         const core::Clock& clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      commits_(metrics.GetCounter("medulla_store_commits_total",
+                                  "Store transactions committed (each one fsync).")),
+      units_committed_(metrics.GetCounter("medulla_store_units_committed_total",
+                                          "Write units (requests, bundles) committed.")),
+      versions_written_(metrics.GetCounter("medulla_store_versions_written_total",
+                                           "Resource versions written.")),
+      commit_failures_(metrics.GetCounter("medulla_store_commit_failures_total",
+                                          "Transactions that failed to commit.")),
+      queue_depth_(metrics.GetGauge("medulla_store_queue_depth",
+                                    "Write units waiting for the commit thread.")),
+      commit_seconds_(metrics.GetHistogram("medulla_store_commit_seconds",
+                                           "Time to apply and durably commit one batch.",
+                                           core::LatencyBuckets())),
+      units_per_commit_(metrics.GetHistogram("medulla_store_units_per_commit",
+                                             "Write units sharing one commit (group commit).",
+                                             {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})) {}
+
+core::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOptions& options,
+                                                             core::MetricsRegistry& metrics,
+                                                             const core::Clock& clock) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return core::Fail(core::Unavailable(
+        fmt::format("cannot create data directory {}: {}", options.data_dir, ec.message())));
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(options, metrics, clock));
+  std::string lock_path = options.data_dir + "/medulla.lock";
+  store->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (store->lock_fd_ < 0) {
+    return core::Fail(core::Unavailable(fmt::format("cannot open {}", lock_path)));
+  }
+  if (::flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return core::Fail(core::Unavailable(fmt::format(
+        "data directory {} is in use by another medulla process", options.data_dir)));
+  }
+  store->db_path_ = options.data_dir + "/medulla.db";
+  RETURN_IF_ERROR(store->Initialize());
+  store->commit_thread_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  return store;
+}
+
+core::Status SqliteStore::Initialize() {
+  ASSIGN_OR_RETURN(writer_, Db::Open(db_path_, false));
+  RETURN_IF_ERROR(writer_->Exec("PRAGMA journal_mode=WAL"));
+  if (options_.synchronous != "full" && options_.synchronous != "normal") {
+    return core::InvalidArgument("store.synchronous must be \"full\" or \"normal\"");
+  }
+  RETURN_IF_ERROR(writer_->Exec("PRAGMA synchronous=" + options_.synchronous));
+  RETURN_IF_ERROR(writer_->Exec(fmt::format("PRAGMA cache_size=-{}", options_.cache_size_kib)));
+  RETURN_IF_ERROR(writer_->Exec(kSchema));
+  {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     writer_->Prepare("SELECT value FROM medulla_meta WHERE key='schema'"));
+    Stmt stmt(raw);
+    if (stmt.Step() == SQLITE_ROW) {
+      int found = std::stoi(stmt.Text(0));
+      if (found != kSchemaVersion) {
+        return core::Unavailable(fmt::format(
+            "data directory has schema version {}, this medulla reads {}", found,
+            kSchemaVersion));
+      }
+    }
+  }
+  RETURN_IF_ERROR(writer_->Exec(fmt::format(
+      "INSERT OR IGNORE INTO medulla_meta(key, value) VALUES('schema', '{}')", kSchemaVersion)));
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   writer_->Prepare("SELECT coalesce(max(seq), 0), coalesce(max(last_updated), 0) "
+                                    "FROM versions"));
+  Stmt stmt(raw);
+  if (stmt.Step() != SQLITE_ROW) return writer_->Error("read last seq");
+  next_seq_ = stmt.Int(0) + 1;
+  last_seq_ = stmt.Int(0);
+  last_timestamp_ = stmt.Int(1);
+  return core::OkStatus();
+}
+
+core::Result<std::unique_ptr<Db>> SqliteStore::OpenReader() {
+  ASSIGN_OR_RETURN(auto db, Db::Open(db_path_, false));
+  RETURN_IF_ERROR(db->Exec("PRAGMA query_only=1"));
+  RETURN_IF_ERROR(db->Exec(fmt::format("PRAGMA cache_size=-{}", options_.cache_size_kib / 4)));
+  return db;
+}
+
+SqliteStore::~SqliteStore() {
+  Close();
+  {
+    std::lock_guard lock(readers_mu_);
+    idle_readers_.clear();
+  }
+  writer_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void SqliteStore::Close() {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (closing_ && !commit_thread_.joinable()) return;
+    closing_ = true;
+  }
+  queue_cv_.notify_all();
+  if (commit_thread_.joinable()) commit_thread_.join();
+}
+
+void SqliteStore::Submit(Unit unit, UnitCallback done) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!closing_ && queue_.size() < options_.max_queued_units) {
+      queue_.push_back(Pending{std::move(unit), std::move(done)});
+      queue_depth_.Set(static_cast<int64_t>(queue_.size()));
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  std::vector<WriteResult> results(unit.writes.size());
+  for (auto& r : results) {
+    r.status = core::Unavailable("the store is closing or its write queue is full");
+  }
+  done(std::move(results));
+}
+
+void SqliteStore::CommitLoop() {
+  std::deque<Pending> batch;
+  while (true) {
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return !queue_.empty() || closing_; });
+      if (queue_.empty()) return;  // closing, and everything queued is done
+      size_t n = std::min(queue_.size(), options_.max_units_per_commit);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queue_depth_.Set(static_cast<int64_t>(queue_.size()));
+    }
+    CommitBatch(batch);
+    batch.clear();
+  }
+}
+
+void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
+  auto started = std::chrono::steady_clock::now();
+  // One timestamp per transaction, never going backwards, at millisecond resolution (what
+  // meta.lastUpdated shows), so lastUpdated order agrees with seq order.
+  core::MicrosSinceEpoch now = clock_.Now() / 1000 * 1000;
+  if (now < last_timestamp_) now = last_timestamp_;
+  const int64_t seq_at_begin = next_seq_;
+
+  std::vector<std::vector<WriteResult>> results;
+  results.reserve(batch.size());
+  core::Status begin = writer_->Exec("BEGIN IMMEDIATE");
+  bool committed = false;
+  if (begin.ok()) {
+    for (Pending& p : batch) {
+      bool failed = false;
+      results.push_back(ApplyUnit(p.unit, now, failed));
+    }
+    core::Status commit = writer_->Exec("COMMIT");
+    if (commit.ok()) {
+      committed = true;
+    } else {
+      Log()->error("commit failed: {}", commit.message());
+      (void)writer_->Exec("ROLLBACK");
+    }
+  } else {
+    Log()->error("begin failed: {}", begin.message());
+  }
+
+  if (committed) {
+    last_timestamp_ = now;
+    last_seq_.store(next_seq_ - 1, std::memory_order_release);
+    commits_.Add();
+    units_committed_.Add(batch.size());
+    versions_written_.Add(static_cast<uint64_t>(next_seq_ - seq_at_begin));
+  } else {
+    next_seq_ = seq_at_begin;
+    commit_failures_.Add();
+    results.clear();
+    for (Pending& p : batch) {
+      std::vector<WriteResult> failed(p.unit.writes.size());
+      for (auto& r : failed) r.status = core::Internal("the store could not commit the write");
+      results.push_back(std::move(failed));
+    }
+  }
+  commit_seconds_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  units_per_commit_.Observe(static_cast<double>(batch.size()));
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+}
+
+std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpoch now,
+                                                bool& failed) {
+  std::vector<WriteResult> results;
+  results.reserve(unit.writes.size());
+  const int64_t seq_mark = next_seq_;
+  core::Status sp = writer_->Exec("SAVEPOINT unit");
+  if (!sp.ok()) {
+    failed = true;
+    results.resize(unit.writes.size());
+    for (auto& r : results) r.status = sp;
+    return results;
+  }
+  size_t failed_index = 0;
+  for (size_t i = 0; i < unit.writes.size(); ++i) {
+    results.push_back(ApplyWrite(unit.writes[i], now));
+    if (!results.back().status.ok() && !failed) {
+      failed = true;
+      failed_index = i;
+      break;
+    }
+  }
+  if (failed) {
+    (void)writer_->Exec("ROLLBACK TO unit");
+    (void)writer_->Exec("RELEASE unit");
+    next_seq_ = seq_mark;
+    results.resize(unit.writes.size());
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (i == failed_index) continue;
+      results[i] = WriteResult{};
+      results[i].status = core::Conflict(
+          fmt::format("not stored: write {} of the same all-or-nothing unit failed", failed_index));
+    }
+    return results;
+  }
+  core::Status release = writer_->Exec("RELEASE unit");
+  if (!release.ok()) {
+    failed = true;
+    next_seq_ = seq_mark;
+    for (auto& r : results) r.status = release;
+  }
+  return results;
+}
+
+WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now) {
+  WriteResult result;
+  Db& db = *writer_;
+  auto fail = [&](core::Status s) {
+    result.status = std::move(s);
+    return result;
+  };
+
+  if (w.operation == Operation::kCreate && w.if_none_exist) {
+    SearchQuery q = *w.if_none_exist;
+    q.count = 2;
+    auto found = RunSearch(db, q);
+    if (!found) return fail(found.error());
+    if (found->resources.size() == 1) {
+      result.outcome = WriteOutcome::kExisting;
+      result.record = std::move(found->resources.front());
+      return result;
+    }
+    if (found->resources.size() > 1) {
+      return fail(core::PreconditionFailed(
+          "conditional create: the If-None-Exist criteria match more than one resource"));
+    }
+  }
+
+  // The current version, if any.
+  int64_t current_version = 0;
+  bool current_deleted = false;
+  {
+    auto raw = db.Prepare("SELECT version, deleted FROM current WHERE type = ? AND id = ?");
+    if (!raw) return fail(raw.error());
+    Stmt stmt(*raw);
+    stmt.Bind(1, std::string_view(w.type));
+    stmt.Bind(2, std::string_view(w.id));
+    int rc = stmt.Step();
+    if (rc == SQLITE_ROW) {
+      current_version = stmt.Int(0);
+      current_deleted = stmt.Int(1) != 0;
+    } else if (rc != SQLITE_DONE) {
+      return fail(db.Error("read current"));
+    }
+  }
+
+  VersionRecord& rec = result.record;
+  rec.type = w.type;
+  rec.id = w.id;
+  rec.last_updated = now;
+  switch (w.operation) {
+    case Operation::kCreate:
+      if (current_version != 0) {
+        return fail(core::Conflict(fmt::format("{}/{} already exists", w.type, w.id)));
+      }
+      result.outcome = WriteOutcome::kCreated;
+      break;
+    case Operation::kUpdate:
+      if (w.if_match && (current_version == 0 || current_deleted || *w.if_match != current_version)) {
+        return fail(core::PreconditionFailed(
+            current_version == 0 || current_deleted
+                ? fmt::format("If-Match: {}/{} has no current version", w.type, w.id)
+                : fmt::format("If-Match: version {} is not the current version {}", *w.if_match,
+                              current_version)));
+      }
+      result.outcome = current_version == 0 || current_deleted ? WriteOutcome::kCreated
+                                                              : WriteOutcome::kUpdated;
+      break;
+    case Operation::kDelete:
+      if (current_version == 0 || current_deleted) {
+        result.outcome = WriteOutcome::kNoChange;
+        rec.version = current_version;
+        rec.operation = Operation::kDelete;
+        return result;
+      }
+      result.outcome = WriteOutcome::kDeleted;
+      break;
+  }
+  rec.version = current_version + 1;
+  rec.seq = next_seq_;
+  rec.operation = w.operation == Operation::kUpdate && result.outcome == WriteOutcome::kCreated
+                      ? Operation::kUpdate
+                      : w.operation;
+  if (w.operation != Operation::kDelete) {
+    rec.body = fhir::AssembleResource(w.resource, w.id, rec.version, now);
+  }
+  {
+    auto raw = db.Prepare(
+        "INSERT INTO versions(seq, type, id, version, last_updated, op, body) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?)");
+    if (!raw) return fail(raw.error());
+    Stmt stmt(*raw);
+    stmt.Bind(1, rec.seq);
+    stmt.Bind(2, std::string_view(rec.type));
+    stmt.Bind(3, std::string_view(rec.id));
+    stmt.Bind(4, rec.version);
+    stmt.Bind(5, now);
+    stmt.Bind(6, static_cast<int64_t>(rec.operation));
+    if (rec.operation == Operation::kDelete) {
+      stmt.BindNull(7);
+    } else {
+      stmt.BindBlob(7, rec.body);
+    }
+    if (auto s = StepDone(db, stmt, "insert version"); !s.ok()) return fail(s);
+  }
+  {
+    auto raw = db.Prepare(
+        "INSERT INTO current(type, id, version, seq, last_updated, deleted) "
+        "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(type, id) DO UPDATE SET "
+        "version = excluded.version, seq = excluded.seq, last_updated = excluded.last_updated, "
+        "deleted = excluded.deleted");
+    if (!raw) return fail(raw.error());
+    Stmt stmt(*raw);
+    stmt.Bind(1, std::string_view(rec.type));
+    stmt.Bind(2, std::string_view(rec.id));
+    stmt.Bind(3, rec.version);
+    stmt.Bind(4, rec.seq);
+    stmt.Bind(5, now);
+    stmt.Bind(6, static_cast<int64_t>(rec.operation == Operation::kDelete ? 1 : 0));
+    if (auto s = StepDone(db, stmt, "upsert current"); !s.ok()) return fail(s);
+  }
+  ++next_seq_;
+  return result;
+}
+
+core::Result<VersionRecord> SqliteStore::ReadCurrent(const std::string& type,
+                                                     const std::string& id) {
+  ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   lease.db().Prepare(
+                       "SELECT v.seq, v.type, v.id, v.version, v.last_updated, v.op, v.body "
+                       "FROM current c JOIN versions v ON v.seq = c.seq "
+                       "WHERE c.type = ? AND c.id = ?"));
+  Stmt stmt(raw);
+  stmt.Bind(1, std::string_view(type));
+  stmt.Bind(2, std::string_view(id));
+  int rc = stmt.Step();
+  if (rc == SQLITE_DONE) return core::Fail(core::NotFound(fmt::format("{}/{} is not known", type, id)));
+  if (rc != SQLITE_ROW) return core::Fail(lease.db().Error("read"));
+  VersionRecord r = ReadVersionRow(stmt, 0);
+  if (r.deleted()) {
+    return core::Fail(core::Gone(
+        fmt::format("{}/{} was deleted (version {})", type, id, r.version)));
+  }
+  return r;
+}
+
+core::Result<VersionRecord> SqliteStore::ReadVersion(const std::string& type,
+                                                     const std::string& id, int64_t version) {
+  ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   lease.db().Prepare(
+                       "SELECT seq, type, id, version, last_updated, op, body FROM versions "
+                       "WHERE type = ? AND id = ? AND version = ?"));
+  Stmt stmt(raw);
+  stmt.Bind(1, std::string_view(type));
+  stmt.Bind(2, std::string_view(id));
+  stmt.Bind(3, version);
+  int rc = stmt.Step();
+  if (rc == SQLITE_DONE) {
+    return core::Fail(
+        core::NotFound(fmt::format("{}/{} has no version {}", type, id, version)));
+  }
+  if (rc != SQLITE_ROW) return core::Fail(lease.db().Error("vread"));
+  VersionRecord r = ReadVersionRow(stmt, 0);
+  if (r.deleted()) {
+    return core::Fail(core::Gone(
+        fmt::format("version {} of {}/{} is a deletion", version, type, id)));
+  }
+  return r;
+}
+
+core::Result<SearchPage> SqliteStore::Search(const SearchQuery& query) {
+  ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
+  return RunSearch(lease.db(), query);
+}
+
+core::Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
+  ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
+  SqlBuilder b;
+  b.sql = "SELECT seq, type, id, version, last_updated, op, body FROM versions WHERE 1";
+  if (!q.type.empty()) {
+    b.sql += " AND type = ?";
+    b.Text(q.type);
+  }
+  if (!q.id.empty()) {
+    b.sql += " AND id = ?";
+    b.Text(q.id);
+  }
+  if (q.before_seq > 0) {
+    b.sql += " AND seq < ?";
+    b.Number(q.before_seq);
+  }
+  if (q.since) {
+    b.sql += " AND last_updated >= ?";
+    b.Number(*q.since);
+  }
+  b.sql += !q.id.empty() ? " ORDER BY version DESC LIMIT ?" : " ORDER BY seq DESC LIMIT ?";
+  b.Number(static_cast<int64_t>(q.count) + 1);
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, lease.db().Prepare(b.sql));
+  Stmt stmt(raw);
+  b.BindAll(stmt);
+  HistoryPage page;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) {
+    if (page.entries.size() == q.count) {
+      page.next_before_seq = page.entries.back().seq;
+      break;
+    }
+    page.entries.push_back(ReadVersionRow(stmt, 0));
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return core::Fail(lease.db().Error("history"));
+  return page;
+}
+
+StoreStats SqliteStore::Stats() const {
+  StoreStats s;
+  s.last_seq = last_seq_.load(std::memory_order_acquire);
+  std::lock_guard lock(queue_mu_);
+  s.queue_depth = static_cast<int64_t>(queue_.size());
+  return s;
+}
+
+}  // namespace medulla::store::sqlite

@@ -1,0 +1,100 @@
+// The embedded store: one SQLite database in WAL mode in the data directory.
+//
+// Writes go through one commit thread. Units that arrive while a commit is in flight are
+// applied together in the next transaction, so many concurrent writers share one fsync (group
+// commit); each unit sits in its own SAVEPOINT so a failing unit rolls back alone. A unit's
+// callback runs only after COMMIT has returned with synchronous=FULL, so an acknowledged write
+// survives kill -9 and power loss. Reads use a pool of connections, one per concurrent reader;
+// WAL lets them run beside the writer.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/metrics.h"
+#include "core/time.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/store.h"
+
+namespace medulla::store::sqlite {
+
+struct SqliteStoreOptions {
+  std::string data_dir = "var/medulla";
+  // "full": fsync the WAL on every commit (durable across power loss); "normal": durable
+  // across process crashes only. Full is the default.
+  std::string synchronous = "full";
+  size_t max_units_per_commit = 2000;
+  size_t max_queued_units = 100000;  // beyond this, Submit fails kUnavailable (back-pressure)
+  int64_t cache_size_kib = 64 * 1024;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) the database in options.data_dir and takes an exclusive lock on
+  // the directory: a second process on the same directory fails with kUnavailable.
+  static core::Result<std::unique_ptr<SqliteStore>> Open(const SqliteStoreOptions& options,
+                                                         core::MetricsRegistry& metrics,
+                                                         const core::Clock& clock);
+  ~SqliteStore() override;
+
+  void Submit(Unit unit, UnitCallback done) override;
+  core::Result<VersionRecord> ReadCurrent(const std::string& type,
+                                          const std::string& id) override;
+  core::Result<VersionRecord> ReadVersion(const std::string& type, const std::string& id,
+                                          int64_t version) override;
+  core::Result<SearchPage> Search(const SearchQuery& query) override;
+  core::Result<HistoryPage> History(const HistoryQuery& query) override;
+  StoreStats Stats() const override;
+  void Close() override;
+
+ private:
+  struct Pending {
+    Unit unit;
+    UnitCallback done;
+  };
+  class ReaderLease;
+
+  SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metrics,
+              const core::Clock& clock);
+  core::Status Initialize();
+  void CommitLoop();
+  void CommitBatch(std::deque<Pending>& batch);
+  std::vector<WriteResult> ApplyUnit(Unit& unit, core::MicrosSinceEpoch now, bool& failed);
+  WriteResult ApplyWrite(Write& write, core::MicrosSinceEpoch now);
+  core::Result<std::unique_ptr<Db>> OpenReader();
+
+  SqliteStoreOptions options_;
+  std::string db_path_;
+  const core::Clock& clock_;
+  int lock_fd_ = -1;
+
+  std::unique_ptr<Db> writer_;  // owned by the commit thread after Open
+  int64_t next_seq_ = 1;        // commit thread only
+  core::MicrosSinceEpoch last_timestamp_ = 0;  // commit thread only
+
+  mutable std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Pending> queue_;  // GUARDED_BY(queue_mu_)
+  bool closing_ = false;       // GUARDED_BY(queue_mu_)
+  std::thread commit_thread_;
+  std::atomic<int64_t> last_seq_{0};
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Db>> idle_readers_;  // GUARDED_BY(readers_mu_)
+
+  core::Counter& commits_;
+  core::Counter& units_committed_;
+  core::Counter& versions_written_;
+  core::Counter& commit_failures_;
+  core::Gauge& queue_depth_;
+  core::Histogram& commit_seconds_;
+  core::Histogram& units_per_commit_;
+};
+
+}  // namespace medulla::store::sqlite

@@ -1,0 +1,136 @@
+// The record store: current and historical versions of every resource, written through one
+// commit path that gives each version a sequence number (the change-feed position).
+// Implementations: sqlite/ (embedded default); PostgreSQL later. Nothing above this interface
+// knows which one runs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "fhir/resource.h"
+
+namespace medulla::store {
+
+enum class Operation : uint8_t { kCreate = 0, kUpdate = 1, kDelete = 2 };
+
+// One stored version of one resource.
+struct VersionRecord {
+  std::string type;
+  std::string id;
+  int64_t version = 0;
+  int64_t seq = 0;  // commit sequence number, unique and increasing across the store
+  core::MicrosSinceEpoch last_updated = 0;
+  Operation operation = Operation::kCreate;
+  bool deleted() const { return operation == Operation::kDelete; }
+  std::string body;  // the resource JSON; empty for a delete
+};
+
+// A time constraint on lastUpdated: [ge, lt), or its complement when `negate`.
+struct TimeConstraint {
+  std::optional<core::MicrosSinceEpoch> ge;
+  std::optional<core::MicrosSinceEpoch> lt;
+  bool negate = false;
+};
+
+// Type-level search over current, non-deleted resources, ordered by id (stable under
+// concurrent updates: an update never moves a resource between pages).
+struct SearchQuery {
+  std::string type;
+  // Each inner list is an OR of ids; the lists are ANDed.
+  std::vector<std::vector<std::string>> id_any_of;
+  std::vector<TimeConstraint> last_updated;
+  std::string after_id;  // paging cursor: only ids greater than this
+  size_t count = 50;
+  bool want_total = false;
+};
+
+struct SearchPage {
+  std::vector<VersionRecord> resources;
+  std::optional<std::string> next_after_id;  // set when more match
+  std::optional<int64_t> total;
+};
+
+// History, newest first. `type` empty = system level; `id` set = instance level.
+struct HistoryQuery {
+  std::string type;
+  std::string id;
+  std::optional<core::MicrosSinceEpoch> since;  // lastUpdated >= since
+  int64_t before_seq = 0;                       // paging cursor (exclusive); 0 = from the newest
+  size_t count = 50;
+};
+
+struct HistoryPage {
+  std::vector<VersionRecord> entries;
+  std::optional<int64_t> next_before_seq;
+};
+
+// One requested change. For a create the caller assigns the id (a fresh UUID).
+struct Write {
+  Operation operation = Operation::kCreate;
+  std::string type;
+  std::string id;
+  fhir::ResourceParts resource;          // create and update
+  std::optional<int64_t> if_match;       // update: the version the client last saw
+  std::optional<SearchQuery> if_none_exist;  // create: conditional create
+};
+
+enum class WriteOutcome : uint8_t {
+  kCreated,   // a new resource (201)
+  kUpdated,   // a new version of an existing resource (200)
+  kDeleted,   // a tombstone version was written
+  kExisting,  // conditional create matched one resource; nothing written
+  kNoChange,  // delete of a resource that does not exist or is already deleted
+};
+
+struct WriteResult {
+  core::Status status;  // a failed precondition, a conflict...
+  WriteOutcome outcome = WriteOutcome::kCreated;
+  VersionRecord record;  // the version written (or found, for kExisting)
+};
+
+// A unit commits all-or-nothing: if any write fails, none of the unit is stored, and every
+// write reports a status (the failing one its own, the others kConflict "rolled back").
+struct Unit {
+  std::vector<Write> writes;
+};
+
+// Called once the unit is durable (or has failed), on the store's commit thread: keep it short.
+using UnitCallback = std::function<void(std::vector<WriteResult>)>;
+
+struct StoreStats {
+  int64_t last_seq = 0;
+  int64_t queue_depth = 0;  // units waiting for the commit thread
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Queues a unit for the commit thread. Thread-safe. Units submitted while a commit is in
+  // flight share the next transaction and its single fsync (group commit).
+  virtual void Submit(Unit unit, UnitCallback done) = 0;
+
+  // Reads, from any thread. Errors: kNotFound, kGone (deleted: the tombstone is in the error
+  // message's record), kInternal.
+  virtual core::Result<VersionRecord> ReadCurrent(const std::string& type,
+                                                  const std::string& id) = 0;
+  virtual core::Result<VersionRecord> ReadVersion(const std::string& type, const std::string& id,
+                                                  int64_t version) = 0;
+  virtual core::Result<SearchPage> Search(const SearchQuery& query) = 0;
+  virtual core::Result<HistoryPage> History(const HistoryQuery& query) = 0;
+
+  virtual StoreStats Stats() const = 0;
+
+  // Finishes every queued unit, then stops the commit thread. Further submits fail kUnavailable.
+  virtual void Close() = 0;
+};
+
+// Submits and waits. For tools (import) and tests; never call on an I/O thread.
+std::vector<WriteResult> CommitAndWait(Store& store, Unit unit);
+
+}  // namespace medulla::store

@@ -1,0 +1,62 @@
+#include "json/parse.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "json/write.h"
+
+namespace medulla::json {
+namespace {
+
+std::string RoundTrip(std::string_view text) {
+  auto doc = Parse(text);
+  if (!doc) return "ERROR: " + doc.error().message();
+  return Write(*doc->root());
+}
+
+TEST(ParseTest, KeepsNumberTextAndMemberOrder) {
+  EXPECT_EQ(RoundTrip(R"({"b":1.50,"a":[true,null,-0.0e+5,"x\n"]})"),
+            R"({"b":1.50,"a":[true,null,-0.0e+5,"x\n"]})");
+}
+
+TEST(ParseTest, UnescapesStrings) {
+  auto doc = Parse(R"({"s":"caf\u00e9 \"q\""})");
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->root()->Find("s")->text(), "caf\xC3\xA9 \"q\"");
+}
+
+TEST(ParseTest, RejectsMalformedInput) {
+  for (const char* bad : {R"({"a":1,})", R"({"a":1)", R"({"a":01})", R"({"a":tru})", "{} x",
+                          R"({"a":1}{})", R"({"a":"\ud800"})", "", "   "}) {
+    auto doc = Parse(bad);
+    ASSERT_FALSE(doc) << bad;
+    EXPECT_EQ(doc.error().code(), core::Code::kInvalidArgument) << bad;
+  }
+}
+
+TEST(ParseTest, RejectsDuplicateKeys) {
+  auto doc = Parse(R"({"a":1,"a":2})");
+  ASSERT_FALSE(doc);
+  EXPECT_NE(doc.error().message().find("duplicate key"), std::string::npos);
+}
+
+TEST(ParseTest, RejectsScalarRoot) { EXPECT_FALSE(Parse(R"("just a string")")); }
+
+TEST(ParseTest, LimitsDepthWithoutRecursingIntoIt) {
+  std::string deep(100000, '[');
+  deep += std::string(100000, ']');
+  auto doc = Parse(deep, ParseLimits{.max_depth = 64});
+  ASSERT_FALSE(doc);
+  EXPECT_NE(doc.error().message().find("deeper than 64"), std::string::npos);
+}
+
+TEST(ParseTest, LimitsSize) {
+  std::string big = "[\"" + std::string(2000, 'x') + "\"]";
+  auto doc = Parse(big, ParseLimits{.max_bytes = 1000});
+  ASSERT_FALSE(doc);
+  EXPECT_EQ(doc.error().code(), core::Code::kTooLarge);
+}
+
+}  // namespace
+}  // namespace medulla::json
