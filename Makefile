@@ -5,12 +5,12 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: run test deps build e2e-deps test-debug fuzz bench format clean
+.PHONY: run test deps build e2e-deps test-debug fuzz fuzz-build bench format clean
 
 run: deps build
 	$(BUILD_DIR)/medulla serve
 
-test: deps build e2e-deps
+test: deps build fuzz-build e2e-deps
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 deps:
@@ -27,10 +27,13 @@ e2e-deps:
 test-debug:
 	$(MAKE) test PRESET=debug
 
-# libFuzzer targets (clang); FUZZ_SECONDS per target.
-fuzz: deps
+# libFuzzer targets (clang). `make test` runs them briefly through CTest (fuzz_smoke);
+# `make fuzz` runs them for FUZZ_SECONDS each.
+fuzz-build:
 	cmake --preset fuzz >/dev/null
-	cmake --build --preset fuzz -j $(JOBS)
+	cmake --build build/fuzz --target fhir_resource_fuzz -j $(JOBS)
+
+fuzz: deps fuzz-build
 	./fuzz/run.sh build/fuzz $${FUZZ_SECONDS:-60}
 
 bench: build

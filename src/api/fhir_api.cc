@@ -146,7 +146,9 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
     if (k != "_format") continue;
     if (v == "json" || v == "application/json" || v == "application/fhir+json" ||
         v == "application/json+fhir") {
-      if (v == "application/json" || v == "json") ctx.content_type = "application/json; charset=utf-8";
+      // "json" is FHIR's short name for application/fhir+json; only an explicit
+      // application/json asks for the plain JSON media type.
+      if (v == "application/json") ctx.content_type = "application/json; charset=utf-8";
     } else {
       return responder.Send(Outcome(406, core::Unsupported(fmt::format(
                                              "_format '{}' is not supported: this server speaks "

@@ -66,6 +66,10 @@ int RunImport(const ImportArgs& args) {
   core::MetricsRegistry metrics;
   store::sqlite::SqliteStoreOptions options;
   options.data_dir = data_dir;
+  // Import commits without an fsync each and makes everything durable once at the end
+  // (Checkpoint below): WAL with synchronous=NORMAL never corrupts, and the command reports
+  // success only after the final sync.
+  options.synchronous = "normal";
   auto store = store::sqlite::SqliteStore::Open(options, metrics, core::SystemClock::Instance());
   if (!store) {
     std::fprintf(stderr, "medulla import: %s\n", store.error().message().c_str());
@@ -87,7 +91,8 @@ int RunImport(const ImportArgs& args) {
   core::Status finished = importer.Finish();
   if (status.ok()) status = finished;
   bar.Finish();
-  (*store)->Close();
+  core::Status closed = (*store)->Close();
+  if (status.ok()) status = closed;
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const records::ImportStats& stats = importer.stats();

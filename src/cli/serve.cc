@@ -84,7 +84,11 @@ int RunServe(const ServeArgs& args) {
   // If Run returned for another reason, release the signal thread.
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
-  (*store)->Close();  // every queued write is committed before exit
+  // Every queued write is committed before exit.
+  if (core::Status closed = (*store)->Close(); !closed.ok()) {
+    log->error("closing the store: {}", closed.message());
+    return 1;
+  }
   log->info("stopped cleanly");
   return 0;
 }

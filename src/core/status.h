@@ -1,7 +1,14 @@
 // Errors as values: core::Status and core::Result<T> (std::expected with a Status error).
 #pragma once
 
+#include <version>
+#if defined(__cpp_lib_expected)
 #include <expected>
+#else
+// clang 14 (the fuzz build) cannot compile libstdc++'s <expected>; tl::expected has the same
+// interface.
+#include <tl/expected.hpp>
+#endif
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,10 +88,20 @@ inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move
 inline Status Unsupported(std::string m) { return {Code::kUnsupported, std::move(m)}; }
 inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 
-template <typename T>
-using Result = std::expected<T, Status>;
+#if defined(__cpp_lib_expected)
+template <typename T, typename E>
+using Expected = std::expected<T, E>;
+using Unexpected = std::unexpected<Status>;
+#else
+template <typename T, typename E>
+using Expected = tl::expected<T, E>;
+using Unexpected = tl::unexpected<Status>;
+#endif
 
-inline std::unexpected<Status> Fail(Status s) { return std::unexpected<Status>(std::move(s)); }
+template <typename T>
+using Result = Expected<T, Status>;
+
+inline Unexpected Fail(Status s) { return Unexpected(std::move(s)); }
 
 namespace internal {
 // What the macros below return: converts to Status or to any Result<T>, so the same macro
@@ -93,8 +110,8 @@ struct ErrorReturn {
   Status status;
   operator Status() && { return std::move(status); }
   template <typename T>
-  operator std::expected<T, Status>() && {
-    return std::unexpected<Status>(std::move(status));
+  operator Expected<T, Status>() && {
+    return Unexpected(std::move(status));
   }
 };
 }  // namespace internal

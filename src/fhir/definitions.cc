@@ -22,12 +22,41 @@ extern const char medulla_fhir_profiles_types_end[];
 
 namespace medulla::fhir {
 
+namespace {
+
+// FNV-1a: JSON property names are short, so a byte loop is as fast as anything.
+uint32_t HashName(std::string_view s) {
+  uint64_t h = 14695981039346656037ull;
+  for (char c : s) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 1099511628211ull;
+  }
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+// Sizes the table to at most half full, so that probe sequences stay short.
+void BuildLookup(TypeDef& t) {
+  uint32_t size = 4;
+  while (size < 2 * t.elements.size()) size *= 2;
+  t.lookup.assign(size, 0);
+  t.lookup_mask = size - 1;
+  for (size_t i = 0; i < t.elements.size(); ++i) {
+    uint32_t h = HashName(t.elements[i].json_name) & t.lookup_mask;
+    while (t.lookup[h] != 0) h = (h + 1) & t.lookup_mask;
+    t.lookup[h] = static_cast<uint16_t>(i + 1);
+  }
+}
+
+}  // namespace
+
 const ElementDef* TypeDef::Find(std::string_view json_name) const {
-  auto it = std::lower_bound(
-      elements.begin(), elements.end(), json_name,
-      [](const ElementDef& e, std::string_view name) { return e.json_name < name; });
-  if (it == elements.end() || it->json_name != json_name) return nullptr;
-  return &*it;
+  if (lookup.empty()) return nullptr;
+  for (uint32_t h = HashName(json_name) & lookup_mask;; h = (h + 1) & lookup_mask) {
+    uint16_t slot = lookup[h];
+    if (slot == 0) return nullptr;
+    const ElementDef& e = elements[slot - 1];
+    if (e.json_name == json_name) return &e;
+  }
 }
 
 const TypeDef* Definitions::FindResource(std::string_view type) const {
@@ -175,6 +204,10 @@ class DefinitionsBuilder {
               fmt::format("'{}' has two elements named '{}'", t.name, t.elements[j].json_name)));
         }
       }
+      if (t.elements.size() >= UINT16_MAX) {
+        return core::Fail(Invalid(fmt::format("'{}' has too many elements", t.name)));
+      }
+      BuildLookup(t);
       for (uint32_t s = 0; s < t.slots.size(); ++s)
         if (t.slots[s].min > 0) t.required_slots.push_back(s);
       defs_.types_by_name_.emplace_back(t.name, i);

@@ -184,7 +184,9 @@ bool IsValidInteger(std::string_view text, int64_t min, int64_t max) {
   // would overflow the accumulator below.
   size_t i = 0;
   bool negative = false;
+  // The unsignedInt and positiveInt regexes have no sign at all, so not even "-0".
   if (i < text.size() && text[i] == '-') {
+    if (min >= 0) return false;
     negative = true;
     ++i;
   }

@@ -25,9 +25,14 @@ std::string_view IssueTypeCode(IssueType type) {
 
 namespace {
 
-// Long keys and type names from the input are cut in messages: they are echoed to clients.
+// Long keys and type names from the input are cut in messages, which are echoed to clients;
+// the cut backs off to a UTF-8 character boundary so that the message stays valid UTF-8.
 std::string_view Clip(std::string_view s) {
-  return s.substr(0, 64);
+  constexpr size_t kMax = 64;
+  if (s.size() <= kMax) return s;
+  size_t n = kMax;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
 }
 
 // The member `_name` of obj, or nullptr. Compared in place to avoid building the key.
@@ -146,6 +151,11 @@ class Validator {
       if (stopped_) break;
       std::string_view key = m.key;
       if (resource && key == "resourceType") continue;
+      // Counted before the lookup so that an unknown element is reported once, not again as
+      // a missing value.
+      if (key != "id") has_value_or_children = true;
+      if (key == "extension") has_extension = true;
+      if (key.starts_with("value") || key.starts_with("_value")) has_value = true;
       const bool underscore = !key.empty() && key[0] == '_';
       const ElementDef* e = type.Find(underscore ? key.substr(1) : key);
       if (e == nullptr ||
@@ -163,9 +173,6 @@ class Validator {
             fmt::format("only one type of '{}' may be present, found {} and {}",
                         type.slots[e->slot].name, type.elements[seen - 1].json_name, e->json_name));
       }
-      if (key != "id") has_value_or_children = true;
-      if (key == "extension") has_extension = true;
-      if (key.starts_with("value") || key.starts_with("_value")) has_value = true;
 
       PathScope scope(path_, key);
       if (underscore) {

@@ -331,7 +331,6 @@ core::Result<HistoryReply> RecordService::History(const std::string& type, const
           fmt::format("history parameter '{}' is not supported", name)));
     }
   }
-  if (q.count == 0) q.count = 1;
   ASSIGN_OR_RETURN(reply.page, store_.History(q));
   return reply;
 }

@@ -126,8 +126,9 @@ class Store {
 
   virtual StoreStats Stats() const = 0;
 
-  // Finishes every queued unit, then stops the commit thread. Further submits fail kUnavailable.
-  virtual void Close() = 0;
+  // Finishes every queued unit, stops the commit thread and makes everything durable (with
+  // any synchronous mode). Further submits fail kUnavailable. Idempotent.
+  virtual core::Status Close() = 0;
 };
 
 // Submits and waits. For tools (import) and tests; never call on an I/O thread.

@@ -130,7 +130,8 @@ core::Result<SearchPage> RunSearch(Db& db, const SearchQuery& q) {
     Stmt stmt(raw);
     b.BindAll(stmt);
     int rc;
-    while ((rc = stmt.Step()) == SQLITE_ROW) {
+    // _count=0 asks only for the total (FHIR search): no rows, no next page.
+    while (q.count > 0 && (rc = stmt.Step()) == SQLITE_ROW) {
       if (page.resources.size() == q.count) {
         page.next_after_id = page.resources.back().id;
         break;
@@ -147,10 +148,10 @@ core::Result<SearchPage> RunSearch(Db& db, const SearchQuery& q) {
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return core::Fail(db.Error("search"));
   }
-  bool first_page_complete = q.after_id.empty() && !page.next_after_id;
+  bool first_page_complete = q.after_id.empty() && !page.next_after_id && q.count > 0;
   if (first_page_complete) {
     page.total = static_cast<int64_t>(page.resources.size());
-  } else if (q.want_total) {
+  } else if (q.want_total || q.count == 0) {
     SqlBuilder c;
     c.sql = "SELECT count(*) FROM current c";
     AppendSearchFilters(q, c);
@@ -304,14 +305,18 @@ SqliteStore::~SqliteStore() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-void SqliteStore::Close() {
+core::Status SqliteStore::Close() {
   {
     std::lock_guard lock(queue_mu_);
-    if (closing_ && !commit_thread_.joinable()) return;
+    if (closing_ && !commit_thread_.joinable()) return core::OkStatus();
     closing_ = true;
   }
   queue_cv_.notify_all();
   if (commit_thread_.joinable()) commit_thread_.join();
+  if (!writer_) return core::OkStatus();
+  // The commit thread is gone, so the writer is ours: fold the WAL into the database and sync
+  // it (this is what makes synchronous=normal commits durable too).
+  return writer_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 void SqliteStore::Submit(Unit unit, UnitCallback done) {
@@ -642,8 +647,8 @@ core::Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
   Stmt stmt(raw);
   b.BindAll(stmt);
   HistoryPage page;
-  int rc;
-  while ((rc = stmt.Step()) == SQLITE_ROW) {
+  int rc = SQLITE_DONE;
+  while (q.count > 0 && (rc = stmt.Step()) == SQLITE_ROW) {
     if (page.entries.size() == q.count) {
       page.next_before_seq = page.entries.back().seq;
       break;

@@ -51,7 +51,7 @@ class SqliteStore final : public Store {
   core::Result<SearchPage> Search(const SearchQuery& query) override;
   core::Result<HistoryPage> History(const HistoryQuery& query) override;
   StoreStats Stats() const override;
-  void Close() override;
+  core::Status Close() override;
 
  private:
   struct Pending {

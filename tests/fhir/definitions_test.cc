@@ -1,0 +1,126 @@
+#include "fhir/definitions.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace medulla::fhir {
+namespace {
+
+TEST(DefinitionsTest, EmbeddedLoads) {
+  auto start = std::chrono::steady_clock::now();
+  const Definitions& defs = Definitions::Embedded();
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  // The bound is loose (debug and sanitizer builds run this too); release loads in ~20 ms.
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+  EXPECT_EQ(&defs, &Definitions::Embedded());
+}
+
+TEST(DefinitionsTest, ResourceTypesAreTheConcreteR4Ones) {
+  const Definitions& defs = Definitions::Embedded();
+  const auto& types = defs.ResourceTypes();
+  EXPECT_EQ(types.size(), 146u);
+  EXPECT_TRUE(std::is_sorted(types.begin(), types.end()));
+  for (auto t : {"Patient", "Observation", "Bundle", "Parameters", "Binary", "Questionnaire"})
+    EXPECT_TRUE(defs.IsResourceType(t)) << t;
+  for (auto t : {"Resource", "DomainResource", "MetadataResource", "SubscriptionStatus",
+                 "HumanName", "patient", "Patient.contact", ""})
+    EXPECT_FALSE(defs.IsResourceType(t)) << t;
+}
+
+TEST(DefinitionsTest, ExpandsChoiceElements) {
+  const TypeDef* obs = Definitions::Embedded().FindResource("Observation");
+  ASSERT_NE(obs, nullptr);
+  const ElementDef* q = obs->Find("valueQuantity");
+  const ElementDef* dt = obs->Find("valueDateTime");
+  const ElementDef* s = obs->Find("valueString");
+  ASSERT_NE(q, nullptr);
+  ASSERT_NE(dt, nullptr);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(q->slot, dt->slot);
+  EXPECT_EQ(obs->slots[q->slot].name, "value[x]");
+  EXPECT_EQ(dt->primitive, Primitive::kDateTime);
+  EXPECT_EQ(q->primitive, Primitive::kNone);
+  EXPECT_EQ(Definitions::Embedded().type(q->type).name, "Quantity");
+  EXPECT_EQ(obs->Find("value"), nullptr);
+  EXPECT_EQ(obs->Find("value[x]"), nullptr);
+  EXPECT_EQ(obs->Find("valueFoo"), nullptr);
+}
+
+TEST(DefinitionsTest, CardinalityAndArrays) {
+  const Definitions& defs = Definitions::Embedded();
+  const TypeDef* obs = defs.FindResource("Observation");
+  const ElementDef* status = obs->Find("status");
+  ASSERT_NE(status, nullptr);
+  EXPECT_FALSE(status->array);
+  EXPECT_EQ(obs->slots[status->slot].min, 1u);
+  EXPECT_EQ(obs->slots[status->slot].max, 1u);
+  const ElementDef* category = obs->Find("category");
+  EXPECT_TRUE(category->array);
+  EXPECT_EQ(obs->slots[category->slot].max, kUnbounded);
+  const TypeDef* name = defs.FindType("HumanName");
+  ASSERT_NE(name, nullptr);
+  EXPECT_TRUE(name->Find("given")->array);
+  EXPECT_EQ(name->Find("given")->primitive, Primitive::kString);
+}
+
+TEST(DefinitionsTest, ResolvesContentReferencesAndBackbones) {
+  const Definitions& defs = Definitions::Embedded();
+  const TypeDef* q = defs.FindResource("Questionnaire");
+  const ElementDef* item = q->Find("item");
+  ASSERT_NE(item, nullptr);
+  const TypeDef& item_type = defs.type(item->type);
+  EXPECT_EQ(item_type.name, "Questionnaire.item");
+  EXPECT_EQ(item_type.kind, TypeDef::Kind::kBackboneElement);
+  const ElementDef* nested = item_type.Find("item");
+  ASSERT_NE(nested, nullptr);
+  EXPECT_EQ(nested->type, item->type);
+  const ElementDef* contact = defs.FindResource("Patient")->Find("contact");
+  EXPECT_EQ(defs.type(contact->type).name, "Patient.contact");
+}
+
+TEST(DefinitionsTest, SpecialElements) {
+  const Definitions& defs = Definitions::Embedded();
+  const TypeDef* patient = defs.FindResource("Patient");
+  const ElementDef* id = patient->Find("id");
+  EXPECT_EQ(id->primitive, Primitive::kId);
+  EXPECT_FALSE(id->primitive_extensions);
+  const TypeDef* ext = defs.FindType("Extension");
+  EXPECT_EQ(ext->Find("url")->primitive, Primitive::kUri);
+  EXPECT_FALSE(ext->Find("url")->primitive_extensions);
+  EXPECT_FALSE(ext->Find("id")->primitive_extensions);
+  EXPECT_EQ(defs.FindResource("Bundle")->Find("entry") != nullptr, true);
+  const TypeDef& entry = defs.type(defs.FindResource("Bundle")->Find("entry")->type);
+  EXPECT_EQ(entry.Find("resource")->type, kAnyResource);
+  EXPECT_EQ(patient->Find("contained")->type, kAnyResource);
+  EXPECT_EQ(defs.element_type().name, "Element");
+}
+
+TEST(DefinitionsTest, KeepsBindings) {
+  const Definitions& defs = Definitions::Embedded();
+  const ElementDef* status = defs.FindResource("Observation")->Find("status");
+  ASSERT_NE(status->binding, kNoBinding);
+  EXPECT_EQ(defs.binding(status->binding).strength, BindingStrength::kRequired);
+  EXPECT_EQ(defs.binding(status->binding).value_set,
+            "http://hl7.org/fhir/ValueSet/observation-status|4.0.1");
+}
+
+TEST(DefinitionsTest, LoadRejectsBadInput) {
+  EXPECT_FALSE(Definitions::Load("not json", "{}"));
+  EXPECT_FALSE(Definitions::Load(R"({"resourceType":"Bundle","entry":[]})", "[]"));
+  // A type that refers to a type nobody defines.
+  auto broken = Definitions::Load(
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"StructureDefinition",
+         "name":"X","type":"X","kind":"resource","abstract":false,"snapshot":{"element":[
+         {"path":"X","min":0,"max":"*"},
+         {"path":"X.a","min":0,"max":"1","type":[{"code":"Nope"}]}]}}}]})",
+      R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":"StructureDefinition",
+         "name":"Element","type":"Element","kind":"complex-type","abstract":true,
+         "snapshot":{"element":[{"path":"Element","min":0,"max":"*"}]}}}]})");
+  ASSERT_FALSE(broken);
+  EXPECT_NE(broken.error().message().find("Nope"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medulla::fhir

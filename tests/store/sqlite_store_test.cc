@@ -1,0 +1,269 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "testing/temp_dir.h"
+
+namespace medulla::store::sqlite {
+namespace {
+
+class FakeClock final : public core::Clock {
+ public:
+  core::MicrosSinceEpoch Now() const override { return now; }
+  core::MicrosSinceEpoch now = 1795248000LL * 1000000;  // 2026-11-21T08:00:00Z
+};
+
+fhir::ResourceParts Parts(std::string type, std::string content) {
+  fhir::ResourceParts p;
+  p.type = std::move(type);
+  p.content = std::move(content);
+  return p;
+}
+
+Write Create(std::string type, std::string id, std::string content = R"("active":true)") {
+  Write w;
+  w.operation = Operation::kCreate;
+  w.type = type;
+  w.id = std::move(id);
+  w.resource = Parts(std::move(type), std::move(content));
+  return w;
+}
+
+Write Update(std::string type, std::string id, std::string content,
+             std::optional<int64_t> if_match = {}) {
+  Write w = Create(std::move(type), std::move(id), std::move(content));
+  w.operation = Operation::kUpdate;
+  w.if_match = if_match;
+  return w;
+}
+
+Write Delete(std::string type, std::string id) {
+  Write w;
+  w.operation = Operation::kDelete;
+  w.type = std::move(type);
+  w.id = std::move(id);
+  return w;
+}
+
+WriteResult CommitOne(Store& store, Write w) {
+  Unit unit;
+  unit.writes.push_back(std::move(w));
+  return CommitAndWait(store, std::move(unit)).front();
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void Open() {
+    SqliteStoreOptions options;
+    options.data_dir = dir_.path();
+    auto s = SqliteStore::Open(options, metrics_, clock_);
+    ASSERT_TRUE(s) << s.error().ToString();
+    store_ = std::move(*s);
+  }
+  testing::TempDir dir_;
+  core::MetricsRegistry metrics_;
+  FakeClock clock_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqliteStoreTest, CreateStampsIdVersionAndLastUpdated) {
+  WriteResult r = CommitOne(*store_, Create("Patient", "p1"));
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.outcome, WriteOutcome::kCreated);
+  EXPECT_EQ(r.record.version, 1);
+  EXPECT_EQ(r.record.seq, 1);
+  EXPECT_EQ(r.record.body,
+            R"({"resourceType":"Patient","id":"p1","meta":{"versionId":"1",)"
+            R"("lastUpdated":"2026-11-21T08:00:00.000Z"},"active":true})");
+  auto read = store_->ReadCurrent("Patient", "p1");
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->body, r.record.body);
+}
+
+TEST_F(SqliteStoreTest, UpdateMakesNewVersionAndKeepsOldOnes) {
+  CommitOne(*store_, Create("Patient", "p1", R"("gender":"male")"));
+  WriteResult u = CommitOne(*store_, Update("Patient", "p1", R"("gender":"female")"));
+  ASSERT_TRUE(u.status.ok());
+  EXPECT_EQ(u.outcome, WriteOutcome::kUpdated);
+  EXPECT_EQ(u.record.version, 2);
+  auto v1 = store_->ReadVersion("Patient", "p1", 1);
+  ASSERT_TRUE(v1);
+  EXPECT_NE(v1->body.find("male"), std::string::npos);
+  EXPECT_EQ(v1->body.find("female"), std::string::npos);
+  EXPECT_FALSE(store_->ReadVersion("Patient", "p1", 3));
+}
+
+TEST_F(SqliteStoreTest, UpdateOfUnknownIdCreates) {
+  WriteResult u = CommitOne(*store_, Update("Patient", "new", R"("active":false)"));
+  ASSERT_TRUE(u.status.ok());
+  EXPECT_EQ(u.outcome, WriteOutcome::kCreated);
+  EXPECT_EQ(u.record.version, 1);
+}
+
+TEST_F(SqliteStoreTest, IfMatchRejectsStaleVersion) {
+  CommitOne(*store_, Create("Patient", "p1"));
+  EXPECT_TRUE(CommitOne(*store_, Update("Patient", "p1", R"("active":false)", 1)).status.ok());
+  WriteResult stale = CommitOne(*store_, Update("Patient", "p1", R"("active":true)", 1));
+  EXPECT_EQ(stale.status.code(), core::Code::kPreconditionFailed);
+  EXPECT_EQ(store_->ReadCurrent("Patient", "p1")->version, 2);
+}
+
+TEST_F(SqliteStoreTest, DeleteWritesTombstoneAndReadsAreGone) {
+  CommitOne(*store_, Create("Patient", "p1"));
+  WriteResult d = CommitOne(*store_, Delete("Patient", "p1"));
+  ASSERT_TRUE(d.status.ok());
+  EXPECT_EQ(d.outcome, WriteOutcome::kDeleted);
+  EXPECT_EQ(d.record.version, 2);
+  auto read = store_->ReadCurrent("Patient", "p1");
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code(), core::Code::kGone);
+  EXPECT_EQ(store_->ReadVersion("Patient", "p1", 2).error().code(), core::Code::kGone);
+  EXPECT_TRUE(store_->ReadVersion("Patient", "p1", 1));
+  EXPECT_EQ(CommitOne(*store_, Delete("Patient", "p1")).outcome, WriteOutcome::kNoChange);
+  EXPECT_EQ(CommitOne(*store_, Delete("Patient", "never")).outcome, WriteOutcome::kNoChange);
+  EXPECT_EQ(store_->ReadCurrent("Patient", "never").error().code(), core::Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, FailingUnitLeavesNoTrace) {
+  CommitOne(*store_, Create("Patient", "p1"));
+  Unit unit;
+  unit.writes.push_back(Create("Patient", "p2"));
+  unit.writes.push_back(Update("Patient", "p1", R"("active":false)", /*if_match=*/7));
+  auto results = CommitAndWait(*store_, std::move(unit));
+  EXPECT_EQ(results[1].status.code(), core::Code::kPreconditionFailed);
+  EXPECT_EQ(results[0].status.code(), core::Code::kConflict);
+  EXPECT_EQ(store_->ReadCurrent("Patient", "p2").error().code(), core::Code::kNotFound);
+  // Sequence numbers of the rolled-back unit are reused: the feed has no holes.
+  EXPECT_EQ(CommitOne(*store_, Create("Patient", "p3")).record.seq, 2);
+}
+
+TEST_F(SqliteStoreTest, ConditionalCreateFindsExisting) {
+  CommitOne(*store_, Create("Patient", "p1"));
+  Write w = Create("Patient", "p2");
+  w.if_none_exist = SearchQuery{.type = "Patient", .id_any_of = {{"p1"}}};
+  WriteResult r = CommitOne(*store_, std::move(w));
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.outcome, WriteOutcome::kExisting);
+  EXPECT_EQ(r.record.id, "p1");
+  EXPECT_EQ(store_->ReadCurrent("Patient", "p2").error().code(), core::Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, SearchPagesByIdAndFiltersLastUpdated) {
+  for (int i = 0; i < 7; ++i) {
+    clock_.now += 1000000;
+    CommitOne(*store_, Create("Observation", fmt::format("o{}", i)));
+  }
+  CommitOne(*store_, Create("Patient", "other"));
+  CommitOne(*store_, Delete("Observation", "o3"));
+  SearchQuery q{.type = "Observation", .count = 4};
+  auto p1 = store_->Search(q);
+  ASSERT_TRUE(p1);
+  ASSERT_EQ(p1->resources.size(), 4u);
+  ASSERT_TRUE(p1->next_after_id);
+  q.after_id = *p1->next_after_id;
+  auto p2 = store_->Search(q);
+  ASSERT_TRUE(p2);
+  EXPECT_EQ(p2->resources.size(), 2u);  // o3 is deleted
+  EXPECT_FALSE(p2->next_after_id);
+
+  SearchQuery recent{.type = "Observation"};
+  recent.last_updated.push_back(TimeConstraint{.ge = 1795248000LL * 1000000 + 5000000});
+  auto r = store_->Search(recent);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->resources.size(), 3u);  // o4, o5, o6
+  EXPECT_EQ(r->resources[0].id, "o4");
+  EXPECT_EQ(r->total, 3);
+}
+
+TEST_F(SqliteStoreTest, HistoryIsNewestFirstAndPaged) {
+  CommitOne(*store_, Create("Patient", "p1"));
+  CommitOne(*store_, Update("Patient", "p1", R"("active":false)"));
+  CommitOne(*store_, Create("Observation", "o1"));
+  CommitOne(*store_, Delete("Patient", "p1"));
+  auto instance = store_->History(HistoryQuery{.type = "Patient", .id = "p1"});
+  ASSERT_TRUE(instance);
+  ASSERT_EQ(instance->entries.size(), 3u);
+  EXPECT_EQ(instance->entries[0].version, 3);
+  EXPECT_TRUE(instance->entries[0].deleted());
+  auto system = store_->History(HistoryQuery{.count = 2});
+  ASSERT_TRUE(system);
+  ASSERT_EQ(system->entries.size(), 2u);
+  EXPECT_EQ(system->entries[0].seq, 4);
+  ASSERT_TRUE(system->next_before_seq);
+  auto rest = store_->History(HistoryQuery{.before_seq = *system->next_before_seq, .count = 10});
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest->entries.size(), 2u);
+  auto type = store_->History(HistoryQuery{.type = "Observation"});
+  ASSERT_TRUE(type);
+  EXPECT_EQ(type->entries.size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentWritersShareCommits) {
+  constexpr int kThreads = 8, kPerThread = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (CommitOne(*store_, Create("Patient", fmt::format("t{}-{}", t, i))).status.ok()) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  EXPECT_EQ(store_->Stats().last_seq, kThreads * kPerThread);
+  uint64_t commits = metrics_.GetCounter("medulla_store_commits_total", "").Value();
+  EXPECT_LT(commits, static_cast<uint64_t>(kThreads * kPerThread));  // group commit happened
+}
+
+TEST_F(SqliteStoreTest, DataSurvivesReopenAndSeqContinues) {
+  CommitOne(*store_, Create("Patient", "p1"));
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  Open();
+  EXPECT_TRUE(store_->ReadCurrent("Patient", "p1"));
+  EXPECT_EQ(CommitOne(*store_, Create("Patient", "p2")).record.seq, 2);
+}
+
+TEST_F(SqliteStoreTest, SecondOpenOfSameDirectoryFails) {
+  SqliteStoreOptions options;
+  options.data_dir = dir_.path();
+  core::MetricsRegistry other;
+  auto second = SqliteStore::Open(options, other, clock_);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code(), core::Code::kUnavailable);
+}
+
+TEST_F(SqliteStoreTest, SubmitAfterCloseFailsUnavailable) {
+  ASSERT_TRUE(store_->Close().ok());
+  EXPECT_EQ(CommitOne(*store_, Create("Patient", "late")).status.code(), core::Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace medulla::store::sqlite
+
+namespace medulla::store::sqlite {
+namespace {
+
+// Regression: _count=0 dereferenced the last row of an empty page and crashed the server.
+TEST_F(SqliteStoreTest, CountZeroReturnsOnlyTheTotal) {
+  CommitOne(*store_, Create("Patient", "p1"));
+  CommitOne(*store_, Create("Patient", "p2"));
+  auto page = store_->Search(SearchQuery{.type = "Patient", .count = 0});
+  ASSERT_TRUE(page);
+  EXPECT_TRUE(page->resources.empty());
+  EXPECT_FALSE(page->next_after_id);
+  EXPECT_EQ(page->total, 2);
+  auto history = store_->History(HistoryQuery{.count = 0});
+  ASSERT_TRUE(history);
+  EXPECT_TRUE(history->entries.empty());
+}
+
+}  // namespace
+}  // namespace medulla::store::sqlite
