@@ -7,14 +7,14 @@ packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev clang-format
   # libraries (see docs/architecture.md for why each was chosen)
-  libboost-dev libsimdjson-dev libsqlite3-dev libexpected-dev libspdlog-dev libfmt-dev libcli11-dev
+  libboost-dev libsimdjson-dev libsqlite3-dev libexpected-dev libmimalloc-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nodejs curl python3
 )
 # Tools used only by the benchmarks (bench/); installed when asked for.
 if [[ "${MEDULLA_BENCH_DEPS:-0}" == 1 ]]; then
-  packages+=(wrk nginx)
+  packages+=(wrk nginx bc)
 fi
 
 missing=()

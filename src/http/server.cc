@@ -10,7 +10,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -22,10 +21,9 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <spdlog/async.h>
-#include <spdlog/sinks/stdout_sinks.h>
 
 #include "core/logging.h"
+#include "http/access_log.h"
 
 namespace medulla::http {
 namespace {
@@ -44,13 +42,13 @@ size_t MethodIndex(std::string_view m) {
   return kMethodCount - 1;
 }
 
-// Completes a request from any thread and wakes the connection's coroutine on its strand.
+// Completes a request from any thread and wakes the connection's coroutine on its
+// io_context. Most requests are answered synchronously, so the wake-up timer is only made when
+// the coroutine actually has to wait.
 class PendingReply final : public Responder::Sink,
                            public std::enable_shared_from_this<PendingReply> {
  public:
-  explicit PendingReply(asio::any_io_executor strand) : strand_(strand), timer_(strand) {
-    timer_.expires_at(asio::steady_timer::time_point::max());
-  }
+  explicit PendingReply(asio::io_context& ioc) : ioc_(ioc) {}
 
   void Complete(Response response) override {
     bool wake;
@@ -60,27 +58,33 @@ class PendingReply final : public Responder::Sink,
       response_ = std::move(response);
       wake = waiting_;
     }
-    if (wake) asio::post(strand_, [self = shared_from_this()] { self->timer_.cancel(); });
+    if (wake) {
+      asio::post(ioc_, [self = shared_from_this()] { self->timer_->cancel(); });
+    }
   }
 
-  // Runs on the strand. A wake-up always comes after waiting_ is set (the strand serialises
-  // the post behind this coroutine), so a response is never missed.
+  // Runs on the connection's io_context, which one thread runs: the wake-up posted there can
+  // only run after this coroutine has suspended on the timer, so a response is never missed.
   asio::awaitable<Response> Wait() {
     for (;;) {
       {
         std::lock_guard lock(mu_);
         if (response_) co_return std::move(*response_);
+        if (!timer_) {
+          timer_.emplace(ioc_);
+          timer_->expires_at(asio::steady_timer::time_point::max());
+        }
         waiting_ = true;
       }
       boost::system::error_code ec;
-      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
   }
 
  private:
-  asio::any_io_executor strand_;
-  asio::steady_timer timer_;
+  asio::io_context& ioc_;
   std::mutex mu_;
+  std::optional<asio::steady_timer> timer_;
   std::optional<Response> response_;
   bool waiting_ = false;
 };
@@ -105,9 +109,6 @@ class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerOptions& options, Handler handler, core::MetricsRegistry& metrics)
       : options_(options),
-        ioc_(static_cast<int>(options.threads)),
-        work_(asio::make_work_guard(ioc_)),
-        acceptor_(ioc_),
         handler_(std::move(handler)),
         metrics_(metrics),
         connections_(metrics.GetGauge("medulla_http_connections", "Open HTTP connections.")),
@@ -116,19 +117,28 @@ class ServerImpl final : public Server {
         rejected_(metrics.GetCounter("medulla_http_rejected_total",
                                      "Requests refused before reaching a handler (limits, "
                                      "malformed HTTP).")) {
+    // One io_context per thread, each run by exactly one thread, and connections spread over
+    // them: a connection's handlers never race, so no strands, and threads do not hand work
+    // to each other on the hot path.
+    size_t n = options_.threads ? options_.threads
+                                : std::max(1u, std::thread::hardware_concurrency());
+    for (size_t i = 0; i < n; ++i) {
+      auto& slot = loops_.emplace_back(std::make_unique<Loop>());
+      slot->work.emplace(asio::make_work_guard(slot->ioc));
+    }
+    acceptor_.emplace(loops_[0]->ioc);
     for (size_t m = 0; m < kMethodCount; ++m) {
       latency_[m] = &metrics.GetHistogram(
           "medulla_http_request_duration_seconds", "Time from a complete request to its response.",
           core::LatencyBuckets(), fmt::format("method=\"{}\"", kMethods[m]));
     }
-    if (options_.access_log) {
-      access_log_ = spdlog::get("access");
-      if (!access_log_) {
-        spdlog::init_thread_pool(65536, 1);
-        access_log_ = spdlog::create_async_nb<spdlog::sinks::stdout_sink_mt>("access");
-        access_log_->set_pattern("%v");
-      }
-    }
+    if (options_.access_log) access_log_ = std::make_unique<AccessLog>();
+  }
+
+  ~ServerImpl() override {
+    // Session frames are destroyed with their io_context; they only touch what they own.
+    acceptor_.reset();
+    loops_.clear();
   }
 
   core::Status Listen() {
@@ -136,16 +146,17 @@ class ServerImpl final : public Server {
     auto address = asio::ip::make_address(options_.host, ec);
     if (ec) return core::InvalidArgument(fmt::format("bad listen address '{}'", options_.host));
     tcp::endpoint endpoint(address, options_.port);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(endpoint, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       return core::Unavailable(
           fmt::format("cannot listen on {}:{}: {}", options_.host, options_.port, ec.message()));
     }
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(ioc_, Accept(), asio::detached);
+    port_ = acceptor_->local_endpoint().port();
+    asio::co_spawn(loops_[0]->ioc, Accept(), asio::detached);
+    if (access_log_) asio::co_spawn(loops_[0]->ioc, FlushAccessLog(), asio::detached);
     return core::OkStatus();
   }
 
@@ -153,33 +164,50 @@ class ServerImpl final : public Server {
   int64_t InFlight() const override { return in_flight_.load(); }
 
   void Run() override {
-    size_t n = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
     std::vector<std::thread> pool;
-    for (size_t i = 1; i < n; ++i) pool.emplace_back([this] { ioc_.run(); });
-    ioc_.run();
+    for (size_t i = 1; i < loops_.size(); ++i) {
+      pool.emplace_back([this, i] { loops_[i]->ioc.run(); });
+    }
+    loops_[0]->ioc.run();
     for (auto& t : pool) t.join();
-    if (access_log_) access_log_->flush();
+    if (access_log_) access_log_->Flush();
   }
 
   void Shutdown(std::chrono::milliseconds grace) override {
-    asio::post(ioc_, [this, grace] {
+    asio::post(loops_[0]->ioc, [this, grace] {
       if (draining_.exchange(true)) return;
       boost::system::error_code ec;
-      acceptor_.close(ec);
-      asio::co_spawn(ioc_, DrainThenStop(grace), asio::detached);
+      acceptor_->close(ec);
+      asio::co_spawn(loops_[0]->ioc, DrainThenStop(grace), asio::detached);
     });
   }
 
  private:
-  asio::awaitable<void> Accept() {
-    for (;;) {
-      tcp::socket socket(asio::make_strand(ioc_));
+  struct Loop {
+    asio::io_context ioc{1};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  };
+
+  asio::awaitable<void> FlushAccessLog() {
+    asio::steady_timer t(loops_[0]->ioc);
+    while (!draining_.load()) {
+      t.expires_after(std::chrono::milliseconds(250));
       boost::system::error_code ec;
-      co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      access_log_->Flush();
+    }
+  }
+
+  asio::awaitable<void> Accept() {
+    for (size_t next = 0;; next = (next + 1) % loops_.size()) {
+      Loop& loop = *loops_[next];
+      tcp::socket socket(loop.ioc);
+      boost::system::error_code ec;
+      co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
-        if (!acceptor_.is_open()) co_return;
+        if (!acceptor_->is_open()) co_return;
         // Out of file descriptors or similar: back off briefly instead of spinning.
-        asio::steady_timer t(ioc_, std::chrono::milliseconds(50));
+        asio::steady_timer t(loops_[0]->ioc, std::chrono::milliseconds(50));
         co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
@@ -189,24 +217,24 @@ class ServerImpl final : public Server {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
-      auto executor = socket.get_executor();
-      asio::co_spawn(executor, Session(std::move(socket)), asio::detached);
+      asio::co_spawn(loop.ioc, Session(std::move(socket), loop.ioc), asio::detached);
     }
   }
 
   asio::awaitable<void> DrainThenStop(std::chrono::milliseconds grace) {
     auto deadline = std::chrono::steady_clock::now() + grace;
-    asio::steady_timer t(ioc_);
+    asio::steady_timer t(loops_[0]->ioc);
     while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
       t.expires_after(std::chrono::milliseconds(10));
       boost::system::error_code ec;
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
-    work_.reset();
-    ioc_.stop();
+    for (auto& loop : loops_) {
+      loop->work.reset();
+      loop->ioc.stop();
+    }
   }
 
-  // Writes a response the server makes itself (limits, malformed HTTP) and closes.
   Response RenderError(int status, std::string_view message) const {
     if (options_.render_error) return options_.render_error(status, message);
     return Response::Text(status, std::string(message) + "\n");
@@ -226,7 +254,7 @@ class ServerImpl final : public Server {
     co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
   }
 
-  asio::awaitable<void> Session(tcp::socket socket) {
+  asio::awaitable<void> Session(tcp::socket socket, asio::io_context& ioc) {
     // Locals only in what may outlive the server: frames are destroyed with the io_context.
     core::Gauge* connections = &connections_;
     connections->Add(1);
@@ -244,7 +272,6 @@ class ServerImpl final : public Server {
     }
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
-    auto strand = stream.get_executor();
 
     for (;;) {
       bhttp::request_parser<bhttp::string_body> parser;
@@ -307,7 +334,7 @@ class ServerImpl final : public Server {
 
       in_flight_.fetch_add(1);
       in_flight_gauge_.Add(1);
-      auto pending = std::make_shared<PendingReply>(strand);
+      auto pending = std::make_shared<PendingReply>(ioc);
       try {
         handler_(req, Responder(pending));
       } catch (const std::exception& e) {
@@ -369,14 +396,14 @@ class ServerImpl final : public Server {
       AppendJsonString(req.path(), line);
       line += fmt::format(",\"query\":{},\"status\":{},\"bytes\":{},\"ms\":{:.3f}}}",
                           req.query().empty() ? "false" : "true", status, bytes, seconds * 1000);
-      access_log_->info(line);
+      access_log_->Append(line);
     }
   }
 
   ServerOptions options_;
-  asio::io_context ioc_;  // first member: destroyed last, after everything sessions may touch
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  tcp::acceptor acceptor_;
+  // Destroyed last (declared first): sessions may still be suspended in them.
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::optional<tcp::acceptor> acceptor_;
   Handler handler_;
   core::MetricsRegistry& metrics_;
   core::Gauge& connections_;
@@ -384,7 +411,7 @@ class ServerImpl final : public Server {
   core::Counter& rejected_;
   core::Histogram* latency_[kMethodCount];
   std::atomic<core::Counter*> requests_[kMethodCount * 600] = {};
-  std::shared_ptr<spdlog::logger> access_log_;
+  std::unique_ptr<AccessLog> access_log_;
   std::atomic<uint64_t> next_conn_id_{0};
   std::atomic<int64_t> in_flight_{0};
   std::atomic<bool> draining_{false};

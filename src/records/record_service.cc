@@ -11,22 +11,11 @@
 namespace medulla::records {
 namespace {
 
-std::string_view IssueKind(fhir::IssueType t) {
-  switch (t) {
-    case fhir::IssueType::kStructure: return "structure";
-    case fhir::IssueType::kRequired: return "required";
-    case fhir::IssueType::kValue: return "value";
-    case fhir::IssueType::kInvalid: return "invalid";
-    case fhir::IssueType::kTooCostly: return "too-costly";
-  }
-  return "invalid";
-}
-
 core::Status ValidationFailure(const std::vector<fhir::ValidationIssue>& issues) {
   std::vector<core::StatusDetail> details;
   details.reserve(issues.size());
   for (const auto& i : issues) {
-    details.push_back({std::string(IssueKind(i.type)), i.expression, i.message});
+    details.push_back({std::string(fhir::IssueTypeCode(i.type)), i.expression, i.message});
   }
   std::string summary = issues.size() == 1
                             ? issues.front().message
