@@ -192,7 +192,16 @@ TEST_F(ServerTest, CountsRequestsInMetrics) {
   RawClient c(server_->port());
   c.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
   c.ReadResponse();
-  std::string text = metrics_.Render();
+  // The request is counted just after its response is written: poll, bounded.
+  std::string text;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  do {
+    text = metrics_.Render();
+    if (text.find(R"(medulla_http_requests_total{method="GET",code="200"} 1)") !=
+        std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  } while (std::chrono::steady_clock::now() < deadline);
   EXPECT_NE(text.find(R"(medulla_http_requests_total{method="GET",code="200"} 1)"),
             std::string::npos)
       << text;
