@@ -37,6 +37,14 @@ core::Status Db::Exec(std::string_view sql) {
   return core::OkStatus();
 }
 
+core::Status Db::Run(const std::string& sql) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, Prepare(sql));
+  Stmt stmt(raw);
+  int rc = stmt.Step();
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return Error(sql);
+  return core::OkStatus();
+}
+
 core::Result<sqlite3_stmt*> Db::Prepare(const std::string& sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) return it->second.get();

@@ -63,6 +63,9 @@ class Db {
 
   sqlite3* handle() const { return db_; }
   core::Status Exec(std::string_view sql);
+  // Runs one statement through the prepared-statement cache (for hot fixed statements such as
+  // SAVEPOINT, where sqlite3_exec would parse the SQL on every call).
+  core::Status Run(const std::string& sql);
   // A cached prepared statement for this SQL text.
   core::Result<sqlite3_stmt*> Prepare(const std::string& sql);
   core::Status Error(std::string_view what) const;

@@ -129,7 +129,7 @@ core::Result<SearchPage> RunSearch(Db& db, const SearchQuery& q) {
   {
     Stmt stmt(raw);
     b.BindAll(stmt);
-    int rc;
+    int rc = SQLITE_DONE;
     // _count=0 asks only for the total (FHIR search): no rows, no next page.
     while (q.count > 0 && (rc = stmt.Step()) == SQLITE_ROW) {
       if (page.resources.size() == q.count) {
@@ -365,14 +365,14 @@ void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
 
   std::vector<std::vector<WriteResult>> results;
   results.reserve(batch.size());
-  core::Status begin = writer_->Exec("BEGIN IMMEDIATE");
+  core::Status begin = writer_->Run("BEGIN IMMEDIATE");
   bool committed = false;
   if (begin.ok()) {
     for (Pending& p : batch) {
       bool failed = false;
       results.push_back(ApplyUnit(p.unit, now, failed));
     }
-    core::Status commit = writer_->Exec("COMMIT");
+    core::Status commit = writer_->Run("COMMIT");
     if (commit.ok()) {
       committed = true;
     } else {
@@ -410,7 +410,7 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
   std::vector<WriteResult> results;
   results.reserve(unit.writes.size());
   const int64_t seq_mark = next_seq_;
-  core::Status sp = writer_->Exec("SAVEPOINT unit");
+  core::Status sp = writer_->Run("SAVEPOINT unit");
   if (!sp.ok()) {
     failed = true;
     results.resize(unit.writes.size());
@@ -427,8 +427,8 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
     }
   }
   if (failed) {
-    (void)writer_->Exec("ROLLBACK TO unit");
-    (void)writer_->Exec("RELEASE unit");
+    (void)writer_->Run("ROLLBACK TO unit");
+    (void)writer_->Run("RELEASE unit");
     next_seq_ = seq_mark;
     results.resize(unit.writes.size());
     for (size_t i = 0; i < results.size(); ++i) {
@@ -439,7 +439,7 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
     }
     return results;
   }
-  core::Status release = writer_->Exec("RELEASE unit");
+  core::Status release = writer_->Run("RELEASE unit");
   if (!release.ok()) {
     failed = true;
     next_seq_ = seq_mark;
