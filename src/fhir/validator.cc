@@ -35,6 +35,21 @@ std::string_view Clip(std::string_view s) {
   return s.substr(0, n);
 }
 
+// How JSON carries a primitive type (json.html#primitive).
+std::string_view JsonKindOf(Primitive type) {
+  switch (type) {
+    case Primitive::kBoolean:
+      return "boolean";
+    case Primitive::kInteger:
+    case Primitive::kPositiveInt:
+    case Primitive::kUnsignedInt:
+    case Primitive::kDecimal:
+      return "number";
+    default:
+      return "string";
+  }
+}
+
 // The member `_name` of obj, or nullptr. Compared in place to avoid building the key.
 const json::Value* FindUnderscored(const json::Value& obj, std::string_view name) {
   for (const json::Member& m : obj.members()) {
@@ -267,13 +282,7 @@ class Validator {
       if (v.is_object() || v.is_array()) {
         Report(IssueType::kStructure, "",
                fmt::format("'{}' is a {} and must be a JSON {}", e.json_name, e.type_code,
-                           e.primitive == Primitive::kBoolean ? "boolean"
-                           : e.primitive == Primitive::kDecimal ||
-                                   e.primitive == Primitive::kInteger ||
-                                   e.primitive == Primitive::kPositiveInt ||
-                                   e.primitive == Primitive::kUnsignedInt
-                               ? "number"
-                               : "string"));
+                           JsonKindOf(e.primitive)));
         return;
       }
       std::string_view problem = CheckPrimitive(e.primitive, v);

@@ -19,6 +19,7 @@
 
 #include "core/metrics.h"
 #include "core/time.h"
+#include "store/resource_cache.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store.h"
 
@@ -32,6 +33,8 @@ struct SqliteStoreOptions {
   size_t max_units_per_commit = 2000;
   size_t max_queued_units = 100000;  // beyond this, Submit fails kUnavailable (back-pressure)
   int64_t cache_size_kib = 64 * 1024;
+  int64_t mmap_bytes = 1LL << 30;  // address space for memory-mapped reads (0: off)
+  size_t read_cache_bytes = 64 * 1024 * 1024;  // current versions kept in memory (0: off)
 };
 
 class SqliteStore final : public Store {
@@ -68,6 +71,7 @@ class SqliteStore final : public Store {
   std::vector<WriteResult> ApplyUnit(Unit& unit, core::MicrosSinceEpoch now, bool& failed);
   WriteResult ApplyWrite(Write& write, core::MicrosSinceEpoch now);
   core::Result<std::unique_ptr<Db>> OpenReader();
+  core::Result<VersionRecord> ReadCurrentFromDb(const std::string& type, const std::string& id);
 
   SqliteStoreOptions options_;
   std::string db_path_;
@@ -84,6 +88,10 @@ class SqliteStore final : public Store {
   bool closing_ = false;       // GUARDED_BY(queue_mu_)
   std::thread commit_thread_;
   std::atomic<int64_t> last_seq_{0};
+
+  ResourceCache cache_;
+  core::Counter& cache_hits_;
+  core::Counter& cache_misses_;
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Db>> idle_readers_;  // GUARDED_BY(readers_mu_)
