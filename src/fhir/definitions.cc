@@ -18,6 +18,8 @@ extern const char medulla_fhir_profiles_resources_start[];
 extern const char medulla_fhir_profiles_resources_end[];
 extern const char medulla_fhir_profiles_types_start[];
 extern const char medulla_fhir_profiles_types_end[];
+extern const char medulla_fhir_required_bindings_start[];
+extern const char medulla_fhir_required_bindings_end[];
 }
 
 namespace medulla::fhir {
@@ -49,6 +51,13 @@ void BuildLookup(TypeDef& t) {
 
 }  // namespace
 
+bool ValueSetCodes::Contains(std::string_view code) const {
+  auto it = std::lower_bound(
+      codes.begin(), codes.end(), code,
+      [](const std::string& a, std::string_view b) { return std::string_view(a) < b; });
+  return it != codes.end() && *it == code;
+}
+
 const ElementDef* TypeDef::Find(std::string_view json_name) const {
   if (lookup.empty()) return nullptr;
   for (uint32_t h = HashName(json_name) & lookup_mask;; h = (h + 1) & lookup_mask) {
@@ -74,6 +83,10 @@ const TypeDef* Definitions::FindType(std::string_view name) const {
 }
 
 namespace {
+
+// Messages name the allowed codes when there are at most this many and they are short.
+constexpr size_t kMaxHintCodes = 10;
+constexpr size_t kMaxHintBytes = 120;
 
 constexpr std::string_view kSystemTypePrefix = "http://hl7.org/fhirpath/System.";
 constexpr std::string_view kFhirTypeExtension =
@@ -131,6 +144,57 @@ std::string ChoiceName(std::string_view base, std::string_view code) {
 
 class DefinitionsBuilder {
  public:
+  // Reads required-bindings.json: {"valueSets":{url:[code,...]},"notEnforceable":{url:why}}.
+  core::Status AddRequiredBindings(const json::Value& root) {
+    const json::Value* sets = root.is_object() ? root.Find("valueSets") : nullptr;
+    const json::Value* skipped = root.is_object() ? root.Find("notEnforceable") : nullptr;
+    if (sets == nullptr || !sets->is_object() || skipped == nullptr || !skipped->is_object()) {
+      return Invalid("required-bindings.json needs the objects valueSets and notEnforceable");
+    }
+    std::vector<ValueSetCodes>& out = defs_.value_sets_;
+    out.reserve(sets->size());
+    for (const json::Member& m : sets->members()) {
+      if (!m.value->is_array() || m.value->size() == 0) {
+        return Invalid(fmt::format("value set '{}' has no list of codes", m.key));
+      }
+      ValueSetCodes& vs = out.emplace_back();
+      vs.url = std::string(m.key);
+      vs.codes.reserve(m.value->size());
+      for (const json::Value* code : m.value->items()) {
+        if (!code->is_string() || !IsValidCode(code->text())) {
+          return Invalid(fmt::format("value set '{}' lists something that is not a code", m.key));
+        }
+        vs.codes.emplace_back(code->text());
+      }
+      if (vs.codes.size() <= kMaxHintCodes) {
+        for (const std::string& code : vs.codes) {
+          if (!vs.hint.empty()) vs.hint += ", ";
+          vs.hint += code;
+        }
+        if (vs.hint.size() > kMaxHintBytes) vs.hint.clear();
+      }
+      std::sort(vs.codes.begin(), vs.codes.end());
+      vs.codes.erase(std::unique(vs.codes.begin(), vs.codes.end()), vs.codes.end());
+    }
+    if (out.size() >= kNoValueSet) return Invalid("required-bindings.json has too many value sets");
+    std::sort(out.begin(), out.end(),
+              [](const ValueSetCodes& a, const ValueSetCodes& b) { return a.url < b.url; });
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (i > 0 && out[i].url == out[i - 1].url) {
+        return Invalid(fmt::format("value set '{}' is listed twice", out[i].url));
+      }
+      value_set_index_.emplace(out[i].url, static_cast<uint16_t>(i));
+    }
+    for (const json::Member& m : skipped->members()) {
+      if (value_set_index_.contains(std::string(m.key))) {
+        return Invalid(fmt::format("value set '{}' is both enforceable and not", m.key));
+      }
+      not_enforceable_.emplace(m.key);
+    }
+    bindings_loaded_ = true;
+    return core::OkStatus();
+  }
+
   core::Status AddBundle(const json::Value& bundle, std::string_view file) {
     const json::Value* entries = bundle.Find("entry");
     if (!bundle.is_object() || entries == nullptr || !entries->is_array()) {
@@ -259,11 +323,13 @@ class DefinitionsBuilder {
     std::string_view base_path = base ? base->StringOr("path") : std::string_view();
 
     uint16_t binding = kNoBinding;
+    bool required = false;
     if (const json::Value* b = e.Find("binding")) {
       auto strength = StrengthFromName(b->StringOr("strength"));
       if (!strength) return Invalid(fmt::format("element '{}' has a bad binding", path));
       binding = static_cast<uint16_t>(defs_.bindings_.size());
       defs_.bindings_.push_back(Binding{*strength, std::string(b->StringOr("valueSet"))});
+      required = *strength == BindingStrength::kRequired;
     }
 
     uint32_t slot_index = static_cast<uint32_t>(owner.slots.size());
@@ -292,6 +358,11 @@ class DefinitionsBuilder {
     } else if (!choice && types->size() != 1) {
       return Invalid(fmt::format("element '{}' has several types but is not a choice", path));
     } else {
+      // Only elements typed exactly `code` are checked against their value set: the codes of a
+      // Coding or CodeableConcept come with a system, which an expansion by code alone ignores.
+      if (required && !choice && types->items()[0]->StringOr("code") == "code") {
+        RETURN_IF_ERROR(ResolveRequiredCodes(path, defs_.bindings_[binding], proto));
+      }
       for (const json::Value* t : types->items()) {
         ElementDef d = proto;
         std::string_view code = t->StringOr("code");
@@ -304,6 +375,20 @@ class DefinitionsBuilder {
     }
     owner.slots.push_back(std::move(slot));
     return core::OkStatus();
+  }
+
+  core::Status ResolveRequiredCodes(std::string_view path, const Binding& binding, ElementDef& d) {
+    if (!bindings_loaded_) return core::OkStatus();
+    // Bindings name a version (|4.0.1); required-bindings.json lists each value set once,
+    // without one, having checked the version when it expanded them.
+    std::string url = binding.value_set.substr(0, binding.value_set.find('|'));
+    if (auto it = value_set_index_.find(url); it != value_set_index_.end()) {
+      d.required_codes = it->second;
+      return core::OkStatus();
+    }
+    if (not_enforceable_.contains(url)) return core::OkStatus();
+    return Invalid(fmt::format(
+        "element '{}' binds '{}', which required-bindings.json does not list", path, url));
   }
 
   core::Status ResolveType(std::string_view path, std::string_view base_path, std::string_view code,
@@ -357,10 +442,14 @@ class DefinitionsBuilder {
   std::vector<const json::Value*> sds_;
   Definitions defs_;
   std::unordered_map<std::string, uint32_t> index_;  // build time only
+  bool bindings_loaded_ = false;
+  std::unordered_map<std::string, uint16_t> value_set_index_;  // url -> value_sets_ index
+  std::unordered_set<std::string> not_enforceable_;
 };
 
 core::Result<Definitions> Definitions::Load(std::string_view resources_json,
-                                            std::string_view types_json) {
+                                            std::string_view types_json,
+                                            std::string_view required_bindings_json) {
   // The published (unstripped) bundles are 13 MB and 1 MB; allow them too.
   json::ParseLimits limits{.max_bytes = 64 * 1024 * 1024, .max_depth = 64};
   auto resources = json::Parse(resources_json, limits);
@@ -370,6 +459,13 @@ core::Result<Definitions> Definitions::Load(std::string_view resources_json,
   auto types = json::Parse(types_json, limits);
   if (!types) return core::Fail(Invalid("profiles-types.json: " + types.error().message()));
   DefinitionsBuilder builder;
+  if (!required_bindings_json.empty()) {
+    auto bindings = json::Parse(required_bindings_json, limits);
+    if (!bindings) {
+      return core::Fail(Invalid("required-bindings.json: " + bindings.error().message()));
+    }
+    RETURN_IF_ERROR(builder.AddRequiredBindings(*bindings->root()));
+  }
   RETURN_IF_ERROR(builder.AddBundle(*types->root(), "profiles-types.json"));
   RETURN_IF_ERROR(builder.AddBundle(*resources->root(), "profiles-resources.json"));
   return builder.Build();
@@ -377,10 +473,11 @@ core::Result<Definitions> Definitions::Load(std::string_view resources_json,
 
 const Definitions& Definitions::Embedded() {
   static const Definitions kEmbedded = [] {
-    auto defs =
-        Load(std::string_view(medulla_fhir_profiles_resources_start,
-                              medulla_fhir_profiles_resources_end),
-             std::string_view(medulla_fhir_profiles_types_start, medulla_fhir_profiles_types_end));
+    auto defs = Load(
+        std::string_view(medulla_fhir_profiles_resources_start,
+                         medulla_fhir_profiles_resources_end),
+        std::string_view(medulla_fhir_profiles_types_start, medulla_fhir_profiles_types_end),
+        std::string_view(medulla_fhir_required_bindings_start, medulla_fhir_required_bindings_end));
     if (!defs) {
       std::fprintf(stderr, "BUG: embedded FHIR definitions do not load: %s\n",
                    defs.error().message().c_str());

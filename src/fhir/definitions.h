@@ -1,6 +1,7 @@
 // The FHIR R4 StructureDefinitions compiled into the tables the validator walks: for every
-// resource, complex data type and backbone element, its child elements by JSON name. Built once
-// (from the copy embedded in the binary, or from text in tests) and immutable afterwards.
+// resource, complex data type and backbone element, its child elements by JSON name; and the
+// codes that required bindings allow. Built once (from the copy embedded in the binary, or from
+// text in tests) and immutable afterwards.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,19 @@ inline constexpr uint32_t kNoType = UINT32_MAX;           // a primitive
 inline constexpr uint32_t kAnyResource = UINT32_MAX - 1;  // type Resource: any resourceType
 inline constexpr uint32_t kUnbounded = UINT32_MAX;        // max cardinality "*"
 inline constexpr uint16_t kNoBinding = UINT16_MAX;
+inline constexpr uint16_t kNoValueSet = UINT16_MAX;
+
+// The codes of one value set that a required binding enforces, as expanded by
+// tools/extract_required_bindings.py.
+struct ValueSetCodes {
+  std::string url;                 // without |version
+  std::vector<std::string> codes;  // sorted, unique; compared case-sensitively
+  // The codes in definition order ("male, female, other, unknown") when there are few enough
+  // to name in a message; else empty.
+  std::string hint;
+
+  bool Contains(std::string_view code) const;
+};
 
 // One JSON property of a type. A choice element (value[x]) has one ElementDef per allowed type
 // ("valueString", "valueQuantity"), all sharing the choice's slot.
@@ -40,6 +54,10 @@ struct ElementDef {
   // are not FHIR primitives and JSON writes them as plain strings.
   bool primitive_extensions = false;
   uint16_t binding = kNoBinding;  // index for Definitions::binding()
+  // For a `code` element with a required binding whose value set could be expanded: index for
+  // Definitions::value_set(), resolved at load so that validation does no URL lookups.
+  // kNoValueSet when any code that is lexically valid is accepted.
+  uint16_t required_codes = kNoValueSet;
 };
 
 // One element definition of a type, as the snapshot has it: the unit of cardinality.
@@ -76,10 +94,15 @@ class Definitions {
   static const Definitions& Embedded();
 
   // Builds from the text of profiles-resources.json and profiles-types.json (Bundles of
-  // StructureDefinitions, as written by tools/strip_definitions.py or as published).
-  // Errors: kInvalidArgument for unparsable JSON or definitions that do not resolve.
+  // StructureDefinitions, as written by tools/strip_definitions.py or as published) and of
+  // required-bindings.json (tools/extract_required_bindings.py). Without the latter, no
+  // binding is enforced. With it, every required binding of a `code` element must be listed
+  // there, as enforceable or not, so that definitions and bindings cannot drift apart.
+  // Errors: kInvalidArgument for unparsable JSON, definitions that do not resolve, or bindings
+  // that do not match the definitions.
   static core::Result<Definitions> Load(std::string_view resources_json,
-                                        std::string_view types_json);
+                                        std::string_view types_json,
+                                        std::string_view required_bindings_json = {});
 
   // Whether `type` names a concrete resource type (not Resource, DomainResource).
   bool IsResourceType(std::string_view type) const { return FindResource(type) != nullptr; }
@@ -95,6 +118,8 @@ class Definitions {
   const TypeDef& type(uint32_t index) const { return types_[index]; }
   size_t type_count() const { return types_.size(); }
   const Binding& binding(uint16_t index) const { return bindings_[index]; }
+  const ValueSetCodes& value_set(uint16_t index) const { return value_sets_[index]; }
+  size_t value_set_count() const { return value_sets_.size(); }
   // The type of the object in a primitive's `_name` property: id and extension.
   const TypeDef& element_type() const { return types_[element_type_]; }
 
@@ -107,6 +132,7 @@ class Definitions {
   std::vector<std::string> resource_types_;                      // sorted
   std::vector<uint32_t> resource_type_index_;                    // parallel to resource_types_
   std::vector<Binding> bindings_;
+  std::vector<ValueSetCodes> value_sets_;  // sorted by url
   uint32_t element_type_ = 0;
 };
 

@@ -286,7 +286,11 @@ class Validator {
         return;
       }
       std::string_view problem = CheckPrimitive(e.primitive, v);
-      if (!problem.empty()) Report(IssueType::kValue, "", std::string(problem));
+      if (!problem.empty()) {
+        Report(IssueType::kValue, "", std::string(problem));
+      } else if (e.required_codes != kNoValueSet) {
+        CheckRequiredCode(e, v.text());
+      }
       return;
     }
     if (e.type == kAnyResource) {
@@ -299,6 +303,17 @@ class Validator {
       return;
     }
     ValidateObject(v, defs_.type(e.type), depth + 1, /*resource=*/false);
+  }
+
+  // terminologies.html#required: a `code` bound `required` holds a code of the value set.
+  // The message names the value set, not the value: a code field can be sent free text.
+  void CheckRequiredCode(const ElementDef& e, std::string_view code) {
+    const ValueSetCodes& vs = defs_.value_set(e.required_codes);
+    if (vs.Contains(code)) return;
+    Report(IssueType::kValue, "",
+           vs.hint.empty()
+               ? fmt::format("'{}' must be a code from {}", e.json_name, vs.url)
+               : fmt::format("'{}' must be a code from {} ({})", e.json_name, vs.url, vs.hint));
   }
 
   // The `_name` property of obj: the id and extensions of primitive e (json.html#primitive).

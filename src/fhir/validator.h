@@ -1,8 +1,10 @@
 // Structural validation of a FHIR R4 resource in JSON form against the base StructureDefinitions:
 // the rules of https://hl7.org/fhir/R4/json.html (arrays, primitives and their `_name`
 // extensions, choice types, nulls, empty values, nested resources) plus cardinality, unknown
-// elements and the lexical rules of the primitive types. Not checked: invariants (FHIRPath
-// constraints) other than ext-1 and ele-1, terminology bindings, profiles, and references.
+// elements, the lexical rules of the primitive types, and required bindings of `code` elements
+// (the value sets that data/fhir/definitions/required-bindings.json could expand). Not checked:
+// invariants (FHIRPath constraints) other than ext-1 and ele-1, other terminology bindings
+// (Coding, CodeableConcept, extensible and weaker strengths), profiles, and references.
 #pragma once
 
 #include <cstddef>
@@ -28,8 +30,8 @@ struct ValidationIssue {
   // "Bundle.entry[2].resource.status" (a nested resource continues its container's path). An
   // issue with the root's resourceType itself is at "resourceType".
   std::string expression;
-  // For humans. Names the element and type, never the offending value (it may be PHI and
-  // OperationOutcomes end up in logs).
+  // For humans. Names the element and type (or value set), never the offending value (it may
+  // be PHI and OperationOutcomes end up in logs).
   std::string message;
 };
 

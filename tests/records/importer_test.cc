@@ -68,7 +68,6 @@ TEST_F(ImporterTest, ImportsBundleAndNdjsonFiles) {
 
 TEST_F(ImporterTest, InvalidEntryFailsWholeBundleWithItsPath) {
   std::string bad = kTransaction;
-  bad.replace(bad.find("\"final\""), 7, "\"finished\"");
   bad.replace(bad.find("\"active\":true"), 13, "\"active\":\"yes\"");
   Importer importer(*records_, *store_);
   core::Status s = importer.ImportFile(WriteFile("bad.json", bad));

@@ -33,6 +33,7 @@ struct SqliteStoreOptions {
   size_t max_units_per_commit = 2000;
   size_t max_queued_units = 100000;  // beyond this, Submit fails kUnavailable (back-pressure)
   int64_t cache_size_kib = 64 * 1024;
+  int page_size = 16384;  // for new databases
   int64_t mmap_bytes = 1LL << 30;  // address space for memory-mapped reads (0: off)
   size_t read_cache_bytes = 64 * 1024 * 1024;  // current versions kept in memory (0: off)
 };
