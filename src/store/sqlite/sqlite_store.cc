@@ -211,6 +211,8 @@ SqliteStore::SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metr
                          const core::Clock& clock)
     : options_(std::move(options)),
       clock_(clock),
+      checkpoints_(metrics.GetCounter("medulla_store_checkpoints_total",
+                                      "WAL checkpoints run by the background checkpointer.")),
       cache_(options_.read_cache_bytes),
       cache_hits_(metrics.GetCounter("medulla_store_read_cache_total", "Point reads by cache result.",
                                      "result=\"hit\"")),
@@ -254,7 +256,10 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOp
   }
   store->db_path_ = options.data_dir + "/medulla.db";
   RETURN_IF_ERROR(store->Initialize());
+  ASSIGN_OR_RETURN(store->checkpointer_, Db::Open(store->db_path_, false));
+  RETURN_IF_ERROR(store->checkpointer_->Exec("PRAGMA synchronous=" + options.synchronous));
   store->commit_thread_ = std::thread([s = store.get()] { s->CommitLoop(); });
+  store->checkpoint_thread_ = std::thread([s = store.get()] { s->CheckpointLoop(); });
   return store;
 }
 
@@ -272,6 +277,20 @@ core::Status SqliteStore::Initialize() {
   RETURN_IF_ERROR(writer_->Exec("PRAGMA synchronous=" + options_.synchronous));
   RETURN_IF_ERROR(writer_->Exec(fmt::format("PRAGMA cache_size=-{}", options_.cache_size_kib)));
   RETURN_IF_ERROR(writer_->Exec(fmt::format("PRAGMA mmap_size={}", options_.mmap_bytes)));
+  // The commit thread never checkpoints; CheckpointLoop does, on its own connection.
+  RETURN_IF_ERROR(writer_->Exec("PRAGMA wal_autocheckpoint=0"));
+  // When the WAL starts over, trim the file back so a burst does not leave it huge.
+  RETURN_IF_ERROR(writer_->Exec(fmt::format("PRAGMA journal_size_limit={}",
+                                            int64_t{options_.checkpoint_pages} * options_.page_size * 2)));
+  // After each commit SQLite reports the WAL's length; past the threshold, wake the
+  // checkpointer (this replaces SQLite's own auto-checkpoint, which would run here).
+  sqlite3_wal_hook(
+      writer_->handle(),
+      [](void* self, sqlite3*, const char*, int frames) {
+        static_cast<SqliteStore*>(self)->OnWalCommit(frames);
+        return SQLITE_OK;
+      },
+      this);
   RETURN_IF_ERROR(writer_->Exec(kSchema));
   {
     ASSIGN_OR_RETURN(sqlite3_stmt * raw,
@@ -297,6 +316,40 @@ core::Status SqliteStore::Initialize() {
   last_seq_ = stmt.Int(0);
   last_timestamp_ = stmt.Int(1);
   return core::OkStatus();
+}
+
+void SqliteStore::OnWalCommit(int frames) {
+  if (frames < options_.checkpoint_pages) return;
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    checkpoint_wanted_ = true;
+    wal_frames_ = frames;
+  }
+  checkpoint_cv_.notify_one();
+}
+
+void SqliteStore::CheckpointLoop() {
+  for (;;) {
+    int frames;
+    {
+      std::unique_lock lock(checkpoint_mu_);
+      checkpoint_cv_.wait(lock, [this] { return checkpoint_wanted_ || checkpoint_stop_; });
+      if (checkpoint_stop_) return;
+      checkpoint_wanted_ = false;
+      frames = wal_frames_;
+    }
+    // PASSIVE copies what it can without blocking the writer. If writes keep the WAL from ever
+    // being fully copied (so SQLite cannot start it over), RESTART makes the writer wait once
+    // so the file stops growing.
+    int mode = frames >= 4 * options_.checkpoint_pages ? SQLITE_CHECKPOINT_RESTART
+                                                       : SQLITE_CHECKPOINT_PASSIVE;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, mode, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      Log()->warn("checkpoint failed: {}", sqlite3_errmsg(checkpointer_->handle()));
+    }
+    checkpoints_.Add();
+  }
 }
 
 core::Result<std::unique_ptr<Db>> SqliteStore::OpenReader() {
@@ -326,6 +379,13 @@ core::Status SqliteStore::Close() {
   }
   queue_cv_.notify_all();
   if (commit_thread_.joinable()) commit_thread_.join();
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  checkpointer_.reset();
   if (!writer_) return core::OkStatus();
   // The commit thread is gone, so the writer is ours: fold the WAL into the database and sync
   // it (this is what makes synchronous=normal commits durable too).

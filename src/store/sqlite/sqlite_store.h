@@ -36,6 +36,7 @@ struct SqliteStoreOptions {
   int page_size = 16384;  // for new databases
   int64_t mmap_bytes = 1LL << 30;  // address space for memory-mapped reads (0: off)
   size_t read_cache_bytes = 64 * 1024 * 1024;  // current versions kept in memory (0: off)
+  int checkpoint_pages = 2048;  // WAL frames between background checkpoints (32 MiB)
 };
 
 class SqliteStore final : public Store {
@@ -88,6 +89,19 @@ class SqliteStore final : public Store {
   std::deque<Pending> queue_;  // GUARDED_BY(queue_mu_)
   bool closing_ = false;       // GUARDED_BY(queue_mu_)
   std::thread commit_thread_;
+
+  // WAL checkpoints run on their own thread and connection, off the serial commit path: the
+  // commit thread only nudges it when the WAL has grown past checkpoint_pages.
+  void CheckpointLoop();
+  std::unique_ptr<Db> checkpointer_;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;   // GUARDED_BY(checkpoint_mu_)
+  bool checkpoint_stop_ = false;     // GUARDED_BY(checkpoint_mu_)
+  int wal_frames_ = 0;                // GUARDED_BY(checkpoint_mu_)
+  void OnWalCommit(int frames);       // commit thread
+  core::Counter& checkpoints_;
   std::atomic<int64_t> last_seq_{0};
 
   ResourceCache cache_;
