@@ -195,10 +195,18 @@ core::Status Importer::ImportFile(const std::string& path) {
   ++stats_.files;
   bool ndjson = path.ends_with(".ndjson") || path.ends_with(".jsonl");
   if (ndjson) return ImportNdjsonFile(path);
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return core::InvalidArgument(fmt::format("{}: cannot open", path));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // A file that is not one JSON document but several lines is NDJSON after all.
+  const auto size = static_cast<size_t>(in.tellg());
+  if (size > kMaxImportDocumentBytes) {
+    return core::TooLarge(fmt::format("{}: {} bytes is over the {} byte limit for one bundle",
+                                      path, size, kMaxImportDocumentBytes));
+  }
+  std::string text(size, '\0');
+  in.seekg(0);
+  if (!in.read(text.data(), static_cast<std::streamsize>(size))) {
+    return core::InvalidArgument(fmt::format("{}: read error", path));
+  }
   return ImportBundleFile(path, std::move(text));
 }
 
