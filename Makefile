@@ -7,7 +7,9 @@ JOBS ?= $(shell nproc)
 
 .PHONY: run test deps build e2e-deps test-debug fuzz fuzz-build bench format clean
 
-run: deps build
+run: deps
+	cmake --preset $(PRESET) >/dev/null
+	cmake --build --preset $(PRESET) --target medulla -j $(JOBS)
 	$(BUILD_DIR)/medulla serve
 
 test: deps build fuzz-build e2e-deps

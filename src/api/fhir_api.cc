@@ -381,6 +381,30 @@ std::string PageUrl(const std::string& base, std::string_view path, records::Que
   return q.empty() ? fmt::format("{}{}", base, path) : fmt::format("{}{}?{}", base, path, q);
 }
 
+// Appends `,"link":[self, next?],"entry":[` to a Bundle being written. The next link repeats
+// the applied parameters plus the paging cursor.
+void AppendLinksAndOpenEntries(std::string& out, const std::string& base, std::string_view path,
+                               const records::QueryParams& applied,
+                               std::optional<std::pair<std::string, std::string>> cursor) {
+  out += ",\"link\":[";
+  bool first = true;
+  AppendLink(out, first, "self", PageUrl(base, path, applied));
+  if (cursor) {
+    records::QueryParams next = applied;
+    next.push_back(std::move(*cursor));
+    AppendLink(out, first, "next", PageUrl(base, path, std::move(next)));
+  }
+  out += "],\"entry\":[";
+}
+
+// Appends the start of a Bundle entry: `{"fullUrl":"base/Type/id"`.
+void OpenEntry(std::string& out, bool& first, const std::string& base, const store::VersionRecord& r) {
+  if (!first) out += ",";
+  first = false;
+  out += "{\"fullUrl\":";
+  json::WriteString(fmt::format("{}/{}/{}", base, r.type, r.id), out);
+}
+
 }  // namespace
 
 void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string& type,
@@ -393,23 +417,12 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
   std::string out = BundleHeader("searchset");
   out.reserve(bytes + 1024);
   if (page.total) out += fmt::format(",\"total\":{}", *page.total);
-  out += ",\"link\":[";
+  std::optional<std::pair<std::string, std::string>> cursor;
+  if (page.next_after_id) cursor.emplace("_after", *page.next_after_id);
+  AppendLinksAndOpenEntries(out, ctx.base, "/" + type, reply->applied, std::move(cursor));
   bool first = true;
-  std::string path = "/" + type;
-  records::QueryParams self = reply->applied;
-  AppendLink(out, first, "self", PageUrl(ctx.base, path, self));
-  if (page.next_after_id) {
-    records::QueryParams next = reply->applied;
-    next.emplace_back("_after", *page.next_after_id);
-    AppendLink(out, first, "next", PageUrl(ctx.base, path, next));
-  }
-  out += "],\"entry\":[";
-  first = true;
   for (const auto& r : page.resources) {
-    if (!first) out += ",";
-    first = false;
-    out += "{\"fullUrl\":";
-    json::WriteString(fmt::format("{}/{}/{}", ctx.base, r.type, r.id), out);
+    OpenEntry(out, first, ctx.base, r);
     out += ",\"resource\":";
     out += r.body;
     out += ",\"search\":{\"mode\":\"match\"}}";
@@ -434,7 +447,7 @@ void FhirApi::History(Context& ctx, http::Responder& responder, const std::strin
                       const std::string& id) {
   auto reply = records_.History(type, id, ctx.params);
   if (!reply) return responder.Send(Failure(reply.error()));
-  if (!id.empty() && reply->page.entries.empty() && !ctx.params.size()) {
+  if (!id.empty() && reply->page.entries.empty()) {
     // An instance that never existed: 404 rather than an empty history.
     auto exists = records_.VRead(type, id, "1");
     if (!exists && exists.error().code() == core::Code::kNotFound) {
@@ -449,21 +462,12 @@ void FhirApi::History(Context& ctx, http::Responder& responder, const std::strin
   for (const auto& e : page.entries) bytes += e.body.size() + 256;
   std::string out = BundleHeader("history");
   out.reserve(bytes + 1024);
-  out += ",\"link\":[";
+  std::optional<std::pair<std::string, std::string>> cursor;
+  if (page.next_before_seq) cursor.emplace("_before_seq", std::to_string(*page.next_before_seq));
+  AppendLinksAndOpenEntries(out, ctx.base, path, reply->applied, std::move(cursor));
   bool first = true;
-  AppendLink(out, first, "self", PageUrl(ctx.base, path, reply->applied));
-  if (page.next_before_seq) {
-    records::QueryParams next = reply->applied;
-    next.emplace_back("_before_seq", std::to_string(*page.next_before_seq));
-    AppendLink(out, first, "next", PageUrl(ctx.base, path, next));
-  }
-  out += "],\"entry\":[";
-  first = true;
   for (const auto& e : page.entries) {
-    if (!first) out += ",";
-    first = false;
-    out += "{\"fullUrl\":";
-    json::WriteString(fmt::format("{}/{}/{}", ctx.base, e.type, e.id), out);
+    OpenEntry(out, first, ctx.base, e);
     if (!e.deleted()) {
       out += ",\"resource\":";
       out += e.body;

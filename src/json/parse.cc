@@ -11,6 +11,8 @@ core::Result<Document> Parse(std::string_view text, const ParseLimits& limits);
 }
 
 core::Result<Document> Parse(std::string_view text, const ParseLimits& limits) {
+  // RFC 8259 section 8.1: a parser may ignore a leading byte order mark; Windows tools add one.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   if (text.size() > limits.max_bytes) {
     return core::Fail(core::TooLarge(fmt::format(
         "JSON document of {} bytes exceeds the limit of {}", text.size(), limits.max_bytes)));

@@ -88,6 +88,16 @@ core::Result<store::TimeConstraint> DateConstraint(std::string_view value,
 
 }  // namespace
 
+void RecordService::SubmitOne(store::Write write, WriteCallback done) {
+  store::Unit unit;
+  unit.writes.push_back(std::move(write));
+  store_.Submit(std::move(unit), [done = std::move(done)](std::vector<store::WriteResult> r) {
+    store::WriteResult& result = r.front();
+    if (!result.status.ok()) return done(core::Fail(std::move(result.status)));
+    done(WriteReply{result.outcome, std::move(result.record)});
+  });
+}
+
 RecordService::RecordService(store::Store& store, const fhir::Definitions& definitions,
                              RecordOptions options)
     : store_(store), definitions_(definitions), options_(std::move(options)) {}
@@ -136,13 +146,7 @@ void RecordService::Create(std::string_view type, std::string_view body,
     if (!query) return done(core::Fail(query.error()));
     w.if_none_exist = std::move(*query);
   }
-  store::Unit unit;
-  unit.writes.push_back(std::move(w));
-  store_.Submit(std::move(unit), [done = std::move(done)](std::vector<store::WriteResult> r) {
-    store::WriteResult& result = r.front();
-    if (!result.status.ok()) return done(core::Fail(std::move(result.status)));
-    done(WriteReply{result.outcome, std::move(result.record)});
-  });
+  SubmitOne(std::move(w), std::move(done));
 }
 
 void RecordService::Update(std::string_view type, std::string_view id, std::string_view body,
@@ -169,13 +173,7 @@ void RecordService::Update(std::string_view type, std::string_view id, std::stri
   w.id = std::string(id);
   w.resource = std::move(prepared->parts);
   w.if_match = if_match;
-  store::Unit unit;
-  unit.writes.push_back(std::move(w));
-  store_.Submit(std::move(unit), [done = std::move(done)](std::vector<store::WriteResult> r) {
-    store::WriteResult& result = r.front();
-    if (!result.status.ok()) return done(core::Fail(std::move(result.status)));
-    done(WriteReply{result.outcome, std::move(result.record)});
-  });
+  SubmitOne(std::move(w), std::move(done));
 }
 
 void RecordService::Delete(std::string_view type, std::string_view id, WriteCallback done) {
@@ -187,13 +185,7 @@ void RecordService::Delete(std::string_view type, std::string_view id, WriteCall
   w.operation = store::Operation::kDelete;
   w.type = std::string(type);
   w.id = std::string(id);
-  store::Unit unit;
-  unit.writes.push_back(std::move(w));
-  store_.Submit(std::move(unit), [done = std::move(done)](std::vector<store::WriteResult> r) {
-    store::WriteResult& result = r.front();
-    if (!result.status.ok()) return done(core::Fail(std::move(result.status)));
-    done(WriteReply{result.outcome, std::move(result.record)});
-  });
+  SubmitOne(std::move(w), std::move(done));
 }
 
 core::Result<store::VersionRecord> RecordService::Read(const std::string& type,

@@ -93,6 +93,9 @@ class RecordService {
                                                std::vector<std::string>* ignored) const;
 
  private:
+  // Commits one write as its own unit and reports it to `done`.
+  void SubmitOne(store::Write write, WriteCallback done);
+
   store::Store& store_;
   const fhir::Definitions& definitions_;
   RecordOptions options_;

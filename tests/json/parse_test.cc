@@ -41,6 +41,11 @@ TEST(ParseTest, RejectsDuplicateKeys) {
   EXPECT_NE(doc.error().message().find("duplicate key"), std::string::npos);
 }
 
+TEST(ParseTest, IgnoresLeadingByteOrderMark) {
+  EXPECT_EQ(RoundTrip("\xEF\xBB\xBF{\"a\":1}"), R"({"a":1})");
+  EXPECT_FALSE(Parse("{\"a\":1}\xEF\xBB\xBF"));  // only at the start
+}
+
 TEST(ParseTest, RejectsScalarRoot) { EXPECT_FALSE(Parse(R"("just a string")")); }
 
 TEST(ParseTest, LimitsDepthWithoutRecursingIntoIt) {
