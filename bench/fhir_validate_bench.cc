@@ -120,8 +120,7 @@ void BM_BundleParse(benchmark::State& state) {
 void BM_LoadDefinitions(benchmark::State& state) {
   std::string resources = ReadFile(SourceDir() / "data/fhir/definitions/profiles-resources.json");
   std::string types = ReadFile(SourceDir() / "data/fhir/definitions/profiles-types.json");
-  std::string bindings =
-      ReadFile(SourceDir() / "data/fhir/definitions/required-bindings.json");
+  std::string bindings = ReadFile(SourceDir() / "data/fhir/definitions/required-bindings.json");
   for (auto _ : state) {
     auto defs = Definitions::Load(resources, types, bindings);
     if (!defs) state.SkipWithError(defs.error().message().c_str());

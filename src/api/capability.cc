@@ -27,13 +27,14 @@ std::string CapabilityStatementJson(const std::vector<std::string>& resource_typ
     first = false;
     out += "{\"type\":";
     json::WriteString(type, out);
-    out += R"(,"versioning":"versioned-update","readHistory":true,"updateCreate":true,)"
-           R"("conditionalCreate":true,"conditionalRead":"not-supported","conditionalUpdate":false,)"
-           R"("conditionalDelete":"not-supported","interaction":[{"code":"read"},{"code":"vread"},)"
-           R"({"code":"update"},{"code":"delete"},{"code":"history-instance"},)"
-           R"({"code":"history-type"},{"code":"create"},{"code":"search-type"}],)"
-           R"("searchParam":[{"name":"_id","type":"token","documentation":"Logical id; comma-separated values are ORed"},)"
-           R"({"name":"_lastUpdated","type":"date","documentation":"Prefixes eq, ne, lt, gt, le, ge, sa, eb, ap"}]})";
+    out +=
+        R"(,"versioning":"versioned-update","readHistory":true,"updateCreate":true,)"
+        R"("conditionalCreate":true,"conditionalRead":"not-supported","conditionalUpdate":false,)"
+        R"("conditionalDelete":"not-supported","interaction":[{"code":"read"},{"code":"vread"},)"
+        R"({"code":"update"},{"code":"delete"},{"code":"history-instance"},)"
+        R"({"code":"history-type"},{"code":"create"},{"code":"search-type"}],)"
+        R"("searchParam":[{"name":"_id","type":"token","documentation":"Logical id; comma-separated values are ORed"},)"
+        R"({"name":"_lastUpdated","type":"date","documentation":"Prefixes eq, ne, lt, gt, le, ge, sa, eb, ap"}]})";
   }
   out += R"(],"interaction":[{"code":"history-system"}]}]})";
   return out;

@@ -17,19 +17,32 @@ constexpr const char* kFhirJson = "application/fhir+json; charset=utf-8";
 
 int HttpStatusFor(core::Code code) {
   switch (code) {
-    case core::Code::kOk: return 200;
-    case core::Code::kInvalidArgument: return 400;
-    case core::Code::kUnprocessable: return 422;
-    case core::Code::kNotFound: return 404;
-    case core::Code::kGone: return 410;
-    case core::Code::kConflict: return 409;
-    case core::Code::kPreconditionFailed: return 412;
-    case core::Code::kTooLarge: return 413;
-    case core::Code::kUnauthenticated: return 401;
-    case core::Code::kPermissionDenied: return 403;
-    case core::Code::kUnavailable: return 503;
-    case core::Code::kUnsupported: return 501;
-    case core::Code::kInternal: return 500;
+    case core::Code::kOk:
+      return 200;
+    case core::Code::kInvalidArgument:
+      return 400;
+    case core::Code::kUnprocessable:
+      return 422;
+    case core::Code::kNotFound:
+      return 404;
+    case core::Code::kGone:
+      return 410;
+    case core::Code::kConflict:
+      return 409;
+    case core::Code::kPreconditionFailed:
+      return 412;
+    case core::Code::kTooLarge:
+      return 413;
+    case core::Code::kUnauthenticated:
+      return 401;
+    case core::Code::kPermissionDenied:
+      return 403;
+    case core::Code::kUnavailable:
+      return 503;
+    case core::Code::kUnsupported:
+      return 501;
+    case core::Code::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -42,7 +55,9 @@ http::Response Outcome(int status, const core::Status& s) {
   return r;
 }
 
-http::Response Failure(const core::Status& s) { return Outcome(HttpStatusFor(s.code()), s); }
+http::Response Failure(const core::Status& s) {
+  return Outcome(HttpStatusFor(s.code()), s);
+}
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> out;
@@ -57,7 +72,9 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return out;
 }
 
-bool ContainsJson(std::string_view v) { return v.find("json") != std::string_view::npos; }
+bool ContainsJson(std::string_view v) {
+  return v.find("json") != std::string_view::npos;
+}
 
 // Accept / _format: is JSON acceptable?
 bool AcceptsJson(std::string_view accept) {
@@ -66,7 +83,9 @@ bool AcceptsJson(std::string_view accept) {
          accept.find("application/*") != std::string_view::npos;
 }
 
-std::string ETag(int64_t version) { return fmt::format("W/\"{}\"", version); }
+std::string ETag(int64_t version) {
+  return fmt::format("W/\"{}\"", version);
+}
 
 // If-Match: W/"3" or "3".
 std::optional<int64_t> ParseETag(std::string_view v) {
@@ -85,10 +104,14 @@ void AddVersionHeaders(http::Response& r, const store::VersionRecord& rec) {
 
 std::string_view StatusLine(int status) {
   switch (status) {
-    case 200: return "200 OK";
-    case 201: return "201 Created";
-    case 204: return "204 No Content";
-    default: return "200 OK";
+    case 200:
+      return "200 OK";
+    case 201:
+      return "201 Created";
+    case 204:
+      return "204 No Content";
+    default:
+      return "200 OK";
   }
 }
 
@@ -132,8 +155,8 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
     store::StoreStats stats = store_.Stats();
     metrics_.GetGauge("medulla_store_last_seq", "Sequence number of the last commit.")
         .Set(stats.last_seq);
-    return responder.Send(http::Response::Text(200, metrics_.Render(),
-                                               "text/plain; version=0.0.4; charset=utf-8"));
+    return responder.Send(
+        http::Response::Text(200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"));
   }
 
   Context ctx{request, options_.base_url, records::ParseQueryString(request.query()), {}, false};
@@ -150,8 +173,8 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
       // application/json asks for the plain JSON media type.
       if (v == "application/json") ctx.content_type = "application/json; charset=utf-8";
     } else {
-      return responder.Send(Outcome(406, core::Unsupported(fmt::format(
-                                             "_format '{}' is not supported: this server speaks "
+      return responder.Send(Outcome(
+          406, core::Unsupported(fmt::format("_format '{}' is not supported: this server speaks "
                                              "FHIR JSON only",
                                              v))));
     }
@@ -177,8 +200,8 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
   const bool get = method == "GET" || method == "HEAD";
   auto segs = SplitPath(ctx.request.path());
   auto not_allowed = [&] {
-    http::Response r = Outcome(405, core::Unsupported(fmt::format(
-                                        "{} is not allowed on {}", method, ctx.request.path())));
+    http::Response r = Outcome(
+        405, core::Unsupported(fmt::format("{} is not allowed on {}", method, ctx.request.path())));
     responder.Send(std::move(r));
   };
 
@@ -191,8 +214,8 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
   }
   std::string type(segs[0]);
   if (!records_.IsResourceType(type)) {
-    return responder.Send(Outcome(
-        404, core::NotFound(fmt::format("'{}' is not a FHIR R4 resource type", type))));
+    return responder.Send(
+        Outcome(404, core::NotFound(fmt::format("'{}' is not a FHIR R4 resource type", type))));
   }
   if (segs.size() == 1) {
     if (get) return Search(ctx, responder, type, ctx.params);
@@ -269,8 +292,8 @@ http::Response WriteResponse(int status, std::string_view prefer_return,
   r.status = status;
   AddVersionHeaders(r, rec);
   if (status == 201 || status == 200) {
-    r.headers.emplace_back("Location", fmt::format("{}/{}/{}/_history/{}", base, rec.type,
-                                                   rec.id, rec.version));
+    r.headers.emplace_back(
+        "Location", fmt::format("{}/{}/{}/_history/{}", base, rec.type, rec.id, rec.version));
   }
   if (prefer_return == "minimal") return r;
   r.content_type = content_type;
@@ -286,7 +309,8 @@ http::Response WriteResponse(int status, std::string_view prefer_return,
 
 void FhirApi::Create(Context& ctx, http::Responder responder, const std::string& type) {
   if (!AcceptableBodyType(ctx.request)) {
-    return responder.Send(Outcome(415, core::Unsupported("send resources as application/fhir+json")));
+    return responder.Send(
+        Outcome(415, core::Unsupported("send resources as application/fhir+json")));
   }
   std::optional<std::string_view> if_none_exist;
   if (ctx.request.HasHeader("if-none-exist")) if_none_exist = ctx.request.Header("if-none-exist");
@@ -298,34 +322,33 @@ void FhirApi::Create(Context& ctx, http::Responder responder, const std::string&
         if (!reply) return responder->Send(Failure(reply.error()));
         bool existing = reply->outcome == store::WriteOutcome::kExisting;
         responder->Send(WriteResponse(existing ? 200 : 201, prefer, ct, base, reply->record,
-                                      existing ? "a matching resource already exists"
-                                               : "created"));
+                                      existing ? "a matching resource already exists" : "created"));
       });
 }
 
 void FhirApi::Update(Context& ctx, http::Responder responder, const std::string& type,
                      const std::string& id) {
   if (!AcceptableBodyType(ctx.request)) {
-    return responder.Send(Outcome(415, core::Unsupported("send resources as application/fhir+json")));
+    return responder.Send(
+        Outcome(415, core::Unsupported("send resources as application/fhir+json")));
   }
   std::optional<int64_t> if_match;
   if (ctx.request.HasHeader("if-match")) {
     if_match = ParseETag(ctx.request.Header("if-match"));
     if (!if_match) {
-      return responder.Send(Outcome(
-          400, core::InvalidArgument("If-Match must be a version ETag such as W/\"3\"")));
+      return responder.Send(
+          Outcome(400, core::InvalidArgument("If-Match must be a version ETag such as W/\"3\"")));
     }
   }
-  records_.Update(
-      type, id, ctx.request.body, if_match,
-      [responder = std::make_shared<http::Responder>(std::move(responder)),
-       prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
-       base = ctx.base](core::Result<records::WriteReply> reply) mutable {
-        if (!reply) return responder->Send(Failure(reply.error()));
-        bool created = reply->outcome == store::WriteOutcome::kCreated;
-        responder->Send(WriteResponse(created ? 201 : 200, prefer, ct, base, reply->record,
-                                      created ? "created" : "updated"));
-      });
+  records_.Update(type, id, ctx.request.body, if_match,
+                  [responder = std::make_shared<http::Responder>(std::move(responder)),
+                   prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
+                   base = ctx.base](core::Result<records::WriteReply> reply) mutable {
+                    if (!reply) return responder->Send(Failure(reply.error()));
+                    bool created = reply->outcome == store::WriteOutcome::kCreated;
+                    responder->Send(WriteResponse(created ? 201 : 200, prefer, ct, base,
+                                                  reply->record, created ? "created" : "updated"));
+                  });
 }
 
 void FhirApi::Delete(Context& ctx, http::Responder responder, const std::string& type,
@@ -398,7 +421,8 @@ void AppendLinksAndOpenEntries(std::string& out, const std::string& base, std::s
 }
 
 // Appends the start of a Bundle entry: `{"fullUrl":"base/Type/id"`.
-void OpenEntry(std::string& out, bool& first, const std::string& base, const store::VersionRecord& r) {
+void OpenEntry(std::string& out, bool& first, const std::string& base,
+               const store::VersionRecord& r) {
   if (!first) out += ",";
   first = false;
   out += "{\"fullUrl\":";
@@ -432,8 +456,8 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
     std::string msg;
     for (const auto& m : reply->ignored) msg += (msg.empty() ? "" : "; ") + m;
     out += "{\"resource\":";
-    out += fhir::OperationOutcomeJson("warning", "not-supported",
-                                      "ignored search parameters: " + msg);
+    out +=
+        fhir::OperationOutcomeJson("warning", "not-supported", "ignored search parameters: " + msg);
     out += ",\"search\":{\"mode\":\"outcome\"}}";
   }
   out += "]}";
@@ -476,10 +500,10 @@ void FhirApi::History(Context& ctx, http::Responder& responder, const std::strin
                               : e.operation == store::Operation::kUpdate ? "PUT"
                                                                          : "DELETE";
     std::string url = e.operation == store::Operation::kCreate ? e.type : e.type + "/" + e.id;
-    int status = e.operation == store::Operation::kCreate ? 201
+    int status = e.operation == store::Operation::kCreate   ? 201
                  : e.operation == store::Operation::kDelete ? 204
-                 : e.version == 1 ? 201
-                                  : 200;
+                 : e.version == 1                           ? 201
+                                                            : 200;
     out += fmt::format(",\"request\":{{\"method\":\"{}\",\"url\":", method);
     json::WriteString(url, out);
     out += fmt::format("}},\"response\":{{\"status\":\"{}\",\"etag\":", StatusLine(status));

@@ -1,7 +1,7 @@
 #include "cli/config.h"
 
-#include <cstdlib>
 #include <charconv>
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -31,7 +31,8 @@ core::Status Config::Validate() {
     return core::InvalidArgument(fmt::format("listen '{}' must be HOST:PORT", listen));
   }
   std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   unsigned port = 0;
   std::string_view p = std::string_view(listen).substr(colon + 1);
   auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
@@ -42,8 +43,10 @@ core::Status Config::Validate() {
   http.port = static_cast<uint16_t>(port);
   if (data_dir.empty()) return core::InvalidArgument("data_dir must not be empty");
   store.data_dir = data_dir;
-  if (http.max_body_bytes < 1024) return core::InvalidArgument("server.max_body_bytes is below 1 KiB");
-  if (http.max_header_bytes < 1024) return core::InvalidArgument("server.max_header_bytes is below 1 KiB");
+  if (http.max_body_bytes < 1024)
+    return core::InvalidArgument("server.max_body_bytes is below 1 KiB");
+  if (http.max_header_bytes < 1024)
+    return core::InvalidArgument("server.max_header_bytes is below 1 KiB");
   if (store.synchronous != "full" && store.synchronous != "normal") {
     return core::InvalidArgument("store.synchronous must be \"full\" or \"normal\"");
   }
@@ -58,17 +61,19 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     try {
       t = toml::parse_file(*path);
     } catch (const toml::parse_error& e) {
-      return core::Fail(core::InvalidArgument(
-          fmt::format("{}:{}:{}: {}", *path, e.source().begin.line, e.source().begin.column,
-                      e.description())));
+      return core::Fail(core::InvalidArgument(fmt::format(
+          "{}:{}:{}: {}", *path, e.source().begin.line, e.source().begin.column, e.description())));
     }
     Read(t["data_dir"], c.data_dir);
     Read(t["server"]["listen"], c.listen);
     Read(t["server"]["base_url"], c.base_url);
     if (auto v = t["server"]["threads"].value<int64_t>()) c.http.threads = static_cast<size_t>(*v);
-    if (auto v = t["server"]["max_body_bytes"].value<int64_t>()) c.http.max_body_bytes = static_cast<size_t>(*v);
-    if (auto v = t["server"]["max_header_bytes"].value<int64_t>()) c.http.max_header_bytes = static_cast<size_t>(*v);
-    if (auto v = t["server"]["max_connections"].value<int64_t>()) c.http.max_connections = static_cast<size_t>(*v);
+    if (auto v = t["server"]["max_body_bytes"].value<int64_t>())
+      c.http.max_body_bytes = static_cast<size_t>(*v);
+    if (auto v = t["server"]["max_header_bytes"].value<int64_t>())
+      c.http.max_header_bytes = static_cast<size_t>(*v);
+    if (auto v = t["server"]["max_connections"].value<int64_t>())
+      c.http.max_connections = static_cast<size_t>(*v);
     ReadMillis(t["server"]["read_timeout_ms"], c.http.read_timeout);
     ReadMillis(t["server"]["idle_timeout_ms"], c.http.idle_timeout);
     Read(t["server"]["access_log"], c.http.access_log);
@@ -81,7 +86,8 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
   if (auto v = Env("MEDULLA_BASE_URL")) c.base_url = v;
   if (auto v = Env("MEDULLA_LOG_LEVEL")) c.log_level = v;
   if (auto v = Env("MEDULLA_THREADS")) c.http.threads = static_cast<size_t>(std::atoi(v));
-  if (auto v = Env("MEDULLA_ACCESS_LOG")) c.http.access_log = std::string_view(v) != "0" && std::string_view(v) != "false";
+  if (auto v = Env("MEDULLA_ACCESS_LOG"))
+    c.http.access_log = std::string_view(v) != "0" && std::string_view(v) != "false";
   if (auto v = Env("MEDULLA_STORE_SYNCHRONOUS")) c.store.synchronous = v;
   return c;
 }

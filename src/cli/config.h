@@ -12,11 +12,11 @@
 namespace medulla::cli {
 
 struct Config {
-  std::string data_dir = "var/medulla";  // the store and its lock file live here
+  std::string data_dir = "var/medulla";   // the store and its lock file live here
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; loopback only unless configured
-  std::string base_url;                  // empty: derived from each request's Host header
-  std::string log_level = "info";        // trace, debug, info, warn, error, off
-  http::ServerOptions http;              // host/port filled from `listen`
+  std::string base_url;                   // empty: derived from each request's Host header
+  std::string log_level = "info";         // trace, debug, info, warn, error, off
+  http::ServerOptions http;               // host/port filled from `listen`
   store::sqlite::SqliteStoreOptions store;
   int shutdown_grace_ms = 20000;  // how long SIGTERM waits for in-flight requests
 

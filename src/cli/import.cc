@@ -79,9 +79,8 @@ int RunImport(const ImportArgs& args) {
   records::RecordService records(**store, fhir::Definitions::Embedded(), record_options);
   ProgressBar bar(total_bytes);
   size_t files_done = 0;
-  records::Importer importer(records, **store, [&](size_t bytes) {
-    bar.Update(bytes, files_done, args.files.size());
-  });
+  records::Importer importer(
+      records, **store, [&](size_t bytes) { bar.Update(bytes, files_done, args.files.size()); });
   core::Status status;
   for (const auto& f : args.files) {
     status = importer.ImportFile(f);

@@ -17,12 +17,14 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand("serve", "Serve the FHIR API on the embedded store");
   serve_cmd->add_option("--config", serve.config, "TOML configuration file");
   serve_cmd->add_option("--data-dir", serve.data_dir, "Data directory (default ./var/medulla)");
-  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve_cmd->add_option("--listen", serve.listen,
+                        "HOST:PORT to listen on (default 127.0.0.1:8080)");
 
   medulla::cli::ImportArgs import;
   auto* import_cmd = app.add_subcommand(
-      "import", "Import FHIR Bundles (transaction, batch, collection) and NDJSON files into a "
-                "data directory that no server is using");
+      "import",
+      "Import FHIR Bundles (transaction, batch, collection) and NDJSON files into a "
+      "data directory that no server is using");
   import_cmd->add_option("--data-dir", import.data_dir, "Data directory (default ./var/medulla)");
   import_cmd->add_option("files", import.files, "Bundle .json or .ndjson files")->required();
 

@@ -23,7 +23,9 @@
 
 namespace medulla::cli {
 
-std::string_view VersionLine() { return "medulla " MEDULLA_VERSION " (FHIR R4 4.0.1)"; }
+std::string_view VersionLine() {
+  return "medulla " MEDULLA_VERSION " (FHIR R4 4.0.1)";
+}
 
 int RunServe(const ServeArgs& args) {
   auto config = LoadConfig(args.config);
@@ -51,8 +53,8 @@ int RunServe(const ServeArgs& args) {
 
   core::MetricsRegistry metrics;
   const fhir::Definitions& definitions = fhir::Definitions::Embedded();
-  auto store = store::sqlite::SqliteStore::Open(config->store, metrics,
-                                                core::SystemClock::Instance());
+  auto store =
+      store::sqlite::SqliteStore::Open(config->store, metrics, core::SystemClock::Instance());
   if (!store) {
     log->error("{}", store.error().message());
     return 1;
@@ -63,7 +65,9 @@ int RunServe(const ServeArgs& args) {
   config->http.render_error = &api::FhirApi::ErrorResponse;
   auto server = http::Server::Start(
       config->http,
-      [&fhir_api](http::Request& req, http::Responder res) { fhir_api.Handle(req, std::move(res)); },
+      [&fhir_api](http::Request& req, http::Responder res) {
+        fhir_api.Handle(req, std::move(res));
+      },
       metrics);
   if (!server) {
     log->error("{}", server.error().message());

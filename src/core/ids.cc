@@ -8,10 +8,10 @@ namespace medulla::core {
 
 std::string NewUuidV7() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  const uint64_t millis = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const uint64_t millis =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   uint8_t b[16];
   uint64_t r1 = rng(), r2 = rng();
   for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(millis >> (40 - 8 * i));

@@ -58,8 +58,7 @@ class MetricsRegistry {
   // Prometheus label text without braces, e.g. `method="GET",code="200"`.
   Counter& GetCounter(const std::string& name, const std::string& help,
                       const std::string& labels = "");
-  Gauge& GetGauge(const std::string& name, const std::string& help,
-                  const std::string& labels = "");
+  Gauge& GetGauge(const std::string& name, const std::string& help, const std::string& labels = "");
   Histogram& GetHistogram(const std::string& name, const std::string& help,
                           const std::vector<double>& bounds, const std::string& labels = "");
 

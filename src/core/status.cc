@@ -4,19 +4,32 @@ namespace medulla::core {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kUnprocessable: return "unprocessable";
-    case Code::kNotFound: return "not found";
-    case Code::kGone: return "gone";
-    case Code::kConflict: return "conflict";
-    case Code::kPreconditionFailed: return "precondition failed";
-    case Code::kTooLarge: return "too large";
-    case Code::kUnauthenticated: return "unauthenticated";
-    case Code::kPermissionDenied: return "permission denied";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kUnsupported: return "unsupported";
-    case Code::kInternal: return "internal";
+    case Code::kOk:
+      return "ok";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kUnprocessable:
+      return "unprocessable";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kGone:
+      return "gone";
+    case Code::kConflict:
+      return "conflict";
+    case Code::kPreconditionFailed:
+      return "precondition failed";
+    case Code::kTooLarge:
+      return "too large";
+    case Code::kUnauthenticated:
+      return "unauthenticated";
+    case Code::kPermissionDenied:
+      return "permission denied";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kUnsupported:
+      return "unsupported";
+    case Code::kInternal:
+      return "internal";
   }
   return "unknown";
 }

@@ -76,17 +76,39 @@ class Status {
   std::vector<StatusDetail> details_;
 };
 
-inline Status OkStatus() { return Status(); }
-inline Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
-inline Status Unprocessable(std::string m) { return {Code::kUnprocessable, std::move(m)}; }
-inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
-inline Status Gone(std::string m) { return {Code::kGone, std::move(m)}; }
-inline Status Conflict(std::string m) { return {Code::kConflict, std::move(m)}; }
-inline Status PreconditionFailed(std::string m) { return {Code::kPreconditionFailed, std::move(m)}; }
-inline Status TooLarge(std::string m) { return {Code::kTooLarge, std::move(m)}; }
-inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
-inline Status Unsupported(std::string m) { return {Code::kUnsupported, std::move(m)}; }
-inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+inline Status OkStatus() {
+  return Status();
+}
+inline Status InvalidArgument(std::string m) {
+  return {Code::kInvalidArgument, std::move(m)};
+}
+inline Status Unprocessable(std::string m) {
+  return {Code::kUnprocessable, std::move(m)};
+}
+inline Status NotFound(std::string m) {
+  return {Code::kNotFound, std::move(m)};
+}
+inline Status Gone(std::string m) {
+  return {Code::kGone, std::move(m)};
+}
+inline Status Conflict(std::string m) {
+  return {Code::kConflict, std::move(m)};
+}
+inline Status PreconditionFailed(std::string m) {
+  return {Code::kPreconditionFailed, std::move(m)};
+}
+inline Status TooLarge(std::string m) {
+  return {Code::kTooLarge, std::move(m)};
+}
+inline Status Unavailable(std::string m) {
+  return {Code::kUnavailable, std::move(m)};
+}
+inline Status Unsupported(std::string m) {
+  return {Code::kUnsupported, std::move(m)};
+}
+inline Status Internal(std::string m) {
+  return {Code::kInternal, std::move(m)};
+}
 
 #if defined(__cpp_lib_expected)
 template <typename T, typename E>
@@ -101,7 +123,9 @@ using Unexpected = tl::unexpected<Status>;
 template <typename T>
 using Result = Expected<T, Status>;
 
-inline Unexpected Fail(Status s) { return Unexpected(std::move(s)); }
+inline Unexpected Fail(Status s) {
+  return Unexpected(std::move(s));
+}
 
 namespace internal {
 // What the macros below return: converts to Status or to any Result<T>, so the same macro
@@ -123,18 +147,17 @@ struct ErrorReturn {
 
 // RETURN_IF_ERROR(status_expr): returns the Status from the enclosing function when not ok.
 // Works in functions returning Status or Result<T>.
-#define RETURN_IF_ERROR(expr)                                          \
-  do {                                                                 \
-    ::medulla::core::Status medulla_status_ = (expr);                  \
-    if (!medulla_status_.ok())                                         \
+#define RETURN_IF_ERROR(expr)                                                    \
+  do {                                                                           \
+    ::medulla::core::Status medulla_status_ = (expr);                            \
+    if (!medulla_status_.ok())                                                   \
       return ::medulla::core::internal::ErrorReturn{std::move(medulla_status_)}; \
   } while (0)
 
 // ASSIGN_OR_RETURN(lhs, result_expr): unwraps a Result<T> or returns its error.
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL(MEDULLA_CONCAT(medulla_result_, __LINE__), lhs, expr)
-#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)                    \
-  auto tmp = (expr);                                             \
-  if (!tmp.has_value())                                          \
-    return ::medulla::core::internal::ErrorReturn{std::move(tmp).error()}; \
+#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)                                                  \
+  auto tmp = (expr);                                                                           \
+  if (!tmp.has_value()) return ::medulla::core::internal::ErrorReturn{std::move(tmp).error()}; \
   lhs = std::move(tmp).value()

@@ -45,7 +45,9 @@ Civil ToCivil(MicrosSinceEpoch t) {
   return c;
 }
 
-bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool IsLeap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 unsigned DaysInMonth(int64_t y, unsigned m) {
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
@@ -80,8 +82,8 @@ std::string FormatInstant(MicrosSinceEpoch t) {
   Civil c = ToCivil(t);
   char buf[40];
   int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ",
-                        static_cast<long long>(c.year), c.month, c.day, c.hour, c.minute,
-                        c.second, c.millis);
+                        static_cast<long long>(c.year), c.month, c.day, c.hour, c.minute, c.second,
+                        c.millis);
   return std::string(buf, static_cast<size_t>(n));
 }
 
@@ -91,9 +93,9 @@ std::string FormatHttpDate(MicrosSinceEpoch t) {
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   Civil c = ToCivil(t);
   char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02u:%02u:%02u GMT",
-                        kDays[c.weekday], c.day, kMonths[c.month - 1],
-                        static_cast<long long>(c.year), c.hour, c.minute, c.second);
+  int n = std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02u:%02u:%02u GMT", kDays[c.weekday],
+                        c.day, kMonths[c.month - 1], static_cast<long long>(c.year), c.hour,
+                        c.minute, c.second);
   return std::string(buf, static_cast<size_t>(n));
 }
 
@@ -167,14 +169,22 @@ std::optional<InstantRange> ParseFhirDateTimeRange(std::string_view s) {
   MicrosSinceEpoch begin = begin_secs * 1000000 + frac_micros;
   MicrosSinceEpoch end;
   switch (precision) {
-    case kYear: end = DaysFromCivil(year + 1, 1, 1) * 86400 * 1000000; break;
+    case kYear:
+      end = DaysFromCivil(year + 1, 1, 1) * 86400 * 1000000;
+      break;
     case kMonth:
       end = (month == 12 ? DaysFromCivil(year + 1, 1, 1) : DaysFromCivil(year, month + 1, 1)) *
             86400 * 1000000;
       break;
-    case kDay: end = begin + 86400LL * 1000000; break;
-    case kMinute: end = begin + 60LL * 1000000; break;
-    case kSecond: end = begin + frac_span; break;
+    case kDay:
+      end = begin + 86400LL * 1000000;
+      break;
+    case kMinute:
+      end = begin + 60LL * 1000000;
+      break;
+    case kSecond:
+      end = begin + frac_span;
+      break;
   }
   return InstantRange{begin, end};
 }

@@ -112,16 +112,16 @@ class ServerImpl final : public Server {
         handler_(std::move(handler)),
         metrics_(metrics),
         connections_(metrics.GetGauge("medulla_http_connections", "Open HTTP connections.")),
-        in_flight_gauge_(metrics.GetGauge("medulla_http_requests_in_flight",
-                                          "HTTP requests being handled.")),
+        in_flight_gauge_(
+            metrics.GetGauge("medulla_http_requests_in_flight", "HTTP requests being handled.")),
         rejected_(metrics.GetCounter("medulla_http_rejected_total",
                                      "Requests refused before reaching a handler (limits, "
                                      "malformed HTTP).")) {
     // One io_context per thread, each run by exactly one thread, and connections spread over
     // them: a connection's handlers never race, so no strands, and threads do not hand work
     // to each other on the hot path.
-    size_t n = options_.threads ? options_.threads
-                                : std::max(1u, std::thread::hardware_concurrency());
+    size_t n =
+        options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
     for (size_t i = 0; i < n; ++i) {
       auto& slot = loops_.emplace_back(std::make_unique<Loop>());
       slot->work.emplace(asio::make_work_guard(slot->ioc));
@@ -301,14 +301,14 @@ class ServerImpl final : public Server {
       if (ec) {
         if (ec == bhttp::error::header_limit) {
           rejected_.Add();
-          co_await SendErrorAndClose(stream, bhttp::status::request_header_fields_too_large,
-                                     fmt::format("request headers exceed {} bytes",
-                                                 options_.max_header_bytes));
+          co_await SendErrorAndClose(
+              stream, bhttp::status::request_header_fields_too_large,
+              fmt::format("request headers exceed {} bytes", options_.max_header_bytes));
         } else if (ec == bhttp::error::body_limit) {
           rejected_.Add();
-          co_await SendErrorAndClose(stream, bhttp::status::payload_too_large,
-                                     fmt::format("request body exceeds {} bytes",
-                                                 options_.max_body_bytes));
+          co_await SendErrorAndClose(
+              stream, bhttp::status::payload_too_large,
+              fmt::format("request body exceeds {} bytes", options_.max_body_bytes));
         } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
                    ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
           rejected_.Add();

@@ -33,8 +33,7 @@ struct ServerOptions {
 class Server {
  public:
   // Binds and starts listening; requests are served once Run() is called.
-  static core::Result<std::unique_ptr<Server>> Start(const ServerOptions& options,
-                                                     Handler handler,
+  static core::Result<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler,
                                                      core::MetricsRegistry& metrics);
   virtual ~Server() = default;
 

@@ -17,8 +17,7 @@ core::Result<Document> Parse(std::string_view text, const ParseLimits& limits) {
     return core::Fail(core::TooLarge(fmt::format(
         "JSON document of {} bytes exceeds the limit of {}", text.size(), limits.max_bytes)));
   }
-  static const bool kHaswell = __builtin_cpu_supports("avx2") &&
-                               __builtin_cpu_supports("bmi2") &&
+  static const bool kHaswell = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
                                __builtin_cpu_supports("pclmul");
   return kHaswell ? haswell::Parse(text, limits) : generic::Parse(text, limits);
 }

@@ -25,9 +25,13 @@ Document& Document::operator=(Document&& other) noexcept {
   }
   return *this;
 }
-Document::~Document() { delete arena_; }
+Document::~Document() {
+  delete arena_;
+}
 
-std::pmr::memory_resource* Document::arena() { return &arena_->resource; }
+std::pmr::memory_resource* Document::arena() {
+  return &arena_->resource;
+}
 
 std::string_view Document::CopyText(std::string_view text) {
   if (text.empty()) return {};

@@ -54,7 +54,9 @@ struct Member {
   Value* value;
 };
 
-inline std::span<const Member> Value::members() const { return {members_, size_}; }
+inline std::span<const Member> Value::members() const {
+  return {members_, size_};
+}
 
 // Owns the arena that a tree lives in. Move-only.
 class Document {

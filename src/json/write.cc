@@ -12,13 +12,27 @@ void WriteString(std::string_view s, std::string& out) {
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         out += "\\u00";
         out.push_back(kHex[c >> 4]);
@@ -31,10 +45,18 @@ void WriteString(std::string_view s, std::string& out) {
 
 void Write(const Value& v, std::string& out) {
   switch (v.kind()) {
-    case Kind::kNull: out += "null"; break;
-    case Kind::kBool: out += v.bool_value() ? "true" : "false"; break;
-    case Kind::kNumber: out += v.text(); break;
-    case Kind::kString: WriteString(v.text(), out); break;
+    case Kind::kNull:
+      out += "null";
+      break;
+    case Kind::kBool:
+      out += v.bool_value() ? "true" : "false";
+      break;
+    case Kind::kNumber:
+      out += v.text();
+      break;
+    case Kind::kString:
+      WriteString(v.text(), out);
+      break;
     case Kind::kArray: {
       out.push_back('[');
       bool first = true;

@@ -36,7 +36,8 @@ void RewriteReferences(json::Document& doc, json::Value& v,
 }
 
 core::Status EntryError(size_t index, std::string message) {
-  return core::InvalidArgument(std::move(message)).WithLocation(fmt::format("Bundle.entry[{}]", index));
+  return core::InvalidArgument(std::move(message))
+      .WithLocation(fmt::format("Bundle.entry[{}]", index));
 }
 
 // "Patient/123" (optionally with a base or a query) -> {type, id}.
@@ -64,15 +65,16 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
                           bundle_type == "history" || bundle_type == "document" ||
                           bundle_type == "message";
   if (!collection && bundle_type != "transaction" && bundle_type != "batch") {
-    return core::Fail(core::InvalidArgument(
-                          fmt::format("cannot import a Bundle of type '{}'", std::string(bundle_type)))
+    return core::Fail(core::InvalidArgument(fmt::format("cannot import a Bundle of type '{}'",
+                                                        std::string(bundle_type)))
                           .WithLocation("Bundle.type"));
   }
   json::Value* entries = bundle.Find("entry");
   store::Unit unit;
   if (!entries) return unit;
   if (!entries->is_array()) {
-    return core::Fail(core::InvalidArgument("Bundle.entry must be an array").WithLocation("Bundle.entry"));
+    return core::Fail(
+        core::InvalidArgument("Bundle.entry must be an array").WithLocation("Bundle.entry"));
   }
 
   struct Planned {
@@ -171,10 +173,11 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
                                                          ? d.location.size()
                                                          : d.location.find('.') + 1));
         }
-        if (details.empty()) details.push_back({"invalid", fmt::format("Bundle.entry[{}]", p.index), s.message()});
-        return core::Fail(core::InvalidArgument(fmt::format("Bundle.entry[{}]: {}", p.index,
-                                                            s.message()))
-                              .WithDetails(std::move(details)));
+        if (details.empty())
+          details.push_back({"invalid", fmt::format("Bundle.entry[{}]", p.index), s.message()});
+        return core::Fail(
+            core::InvalidArgument(fmt::format("Bundle.entry[{}]: {}", p.index, s.message()))
+                .WithDetails(std::move(details)));
       }
       w.resource = std::move(prepared->parts);
     }
@@ -199,8 +202,8 @@ core::Status Importer::ImportFile(const std::string& path) {
   if (!in) return core::InvalidArgument(fmt::format("{}: cannot open", path));
   const auto size = static_cast<size_t>(in.tellg());
   if (size > kMaxImportDocumentBytes) {
-    return core::TooLarge(fmt::format("{}: {} bytes is over the {} byte limit for one bundle",
-                                      path, size, kMaxImportDocumentBytes));
+    return core::TooLarge(fmt::format("{}: {} bytes is over the {} byte limit for one bundle", path,
+                                      size, kMaxImportDocumentBytes));
   }
   std::string text(size, '\0');
   in.seekg(0);
@@ -214,7 +217,8 @@ core::Status Importer::ImportBundleFile(const std::string& path, std::string tex
   json::ParseLimits limits = records_.options().parse_limits;
   limits.max_bytes = kMaxImportDocumentBytes;
   auto doc = json::Parse(text, limits);
-  if (!doc) return core::Status(doc.error().code(), fmt::format("{}: {}", path, doc.error().message()));
+  if (!doc)
+    return core::Status(doc.error().code(), fmt::format("{}: {}", path, doc.error().message()));
   auto unit = BundleToUnit(records_, *doc);
   if (!unit) {
     core::Status s = unit.error();
@@ -241,12 +245,15 @@ core::Status Importer::ImportNdjsonFile(const std::string& path) {
     stats_.bytes += line.size() + 1;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto doc = json::Parse(line, records_.options().parse_limits);
-    if (!doc) return core::InvalidArgument(fmt::format("{}:{}: {}", path, line_no, doc.error().message()));
+    if (!doc)
+      return core::InvalidArgument(fmt::format("{}:{}: {}", path, line_no, doc.error().message()));
     const json::Value& r = *doc->root();
     std::string type(r.StringOr("resourceType"));
     auto prepared = records_.PrepareParsed(r);
     if (!prepared) {
-      std::string where = prepared.error().details().empty() ? "" : " at " + prepared.error().details().front().location;
+      std::string where = prepared.error().details().empty()
+                              ? ""
+                              : " at " + prepared.error().details().front().location;
       return core::InvalidArgument(
           fmt::format("{}:{}: {}{}", path, line_no, prepared.error().message(), where));
     }
@@ -262,13 +269,15 @@ core::Status Importer::ImportNdjsonFile(const std::string& path) {
     w.resource = std::move(prepared->parts);
     unit.writes.push_back(std::move(w));
     if (unit.writes.size() == kNdjsonChunk) {
-      RETURN_IF_ERROR(SubmitUnit(std::move(unit), fmt::format("{}:{}-{}", path, first_line, line_no)));
+      RETURN_IF_ERROR(
+          SubmitUnit(std::move(unit), fmt::format("{}:{}-{}", path, first_line, line_no)));
       unit = store::Unit{};
       first_line = line_no + 1;
     }
   }
   if (!unit.writes.empty()) {
-    RETURN_IF_ERROR(SubmitUnit(std::move(unit), fmt::format("{}:{}-{}", path, first_line, line_no)));
+    RETURN_IF_ERROR(
+        SubmitUnit(std::move(unit), fmt::format("{}:{}-{}", path, first_line, line_no)));
   }
   return core::OkStatus();
 }
@@ -291,12 +300,13 @@ core::Status Importer::SubmitUnit(store::Unit unit, std::string origin) {
       const auto& r = results[i];
       if (!r.status.ok()) {
         if (first_error_.ok()) {
-          first_error_ = core::Status(r.status.code(),
-                                      fmt::format("{}: write {}: {}", origin, i, r.status.message()));
+          first_error_ = core::Status(
+              r.status.code(), fmt::format("{}: write {}: {}", origin, i, r.status.message()));
         }
         continue;
       }
-      if (r.outcome == store::WriteOutcome::kCreated || r.outcome == store::WriteOutcome::kUpdated ||
+      if (r.outcome == store::WriteOutcome::kCreated ||
+          r.outcome == store::WriteOutcome::kUpdated ||
           r.outcome == store::WriteOutcome::kDeleted) {
         ++committed_;
         ++committed_by_type_[types[i]];

@@ -54,10 +54,10 @@ class Importer {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  size_t in_flight_ = 0;          // GUARDED_BY(mu_)
-  core::Status first_error_;      // GUARDED_BY(mu_)
+  size_t in_flight_ = 0;                             // GUARDED_BY(mu_)
+  core::Status first_error_;                         // GUARDED_BY(mu_)
   std::map<std::string, size_t> committed_by_type_;  // GUARDED_BY(mu_)
-  size_t committed_ = 0;          // GUARDED_BY(mu_)
+  size_t committed_ = 0;                             // GUARDED_BY(mu_)
 };
 
 }  // namespace medulla::records

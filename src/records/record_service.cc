@@ -17,9 +17,8 @@ core::Status ValidationFailure(const std::vector<fhir::ValidationIssue>& issues)
   for (const auto& i : issues) {
     details.push_back({std::string(fhir::IssueTypeCode(i.type)), i.expression, i.message});
   }
-  std::string summary = issues.size() == 1
-                            ? issues.front().message
-                            : fmt::format("{} validation errors", issues.size());
+  std::string summary = issues.size() == 1 ? issues.front().message
+                                           : fmt::format("{} validation errors", issues.size());
   return core::InvalidArgument(std::move(summary)).WithDetails(std::move(details));
 }
 
@@ -80,8 +79,8 @@ core::Result<store::TimeConstraint> DateConstraint(std::string_view value,
     c.ge = range->begin - gap / 10;
     c.lt = range->end + gap / 10;
   } else {
-    return core::Fail(core::InvalidArgument(
-        fmt::format("unknown search prefix '{}'", std::string(prefix))));
+    return core::Fail(
+        core::InvalidArgument(fmt::format("unknown search prefix '{}'", std::string(prefix))));
   }
   return c;
 }
@@ -120,10 +119,10 @@ core::Result<PreparedResource> RecordService::Prepare(std::string_view body,
   }
   std::string_view type = root.StringOr("resourceType");
   if (!type.empty() && type != expected_type && definitions_.IsResourceType(type)) {
-    return core::Fail(core::InvalidArgument(
-                          fmt::format("resourceType '{}' does not match the URL's type '{}'",
-                                      std::string(type), std::string(expected_type)))
-                          .WithLocation("resourceType"));
+    return core::Fail(
+        core::InvalidArgument(fmt::format("resourceType '{}' does not match the URL's type '{}'",
+                                          std::string(type), std::string(expected_type)))
+            .WithLocation("resourceType"));
   }
   return PrepareParsed(root);
 }
@@ -152,8 +151,8 @@ void RecordService::Create(std::string_view type, std::string_view body,
 void RecordService::Update(std::string_view type, std::string_view id, std::string_view body,
                            std::optional<int64_t> if_match, WriteCallback done) {
   if (!fhir::IsValidId(id)) {
-    return done(core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id",
-                                                             std::string(id)))));
+    return done(core::Fail(
+        core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", std::string(id)))));
   }
   auto prepared = Prepare(body, type);
   if (!prepared) return done(core::Fail(prepared.error()));
@@ -178,8 +177,8 @@ void RecordService::Update(std::string_view type, std::string_view id, std::stri
 
 void RecordService::Delete(std::string_view type, std::string_view id, WriteCallback done) {
   if (!fhir::IsValidId(id)) {
-    return done(core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id",
-                                                             std::string(id)))));
+    return done(core::Fail(
+        core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", std::string(id)))));
   }
   store::Write w;
   w.operation = store::Operation::kDelete;
@@ -210,10 +209,9 @@ core::Result<store::VersionRecord> RecordService::VRead(const std::string& type,
   return store_.ReadVersion(type, id, *v);
 }
 
-core::Result<store::SearchQuery> RecordService::ParseSearch(const std::string& type,
-                                                            const QueryParams& params,
-                                                            bool strict, QueryParams* applied,
-                                                            std::vector<std::string>* ignored) const {
+core::Result<store::SearchQuery> RecordService::ParseSearch(
+    const std::string& type, const QueryParams& params, bool strict, QueryParams* applied,
+    std::vector<std::string>* ignored) const {
   store::SearchQuery q;
   q.type = type;
   q.count = options_.default_page_size;
@@ -232,7 +230,8 @@ core::Result<store::SearchQuery> RecordService::ParseSearch(const std::string& t
         if (!fhir::IsValidId(id)) ok = false;
       }
       if (!ok) {
-        RETURN_IF_ERROR(reject(core::InvalidArgument(fmt::format("_id: '{}' is not a valid id list", value))));
+        RETURN_IF_ERROR(
+            reject(core::InvalidArgument(fmt::format("_id: '{}' is not a valid id list", value))));
         continue;
       }
       q.id_any_of.push_back(std::move(ids));
@@ -246,7 +245,8 @@ core::Result<store::SearchQuery> RecordService::ParseSearch(const std::string& t
     } else if (name == "_count") {
       auto n = ParsePositive(value);
       if (!n) {
-        RETURN_IF_ERROR(reject(core::InvalidArgument(fmt::format("_count: '{}' is not a number", value))));
+        RETURN_IF_ERROR(
+            reject(core::InvalidArgument(fmt::format("_count: '{}' is not a number", value))));
         continue;
       }
       q.count = std::min<size_t>(static_cast<size_t>(*n), options_.max_page_size);
@@ -275,8 +275,8 @@ core::Result<store::SearchQuery> RecordService::ParseSearch(const std::string& t
 core::Result<SearchReply> RecordService::Search(const std::string& type, const QueryParams& params,
                                                 bool strict) const {
   SearchReply reply;
-  ASSIGN_OR_RETURN(store::SearchQuery q, ParseSearch(type, params, strict, &reply.applied,
-                                                     &reply.ignored));
+  ASSIGN_OR_RETURN(store::SearchQuery q,
+                   ParseSearch(type, params, strict, &reply.applied, &reply.ignored));
   ASSIGN_OR_RETURN(reply.page, store_.Search(q));
   return reply;
 }
@@ -291,13 +291,16 @@ core::Result<HistoryReply> RecordService::History(const std::string& type, const
   for (const auto& [name, value] : params) {
     if (name == "_count") {
       auto n = ParsePositive(value);
-      if (!n) return core::Fail(core::InvalidArgument(fmt::format("_count: '{}' is not a number", value)));
+      if (!n)
+        return core::Fail(
+            core::InvalidArgument(fmt::format("_count: '{}' is not a number", value)));
       q.count = std::min<size_t>(static_cast<size_t>(*n), options_.max_page_size);
       reply.applied.emplace_back(name, value);
     } else if (name == "_since") {
       auto range = core::ParseFhirDateTimeRange(value);
       if (!range) {
-        return core::Fail(core::InvalidArgument(fmt::format("_since: '{}' is not a valid instant", value)));
+        return core::Fail(
+            core::InvalidArgument(fmt::format("_since: '{}' is not a valid instant", value)));
       }
       q.since = range->begin;
       reply.applied.emplace_back(name, value);
@@ -308,8 +311,8 @@ core::Result<HistoryReply> RecordService::History(const std::string& type, const
     } else if (name == "_format" || name == "_pretty") {
       // handled by the REST layer
     } else {
-      return core::Fail(core::InvalidArgument(
-          fmt::format("history parameter '{}' is not supported", name)));
+      return core::Fail(
+          core::InvalidArgument(fmt::format("history parameter '{}' is not supported", name)));
     }
   }
   ASSIGN_OR_RETURN(reply.page, store_.History(q));

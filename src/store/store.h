@@ -74,8 +74,8 @@ struct Write {
   Operation operation = Operation::kCreate;
   std::string type;
   std::string id;
-  fhir::ResourceParts resource;          // create and update
-  std::optional<int64_t> if_match;       // update: the version the client last saw
+  fhir::ResourceParts resource;              // create and update
+  std::optional<int64_t> if_match;           // update: the version the client last saw
   std::optional<SearchQuery> if_none_exist;  // create: conditional create
 };
 

@@ -197,8 +197,7 @@ TEST_F(ServerTest, CountsRequestsInMetrics) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   do {
     text = metrics_.Render();
-    if (text.find(R"(medulla_http_requests_total{method="GET",code="200"} 1)") !=
-        std::string::npos)
+    if (text.find(R"(medulla_http_requests_total{method="GET",code="200"} 1)") != std::string::npos)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   } while (std::chrono::steady_clock::now() < deadline);

@@ -46,7 +46,9 @@ TEST(ParseTest, IgnoresLeadingByteOrderMark) {
   EXPECT_FALSE(Parse("{\"a\":1}\xEF\xBB\xBF"));  // only at the start
 }
 
-TEST(ParseTest, RejectsScalarRoot) { EXPECT_FALSE(Parse(R"("just a string")")); }
+TEST(ParseTest, RejectsScalarRoot) {
+  EXPECT_FALSE(Parse(R"("just a string")"));
+}
 
 TEST(ParseTest, LimitsDepthWithoutRecursingIntoIt) {
   std::string deep(100000, '[');

@@ -45,7 +45,8 @@ TEST_F(ImporterTest, TransactionReferencesAreRewrittenToNewIds) {
   auto unit = BundleToUnit(*records_, *doc);
   ASSERT_TRUE(unit) << unit.error().ToString();
   ASSERT_EQ(unit->writes.size(), 2u);
-  const store::Write& obs = unit->writes[0].type == "Observation" ? unit->writes[0] : unit->writes[1];
+  const store::Write& obs =
+      unit->writes[0].type == "Observation" ? unit->writes[0] : unit->writes[1];
   const store::Write& pat = unit->writes[0].type == "Patient" ? unit->writes[0] : unit->writes[1];
   EXPECT_NE(obs.resource.content.find("\"Patient/" + pat.id + "\""), std::string::npos)
       << obs.resource.content;

@@ -28,8 +28,8 @@ class RecordServiceTest : public ::testing::Test {
                      [&](core::Result<WriteReply> r) { p.set_value(std::move(r)); });
     return p.get_future().get();
   }
-  core::Result<WriteReply> Update(std::string_view type, std::string_view id,
-                                  std::string_view body, std::optional<int64_t> if_match = {}) {
+  core::Result<WriteReply> Update(std::string_view type, std::string_view id, std::string_view body,
+                                  std::optional<int64_t> if_match = {}) {
     std::promise<core::Result<WriteReply>> p;
     records_->Update(type, id, body, if_match,
                      [&](core::Result<WriteReply> r) { p.set_value(std::move(r)); });
@@ -106,7 +106,8 @@ TEST_F(RecordServiceTest, SearchParsesPrefixesAndReportsIgnored) {
   EXPECT_EQ(ignored.size(), 1u);
   EXPECT_EQ(applied.size(), 4u);
   EXPECT_FALSE(records_->ParseSearch("Patient", {{"name", "x"}}, true, nullptr, nullptr));
-  EXPECT_FALSE(records_->ParseSearch("Patient", {{"_lastUpdated", "xx2026"}}, true, nullptr, nullptr));
+  EXPECT_FALSE(
+      records_->ParseSearch("Patient", {{"_lastUpdated", "xx2026"}}, true, nullptr, nullptr));
 }
 
 TEST(QueryStringTest, DecodesAndEncodes) {

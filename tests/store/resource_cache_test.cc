@@ -30,8 +30,8 @@ TEST(ResourceCacheTest, ReaderCannotOverwriteANewerWrite) {
   ResourceCache cache(1 << 20);
   ResourceCache::Ticket ticket;
   ASSERT_FALSE(cache.Get("Patient", "a", &ticket));  // a reader misses, goes to the database...
-  cache.Put(Rec("a", 2));                             // ...a write of version 2 lands...
-  cache.InsertIfUnchanged(ticket, Rec("a", 1));       // ...and the reader brings back version 1
+  cache.Put(Rec("a", 2));                            // ...a write of version 2 lands...
+  cache.InsertIfUnchanged(ticket, Rec("a", 1));      // ...and the reader brings back version 1
   EXPECT_EQ(cache.Get("Patient", "a", nullptr)->version, 2);
 }
 

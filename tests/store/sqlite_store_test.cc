@@ -78,9 +78,8 @@ TEST_F(SqliteStoreTest, CreateStampsIdVersionAndLastUpdated) {
   EXPECT_EQ(r.outcome, WriteOutcome::kCreated);
   EXPECT_EQ(r.record.version, 1);
   EXPECT_EQ(r.record.seq, 1);
-  EXPECT_EQ(r.record.body,
-            R"({"resourceType":"Patient","id":"p1","meta":{"versionId":"1",)"
-            R"("lastUpdated":"2026-11-21T08:00:00.000Z"},"active":true})");
+  EXPECT_EQ(r.record.body, R"({"resourceType":"Patient","id":"p1","meta":{"versionId":"1",)"
+                           R"("lastUpdated":"2026-11-21T08:00:00.000Z"},"active":true})");
   auto read = store_->ReadCurrent("Patient", "p1");
   ASSERT_TRUE(read);
   EXPECT_EQ(read->body, r.record.body);

@@ -214,16 +214,16 @@ SqliteStore::SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metr
       checkpoints_(metrics.GetCounter("medulla_store_checkpoints_total",
                                       "WAL checkpoints run by the background checkpointer.")),
       cache_(options_.read_cache_bytes),
-      cache_hits_(metrics.GetCounter("medulla_store_read_cache_total", "Point reads by cache result.",
-                                     "result=\"hit\"")),
+      cache_hits_(metrics.GetCounter("medulla_store_read_cache_total",
+                                     "Point reads by cache result.", "result=\"hit\"")),
       cache_misses_(metrics.GetCounter("medulla_store_read_cache_total",
                                        "Point reads by cache result.", "result=\"miss\"")),
       commits_(metrics.GetCounter("medulla_store_commits_total",
                                   "Store transactions committed (each one fsync).")),
       units_committed_(metrics.GetCounter("medulla_store_units_committed_total",
                                           "Write units (requests, bundles) committed.")),
-      versions_written_(metrics.GetCounter("medulla_store_versions_written_total",
-                                           "Resource versions written.")),
+      versions_written_(
+          metrics.GetCounter("medulla_store_versions_written_total", "Resource versions written.")),
       commit_failures_(metrics.GetCounter("medulla_store_commit_failures_total",
                                           "Transactions that failed to commit.")),
       queue_depth_(metrics.GetGauge("medulla_store_queue_depth",
@@ -251,8 +251,8 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOp
     return core::Fail(core::Unavailable(fmt::format("cannot open {}", lock_path)));
   }
   if (::flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return core::Fail(core::Unavailable(fmt::format(
-        "data directory {} is in use by another medulla process", options.data_dir)));
+    return core::Fail(core::Unavailable(
+        fmt::format("data directory {} is in use by another medulla process", options.data_dir)));
   }
   store->db_path_ = options.data_dir + "/medulla.db";
   RETURN_IF_ERROR(store->Initialize());
@@ -280,8 +280,9 @@ core::Status SqliteStore::Initialize() {
   // The commit thread never checkpoints; CheckpointLoop does, on its own connection.
   RETURN_IF_ERROR(writer_->Exec("PRAGMA wal_autocheckpoint=0"));
   // When the WAL starts over, trim the file back so a burst does not leave it huge.
-  RETURN_IF_ERROR(writer_->Exec(fmt::format("PRAGMA journal_size_limit={}",
-                                            int64_t{options_.checkpoint_pages} * options_.page_size * 2)));
+  RETURN_IF_ERROR(
+      writer_->Exec(fmt::format("PRAGMA journal_size_limit={}",
+                                int64_t{options_.checkpoint_pages} * options_.page_size * 2)));
   // After each commit SQLite reports the WAL's length; past the threshold, wake the
   // checkpointer (this replaces SQLite's own auto-checkpoint, which would run here).
   sqlite3_wal_hook(
@@ -300,8 +301,7 @@ core::Status SqliteStore::Initialize() {
       int found = std::stoi(stmt.Text(0));
       if (found != kSchemaVersion) {
         return core::Unavailable(fmt::format(
-            "data directory has schema version {}, this medulla reads {}", found,
-            kSchemaVersion));
+            "data directory has schema version {}, this medulla reads {}", found, kSchemaVersion));
       }
     }
   }
@@ -587,15 +587,16 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now) {
       result.outcome = WriteOutcome::kCreated;
       break;
     case Operation::kUpdate:
-      if (w.if_match && (current_version == 0 || current_deleted || *w.if_match != current_version)) {
+      if (w.if_match &&
+          (current_version == 0 || current_deleted || *w.if_match != current_version)) {
         return fail(core::PreconditionFailed(
             current_version == 0 || current_deleted
                 ? fmt::format("If-Match: {}/{} has no current version", w.type, w.id)
                 : fmt::format("If-Match: version {} is not the current version {}", *w.if_match,
                               current_version)));
       }
-      result.outcome = current_version == 0 || current_deleted ? WriteOutcome::kCreated
-                                                              : WriteOutcome::kUpdated;
+      result.outcome =
+          current_version == 0 || current_deleted ? WriteOutcome::kCreated : WriteOutcome::kUpdated;
       break;
     case Operation::kDelete:
       if (current_version == 0 || current_deleted) {
@@ -660,8 +661,8 @@ core::Result<VersionRecord> SqliteStore::ReadCurrent(const std::string& type,
   if (auto cached = cache_.Get(type, id, &ticket)) {
     cache_hits_.Add();
     if (cached->deleted()) {
-      return core::Fail(core::Gone(
-          fmt::format("{}/{} was deleted (version {})", type, id, cached->version)));
+      return core::Fail(
+          core::Gone(fmt::format("{}/{} was deleted (version {})", type, id, cached->version)));
     }
     return std::move(*cached);
   }
@@ -674,46 +675,46 @@ core::Result<VersionRecord> SqliteStore::ReadCurrent(const std::string& type,
 core::Result<VersionRecord> SqliteStore::ReadCurrentFromDb(const std::string& type,
                                                            const std::string& id) {
   ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
-  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                   lease.db().Prepare(
-                       "SELECT v.seq, v.type, v.id, v.version, v.last_updated, v.op, v.body "
-                       "FROM current c JOIN versions v ON v.seq = c.seq "
-                       "WHERE c.type = ? AND c.id = ?"));
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      lease.db().Prepare("SELECT v.seq, v.type, v.id, v.version, v.last_updated, v.op, v.body "
+                         "FROM current c JOIN versions v ON v.seq = c.seq "
+                         "WHERE c.type = ? AND c.id = ?"));
   Stmt stmt(raw);
   stmt.Bind(1, std::string_view(type));
   stmt.Bind(2, std::string_view(id));
   int rc = stmt.Step();
-  if (rc == SQLITE_DONE) return core::Fail(core::NotFound(fmt::format("{}/{} is not known", type, id)));
+  if (rc == SQLITE_DONE)
+    return core::Fail(core::NotFound(fmt::format("{}/{} is not known", type, id)));
   if (rc != SQLITE_ROW) return core::Fail(lease.db().Error("read"));
   VersionRecord r = ReadVersionRow(stmt, 0);
   if (r.deleted()) {
-    return core::Fail(core::Gone(
-        fmt::format("{}/{} was deleted (version {})", type, id, r.version)));
+    return core::Fail(
+        core::Gone(fmt::format("{}/{} was deleted (version {})", type, id, r.version)));
   }
   return r;
 }
 
-core::Result<VersionRecord> SqliteStore::ReadVersion(const std::string& type,
-                                                     const std::string& id, int64_t version) {
+core::Result<VersionRecord> SqliteStore::ReadVersion(const std::string& type, const std::string& id,
+                                                     int64_t version) {
   ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
-  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                   lease.db().Prepare(
-                       "SELECT seq, type, id, version, last_updated, op, body FROM versions "
-                       "WHERE type = ? AND id = ? AND version = ?"));
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw,
+      lease.db().Prepare("SELECT seq, type, id, version, last_updated, op, body FROM versions "
+                         "WHERE type = ? AND id = ? AND version = ?"));
   Stmt stmt(raw);
   stmt.Bind(1, std::string_view(type));
   stmt.Bind(2, std::string_view(id));
   stmt.Bind(3, version);
   int rc = stmt.Step();
   if (rc == SQLITE_DONE) {
-    return core::Fail(
-        core::NotFound(fmt::format("{}/{} has no version {}", type, id, version)));
+    return core::Fail(core::NotFound(fmt::format("{}/{} has no version {}", type, id, version)));
   }
   if (rc != SQLITE_ROW) return core::Fail(lease.db().Error("vread"));
   VersionRecord r = ReadVersionRow(stmt, 0);
   if (r.deleted()) {
-    return core::Fail(core::Gone(
-        fmt::format("version {} of {}/{} is a deletion", version, type, id)));
+    return core::Fail(
+        core::Gone(fmt::format("version {} of {}/{} is a deletion", version, type, id)));
   }
   return r;
 }

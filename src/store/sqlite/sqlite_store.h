@@ -33,10 +33,10 @@ struct SqliteStoreOptions {
   size_t max_units_per_commit = 2000;
   size_t max_queued_units = 100000;  // beyond this, Submit fails kUnavailable (back-pressure)
   int64_t cache_size_kib = 64 * 1024;
-  int page_size = 16384;  // for new databases
-  int64_t mmap_bytes = 1LL << 30;  // address space for memory-mapped reads (0: off)
+  int page_size = 16384;                       // for new databases
+  int64_t mmap_bytes = 1LL << 30;              // address space for memory-mapped reads (0: off)
   size_t read_cache_bytes = 64 * 1024 * 1024;  // current versions kept in memory (0: off)
-  int checkpoint_pages = 2048;  // WAL frames between background checkpoints (32 MiB)
+  int checkpoint_pages = 2048;                 // WAL frames between background checkpoints (32 MiB)
 };
 
 class SqliteStore final : public Store {
@@ -49,8 +49,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   void Submit(Unit unit, UnitCallback done) override;
-  core::Result<VersionRecord> ReadCurrent(const std::string& type,
-                                          const std::string& id) override;
+  core::Result<VersionRecord> ReadCurrent(const std::string& type, const std::string& id) override;
   core::Result<VersionRecord> ReadVersion(const std::string& type, const std::string& id,
                                           int64_t version) override;
   core::Result<SearchPage> Search(const SearchQuery& query) override;
@@ -65,8 +64,7 @@ class SqliteStore final : public Store {
   };
   class ReaderLease;
 
-  SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metrics,
-              const core::Clock& clock);
+  SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metrics, const core::Clock& clock);
   core::Status Initialize();
   void CommitLoop();
   void CommitBatch(std::deque<Pending>& batch);
@@ -80,8 +78,8 @@ class SqliteStore final : public Store {
   const core::Clock& clock_;
   int lock_fd_ = -1;
 
-  std::unique_ptr<Db> writer_;  // owned by the commit thread after Open
-  int64_t next_seq_ = 1;        // commit thread only
+  std::unique_ptr<Db> writer_;                 // owned by the commit thread after Open
+  int64_t next_seq_ = 1;                       // commit thread only
   core::MicrosSinceEpoch last_timestamp_ = 0;  // commit thread only
 
   mutable std::mutex queue_mu_;
@@ -97,10 +95,10 @@ class SqliteStore final : public Store {
   std::thread checkpoint_thread_;
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
-  bool checkpoint_wanted_ = false;   // GUARDED_BY(checkpoint_mu_)
-  bool checkpoint_stop_ = false;     // GUARDED_BY(checkpoint_mu_)
-  int wal_frames_ = 0;                // GUARDED_BY(checkpoint_mu_)
-  void OnWalCommit(int frames);       // commit thread
+  bool checkpoint_wanted_ = false;  // GUARDED_BY(checkpoint_mu_)
+  bool checkpoint_stop_ = false;    // GUARDED_BY(checkpoint_mu_)
+  int wal_frames_ = 0;              // GUARDED_BY(checkpoint_mu_)
+  void OnWalCommit(int frames);     // commit thread
   core::Counter& checkpoints_;
   std::atomic<int64_t> last_seq_{0};
 
