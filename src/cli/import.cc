@@ -87,6 +87,7 @@ int RunImport(const ImportArgs& args) {
     ++files_done;
     if (!status.ok()) break;
   }
+  if (status.ok()) bar.Update(total_bytes, files_done, args.files.size());
   core::Status finished = importer.Finish();
   if (status.ok()) status = finished;
   bar.Finish();

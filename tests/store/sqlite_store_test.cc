@@ -266,3 +266,19 @@ TEST_F(SqliteStoreTest, CountZeroReturnsOnlyTheTotal) {
 
 }  // namespace
 }  // namespace medulla::store::sqlite
+
+namespace medulla::store::sqlite {
+namespace {
+
+TEST_F(SqliteStoreTest, CreateOfAnExistingIdIsAConflictAndLeavesNoTrace) {
+  CommitOne(*store_, Create("Patient", "p1", R"("gender":"male")"));
+  WriteResult again = CommitOne(*store_, Create("Patient", "p1", R"("gender":"female")"));
+  EXPECT_EQ(again.status.code(), core::Code::kConflict);
+  auto read = store_->ReadCurrent("Patient", "p1");
+  ASSERT_TRUE(read);
+  EXPECT_NE(read->body.find("\"male\""), std::string::npos);
+  EXPECT_EQ(store_->Stats().last_seq, 1);
+}
+
+}  // namespace
+}  // namespace medulla::store::sqlite

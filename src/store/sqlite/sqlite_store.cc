@@ -557,10 +557,11 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now) {
     }
   }
 
-  // The current version, if any.
+  // The current version, if any. A create needs no lookup: its id is new (a fresh UUID), and
+  // should it exist after all, the unique (type, id, version) index rejects the insert.
   int64_t current_version = 0;
   bool current_deleted = false;
-  {
+  if (w.operation != Operation::kCreate) {
     auto raw = db.Prepare("SELECT version, deleted FROM current WHERE type = ? AND id = ?");
     if (!raw) return fail(raw.error());
     Stmt stmt(*raw);
@@ -633,7 +634,11 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now) {
     } else {
       stmt.BindBlob(7, rec.body);
     }
-    if (auto s = StepDone(db, stmt, "insert version"); !s.ok()) return fail(s);
+    int rc = stmt.Step();
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return fail(core::Conflict(fmt::format("{}/{} already exists", w.type, w.id)));
+    }
+    if (rc != SQLITE_DONE) return fail(db.Error("insert version"));
   }
   {
     auto raw = db.Prepare(
