@@ -25,9 +25,11 @@ build:
 e2e-deps:
 	./scripts/install-e2e-deps.sh
 
-# The whole suite under AddressSanitizer + UBSan.
-test-debug:
-	$(MAKE) test PRESET=debug
+# The whole suite again under AddressSanitizer + UBSan (the fuzz smoke run already is).
+test-debug: deps e2e-deps
+	cmake --preset debug >/dev/null
+	cmake --build --preset debug -j $(JOBS)
+	ctest --test-dir build/debug --output-on-failure -j $(JOBS) -E fuzz_smoke
 
 # libFuzzer targets (clang). `make test` runs them briefly through CTest (fuzz_smoke);
 # `make fuzz` runs them for FUZZ_SECONDS each.
