@@ -1,0 +1,174 @@
+// FhirApi driven directly with plain requests (no sockets), over a real SQLite store.
+#include "api/fhir_api.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "json/parse.h"
+#include "store/sqlite/sqlite_store.h"
+#include "testing/temp_dir.h"
+
+namespace medulla::api {
+namespace {
+
+// Captures the one response a handler sends, whichever thread sends it.
+class CapturingSink final : public http::Responder::Sink {
+ public:
+  void Complete(http::Response r) override { promise_.set_value(std::move(r)); }
+  http::Response Get() { return future_.get(); }
+
+ private:
+  std::promise<http::Response> promise_;
+  std::future<http::Response> future_ = promise_.get_future();
+};
+
+class FhirApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::sqlite::SqliteStoreOptions o;
+    o.data_dir = dir_.path();
+    auto s = store::sqlite::SqliteStore::Open(o, metrics_, core::SystemClock::Instance());
+    ASSERT_TRUE(s);
+    store_ = std::move(*s);
+    records_ = std::make_unique<records::RecordService>(*store_, fhir::Definitions::Embedded());
+    api_ = std::make_unique<FhirApi>(*records_, *store_, metrics_, ApiOptions{"", "test"});
+    api_->SetReady(true);
+  }
+
+  http::Response Call(std::string method, std::string target, std::string body = "",
+                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    http::Request req;
+    req.method = std::move(method);
+    req.target = std::move(target);
+    req.body = std::move(body);
+    req.headers = std::move(headers);
+    req.headers.emplace_back("host", "fhir.test");
+    auto sink = std::make_shared<CapturingSink>();
+    api_->Handle(req, http::Responder(sink));
+    return sink->Get();
+  }
+
+  static std::string Header(const http::Response& r, std::string_view name) {
+    for (const auto& [k, v] : r.headers)
+      if (k == name) return v;
+    return "";
+  }
+
+  std::string CreatePatient(
+      const std::string& body = R"({"resourceType":"Patient","active":true})") {
+    auto r = Call("POST", "/Patient", body, {{"content-type", "application/fhir+json"}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    auto doc = json::Parse(r.body);
+    return doc ? std::string(doc->root()->StringOr("id")) : "";
+  }
+
+  testing::TempDir dir_;
+  core::MetricsRegistry metrics_;
+  std::unique_ptr<store::sqlite::SqliteStore> store_;
+  std::unique_ptr<records::RecordService> records_;
+  std::unique_ptr<FhirApi> api_;
+};
+
+TEST_F(FhirApiTest, CreateAnswers201WithLocationAndETag) {
+  auto r = Call("POST", "/Patient", R"({"resourceType":"Patient"})",
+                {{"content-type", "application/fhir+json"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Header(r, "ETag"), "W/\"1\"");
+  EXPECT_TRUE(Header(r, "Location").starts_with("http://fhir.test/Patient/"));
+  EXPECT_TRUE(Header(r, "Location").ends_with("/_history/1"));
+  EXPECT_FALSE(Header(r, "Last-Modified").empty());
+  EXPECT_EQ(r.content_type, "application/fhir+json; charset=utf-8");
+}
+
+TEST_F(FhirApiTest, ReadVreadAndErrors) {
+  std::string id = CreatePatient();
+  EXPECT_EQ(Call("GET", "/Patient/" + id).status, 200);
+  EXPECT_EQ(Call("GET", "/Patient/" + id + "/_history/1").status, 200);
+  EXPECT_EQ(Call("GET", "/Patient/" + id + "/_history/2").status, 404);
+  auto missing = Call("GET", "/Patient/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("OperationOutcome"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/Flavour/1").status, 404);
+  EXPECT_EQ(Call("GET", "/Patient/bad$id").status, 400);
+  EXPECT_EQ(Call("PATCH", "/Patient/" + id).status, 405);
+}
+
+TEST_F(FhirApiTest, StaleIfMatchIs412) {
+  std::string id = CreatePatient();
+  std::string body = R"({"resourceType":"Patient","id":")" + id + R"(","active":false})";
+  EXPECT_EQ(Call("PUT", "/Patient/" + id, body, {{"if-match", "W/\"1\""}}).status, 200);
+  EXPECT_EQ(Call("PUT", "/Patient/" + id, body, {{"if-match", "W/\"1\""}}).status, 412);
+  EXPECT_EQ(Call("PUT", "/Patient/" + id, body, {{"if-match", "garbage"}}).status, 400);
+}
+
+TEST_F(FhirApiTest, DeleteThenReadIsGone) {
+  std::string id = CreatePatient();
+  EXPECT_EQ(Call("DELETE", "/Patient/" + id).status, 204);
+  EXPECT_EQ(Call("GET", "/Patient/" + id).status, 410);
+  auto history = Call("GET", "/Patient/" + id + "/_history");
+  EXPECT_EQ(history.status, 200);
+  EXPECT_NE(history.body.find(R"("method":"DELETE")"), std::string::npos);
+}
+
+TEST_F(FhirApiTest, PreferReturnMinimalAndOperationOutcome) {
+  auto minimal =
+      Call("POST", "/Patient", R"({"resourceType":"Patient"})", {{"prefer", "return=minimal"}});
+  EXPECT_EQ(minimal.status, 201);
+  EXPECT_TRUE(minimal.body.empty());
+  auto outcome = Call("POST", "/Patient", R"({"resourceType":"Patient"})",
+                      {{"prefer", "return=OperationOutcome"}});
+  EXPECT_NE(outcome.body.find(R"("resourceType":"OperationOutcome")"), std::string::npos);
+}
+
+TEST_F(FhirApiTest, OnlyJsonIsSpoken) {
+  EXPECT_EQ(Call("GET", "/metadata?_format=xml").status, 406);
+  EXPECT_EQ(Call("GET", "/metadata", "", {{"accept", "application/fhir+xml"}}).status, 406);
+  EXPECT_EQ(Call("GET", "/metadata", "", {{"accept", "application/fhir+json"}}).status, 200);
+  EXPECT_EQ(
+      Call("POST", "/Patient", "<Patient/>", {{"content-type", "application/fhir+xml"}}).status,
+      415);
+}
+
+TEST_F(FhirApiTest, ValidationErrorsNameThePath) {
+  auto r = Call("POST", "/Patient", R"({"resourceType":"Patient","birthDate":"03/02/1958"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find(R"("expression":["Patient.birthDate"])"), std::string::npos) << r.body;
+}
+
+TEST_F(FhirApiTest, SearchPagesWithNextLinks) {
+  for (int i = 0; i < 5; ++i) CreatePatient();
+  auto page = Call("GET", "/Patient?_count=2");
+  ASSERT_EQ(page.status, 200);
+  auto doc = json::Parse(page.body);
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->root()->Find("entry")->size(), 2u);
+  std::string next;
+  for (const json::Value* link : doc->root()->Find("link")->items()) {
+    if (link->StringOr("relation") == "next") next = std::string(link->StringOr("url"));
+  }
+  ASSERT_TRUE(next.starts_with("http://fhir.test/Patient?"));
+  EXPECT_EQ(Call("GET", next.substr(std::string("http://fhir.test").size())).status, 200);
+}
+
+TEST_F(FhirApiTest, MetadataListsEveryResourceType) {
+  auto r = Call("GET", "/metadata");
+  ASSERT_EQ(r.status, 200);
+  auto doc = json::Parse(r.body);
+  ASSERT_TRUE(doc);
+  const json::Value* rest = doc->root()->Find("rest")->items()[0];
+  EXPECT_EQ(rest->Find("resource")->size(), fhir::Definitions::Embedded().ResourceTypes().size());
+}
+
+TEST_F(FhirApiTest, OperationalEndpoints) {
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);
+  EXPECT_EQ(Call("GET", "/readyz").status, 200);
+  api_->SetReady(false);
+  EXPECT_EQ(Call("GET", "/readyz").status, 503);
+  CreatePatient();
+  auto metrics = Call("GET", "/metrics");
+  EXPECT_NE(metrics.body.find("medulla_store_commits_total 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medulla::api

@@ -1,0 +1,77 @@
+#include "cli/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "testing/temp_dir.h"
+
+namespace medulla::cli {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const char* v : {"MEDULLA_LISTEN", "MEDULLA_DATA_DIR", "MEDULLA_LOG_LEVEL"}) unsetenv(v);
+  }
+  std::string Write(const std::string& text) {
+    std::string path = dir_.path() + "/medulla.toml";
+    std::ofstream(path) << text;
+    return path;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(ConfigTest, DefaultsAreEmbeddedAndLocal) {
+  auto c = LoadConfig(std::nullopt);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Validate().ok());
+  EXPECT_EQ(c->data_dir, "var/medulla");
+  EXPECT_EQ(c->http.host, "127.0.0.1");
+  EXPECT_EQ(c->http.port, 8080);
+  EXPECT_EQ(c->store.synchronous, "full");
+}
+
+TEST_F(ConfigTest, FileThenEnvironmentOverride) {
+  std::string path = Write(R"(
+data_dir = "/srv/medulla"
+[server]
+listen = "0.0.0.0:9000"
+max_body_bytes = 1048576
+[log]
+level = "debug"
+)");
+  setenv("MEDULLA_LISTEN", "127.0.0.1:9100", 1);
+  auto c = LoadConfig(path);
+  ASSERT_TRUE(c) << c.error().ToString();
+  ASSERT_TRUE(c->Validate().ok());
+  EXPECT_EQ(c->data_dir, "/srv/medulla");
+  EXPECT_EQ(c->http.port, 9100);  // the environment wins over the file
+  EXPECT_EQ(c->http.max_body_bytes, 1048576u);
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->store.data_dir, "/srv/medulla");
+}
+
+TEST_F(ConfigTest, BadFileReportsWhere) {
+  auto c = LoadConfig(Write("[server\nlisten = 1"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("medulla.toml:1"), std::string::npos) << c.error().message();
+}
+
+TEST_F(ConfigTest, ValidateRejectsBadValues) {
+  Config c;
+  c.listen = "nohost";
+  EXPECT_FALSE(c.Validate().ok());
+  c.listen = "127.0.0.1:99999";
+  EXPECT_FALSE(c.Validate().ok());
+  c.listen = "127.0.0.1:8080";
+  c.store.synchronous = "sometimes";
+  EXPECT_FALSE(c.Validate().ok());
+  c.store.synchronous = "normal";
+  c.http.max_body_bytes = 10;
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+}  // namespace
+}  // namespace medulla::cli
