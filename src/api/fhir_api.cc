@@ -161,8 +161,15 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
 
   Context ctx{request, options_.base_url, records::ParseQueryString(request.query()), {}, false};
   if (ctx.base.empty()) {
+    // Without a configured base_url the Host header names the server in links. Only a
+    // well-formed host[:port] is taken, so a request cannot inject text into them.
     std::string_view host = request.Header("host");
-    ctx.base = fmt::format("http://{}", host.empty() ? "localhost" : host);
+    bool plain =
+        !host.empty() && host.size() <= 255 && std::all_of(host.begin(), host.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+                 c == '[' || c == ']';
+        });
+    ctx.base = fmt::format("http://{}", plain ? host : "localhost");
   }
   // Content negotiation: JSON only. _format wins over Accept.
   for (const auto& [k, v] : ctx.params) {
@@ -226,7 +233,9 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
     if (method != "POST") return not_allowed();
     // POST _search: parameters in a form body and/or the query string.
     records::QueryParams params = ctx.params;
-    for (auto& p : records::ParseQueryString(ctx.request.body)) params.push_back(std::move(p));
+    for (auto& p : records::ParseQueryString(ctx.request.body, /*plus_is_space=*/true)) {
+      params.push_back(std::move(p));
+    }
     return Search(ctx, responder, type, params);
   }
   if (segs.size() == 2 && segs[1] == "_history") {
@@ -413,7 +422,11 @@ void AppendLinksAndOpenEntries(std::string& out, const std::string& base, std::s
   bool first = true;
   AppendLink(out, first, "self", PageUrl(base, path, applied));
   if (cursor) {
-    records::QueryParams next = applied;
+    // The next page: the same parameters with this page's cursor replaced.
+    records::QueryParams next;
+    for (const auto& p : applied) {
+      if (p.first != cursor->first) next.push_back(p);
+    }
     next.push_back(std::move(*cursor));
     AppendLink(out, first, "next", PageUrl(base, path, std::move(next)));
   }
@@ -497,13 +510,12 @@ void FhirApi::History(Context& ctx, http::Responder& responder, const std::strin
       out += e.body;
     }
     std::string_view method = e.operation == store::Operation::kCreate   ? "POST"
-                              : e.operation == store::Operation::kUpdate ? "PUT"
-                                                                         : "DELETE";
+                              : e.operation == store::Operation::kDelete ? "DELETE"
+                                                                         : "PUT";
     std::string url = e.operation == store::Operation::kCreate ? e.type : e.type + "/" + e.id;
-    int status = e.operation == store::Operation::kCreate   ? 201
-                 : e.operation == store::Operation::kDelete ? 204
-                 : e.version == 1                           ? 201
-                                                            : 200;
+    int status = e.operation == store::Operation::kDelete   ? 204
+                 : e.operation == store::Operation::kUpdate ? 200
+                                                            : 201;
     out += fmt::format(",\"request\":{{\"method\":\"{}\",\"url\":", method);
     json::WriteString(url, out);
     out += fmt::format("}},\"response\":{{\"status\":\"{}\",\"etag\":", StatusLine(status));

@@ -43,6 +43,20 @@ core::Status Config::Validate() {
   http.port = static_cast<uint16_t>(port);
   if (data_dir.empty()) return core::InvalidArgument("data_dir must not be empty");
   store.data_dir = data_dir;
+  // Values arrive as signed TOML integers cast to size_t: a negative one becomes huge.
+  if (http.threads > 256) return core::InvalidArgument("server.threads must be 0 (auto) to 256");
+  if (http.max_connections == 0 || http.max_connections > 1000000) {
+    return core::InvalidArgument("server.max_connections must be 1 to 1000000");
+  }
+  if (http.max_body_bytes > (size_t{1} << 30)) {
+    return core::InvalidArgument("server.max_body_bytes must be at most 1 GiB");
+  }
+  if (http.max_header_bytes > (size_t{1} << 20)) {
+    return core::InvalidArgument("server.max_header_bytes must be at most 1 MiB");
+  }
+  if (http.read_timeout.count() <= 0 || http.idle_timeout.count() <= 0 || shutdown_grace_ms < 0) {
+    return core::InvalidArgument("timeouts must be positive");
+  }
   if (http.max_body_bytes < 1024)
     return core::InvalidArgument("server.max_body_bytes is below 1 KiB");
   if (http.max_header_bytes < 1024)

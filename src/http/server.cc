@@ -156,7 +156,6 @@ class ServerImpl final : public Server {
     }
     port_ = acceptor_->local_endpoint().port();
     asio::co_spawn(loops_[0]->ioc, Accept(), asio::detached);
-    if (access_log_) asio::co_spawn(loops_[0]->ioc, FlushAccessLog(), asio::detached);
     return core::OkStatus();
   }
 
@@ -170,7 +169,7 @@ class ServerImpl final : public Server {
     }
     loops_[0]->ioc.run();
     for (auto& t : pool) t.join();
-    if (access_log_) access_log_->Flush();
+    access_log_.reset();  // writes out what is buffered
   }
 
   void Shutdown(std::chrono::milliseconds grace) override {
@@ -187,16 +186,6 @@ class ServerImpl final : public Server {
     asio::io_context ioc{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   };
-
-  asio::awaitable<void> FlushAccessLog() {
-    asio::steady_timer t(loops_[0]->ioc);
-    while (!draining_.load()) {
-      t.expires_after(std::chrono::milliseconds(250));
-      boost::system::error_code ec;
-      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      access_log_->Flush();
-    }
-  }
 
   asio::awaitable<void> Accept() {
     for (size_t next = 0;; next = (next + 1) % loops_.size()) {

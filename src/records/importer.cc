@@ -285,7 +285,7 @@ core::Status Importer::ImportNdjsonFile(const std::string& path) {
 core::Status Importer::SubmitUnit(store::Unit unit, std::string origin) {
   std::vector<std::string> types;
   types.reserve(unit.writes.size());
-  for (const auto& w : unit.writes) types.push_back(w.type);
+  for (const auto& w : unit.writes) types.push_back(w.type + "/" + w.id);
   {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [this] { return in_flight_ < kMaxInFlightUnits; });
@@ -296,20 +296,31 @@ core::Status Importer::SubmitUnit(store::Unit unit, std::string origin) {
                                      std::vector<store::WriteResult> results) {
     std::lock_guard lock(mu_);
     --in_flight_;
+    // Report the write that failed, not the others rolled back with it (kConflict "not
+    // stored: ..."), and name it by resource rather than by its position in the unit.
+    const store::WriteResult* cause = nullptr;
+    size_t cause_index = 0;
     for (size_t i = 0; i < results.size(); ++i) {
       const auto& r = results[i];
-      if (!r.status.ok()) {
-        if (first_error_.ok()) {
-          first_error_ = core::Status(
-              r.status.code(), fmt::format("{}: write {}: {}", origin, i, r.status.message()));
-        }
-        continue;
+      if (r.status.ok()) continue;
+      bool rolled_back = r.status.message().starts_with("not stored:");
+      if (!cause || (!rolled_back && cause->status.message().starts_with("not stored:"))) {
+        cause = &r;
+        cause_index = i;
       }
+    }
+    if (cause && first_error_.ok()) {
+      first_error_ = core::Status(
+          cause->status.code(),
+          fmt::format("{}: {}: {}", origin, types[cause_index], cause->status.message()));
+    }
+    for (size_t i = 0; i < results.size() && !cause; ++i) {
+      const auto& r = results[i];
       if (r.outcome == store::WriteOutcome::kCreated ||
           r.outcome == store::WriteOutcome::kUpdated ||
           r.outcome == store::WriteOutcome::kDeleted) {
         ++committed_;
-        ++committed_by_type_[types[i]];
+        ++committed_by_type_[types[i].substr(0, types[i].find('/'))];
       }
     }
     cv_.notify_all();

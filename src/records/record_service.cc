@@ -216,6 +216,12 @@ core::Result<store::SearchQuery> RecordService::ParseSearch(
   q.type = type;
   q.count = options_.default_page_size;
   const core::MicrosSinceEpoch now = core::SystemClock::Instance().Now();
+  // Limits hold under lenient handling too: they protect the server, not the query's meaning.
+  if (params.size() > options_.max_search_parameters) {
+    return core::Fail(
+        core::InvalidArgument(fmt::format("{} search parameters; at most {} are allowed",
+                                          params.size(), options_.max_search_parameters)));
+  }
   auto reject = [&](core::Status s) -> core::Status {
     if (strict) return s;
     if (ignored) ignored->push_back(s.message());
@@ -225,6 +231,11 @@ core::Result<store::SearchQuery> RecordService::ParseSearch(
     bool used = true;
     if (name == "_id") {
       auto ids = SplitComma(value);
+      if (ids.size() > options_.max_values_per_parameter) {
+        return core::Fail(
+            core::InvalidArgument(fmt::format("_id has {} values; at most {} are allowed",
+                                              ids.size(), options_.max_values_per_parameter)));
+      }
       bool ok = true;
       for (const auto& id : ids) {
         if (!fhir::IsValidId(id)) ok = false;
@@ -256,8 +267,7 @@ core::Result<store::SearchQuery> RecordService::ParseSearch(
         RETURN_IF_ERROR(reject(core::InvalidArgument("_after: not a valid cursor")));
         continue;
       }
-      q.after_id = value;
-      used = false;  // not part of the self link
+      q.after_id = value;  // kept in `applied`: the self link of a later page carries it
     } else if (name == "_total") {
       q.want_total = value == "accurate";
     } else if (name == "_format" || name == "_pretty") {
@@ -283,6 +293,12 @@ core::Result<SearchReply> RecordService::Search(const std::string& type, const Q
 
 core::Result<HistoryReply> RecordService::History(const std::string& type, const std::string& id,
                                                   const QueryParams& params) const {
+  if (!id.empty() && !fhir::IsValidId(id)) {
+    return core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", id)));
+  }
+  if (params.size() > options_.max_search_parameters) {
+    return core::Fail(core::InvalidArgument("too many history parameters"));
+  }
   HistoryReply reply;
   store::HistoryQuery q;
   q.type = type;
@@ -308,6 +324,7 @@ core::Result<HistoryReply> RecordService::History(const std::string& type, const
       auto n = ParsePositive(value);
       if (!n) return core::Fail(core::InvalidArgument("_before_seq: not a valid cursor"));
       q.before_seq = *n;
+      reply.applied.emplace_back(name, value);
     } else if (name == "_format" || name == "_pretty") {
       // handled by the REST layer
     } else {
@@ -326,11 +343,11 @@ int HexValue(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-std::string Decode(std::string_view s) {
+std::string Decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
+    if (s[i] == '+' && plus_is_space) {
       out.push_back(' ');
     } else if (s[i] == '%' && i + 2 < s.size() + 0 && HexValue(s[i + 1]) >= 0 &&
                HexValue(s[i + 2]) >= 0) {
@@ -357,7 +374,7 @@ void Encode(std::string_view s, std::string& out) {
 }
 }  // namespace
 
-QueryParams ParseQueryString(std::string_view query) {
+QueryParams ParseQueryString(std::string_view query, bool plus_is_space) {
   QueryParams out;
   size_t start = 0;
   while (start <= query.size()) {
@@ -367,9 +384,10 @@ QueryParams ParseQueryString(std::string_view query) {
     if (!part.empty()) {
       size_t eq = part.find('=');
       if (eq == std::string_view::npos) {
-        out.emplace_back(Decode(part), "");
+        out.emplace_back(Decode(part, plus_is_space), "");
       } else {
-        out.emplace_back(Decode(part.substr(0, eq)), Decode(part.substr(eq + 1)));
+        out.emplace_back(Decode(part.substr(0, eq), plus_is_space),
+                         Decode(part.substr(eq + 1), plus_is_space));
       }
     }
     if (amp == std::string_view::npos) break;

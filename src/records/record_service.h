@@ -23,6 +23,8 @@ struct RecordOptions {
   fhir::ValidationLimits validation_limits;
   size_t default_page_size = 50;
   size_t max_page_size = 1000;
+  size_t max_search_parameters = 64;      // more in one request: 400
+  size_t max_values_per_parameter = 100;  // a longer comma list: 400
 };
 
 // Query parameters, already percent-decoded, in request order.
@@ -101,8 +103,10 @@ class RecordService {
   RecordOptions options_;
 };
 
-// Splits "a=1&b=x%20y" into decoded pairs ('+' is a space, as in forms).
-QueryParams ParseQueryString(std::string_view query);
+// Splits "a=1&b=x%20y" into percent-decoded pairs. In a URL '+' is itself (a time zone in
+// "ge2026-01-01T00:00:00+01:00"); in an application/x-www-form-urlencoded body (POST _search)
+// it means a space.
+QueryParams ParseQueryString(std::string_view query, bool plus_is_space = false);
 // Encodes pairs back into a query string.
 std::string EncodeQueryString(const QueryParams& params);
 

@@ -16,7 +16,9 @@
 
 namespace medulla::store {
 
-enum class Operation : uint8_t { kCreate = 0, kUpdate = 1, kDelete = 2 };
+// How a version came to be. kUpdateCreated: a PUT that created the resource (create-on-update,
+// or an update after a delete); history shows it as PUT with 201 Created.
+enum class Operation : uint8_t { kCreate = 0, kUpdate = 1, kDelete = 2, kUpdateCreated = 3 };
 
 // One stored version of one resource.
 struct VersionRecord {

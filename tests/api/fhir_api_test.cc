@@ -111,6 +111,47 @@ TEST_F(FhirApiTest, DeleteThenReadIsGone) {
   EXPECT_NE(history.body.find(R"("method":"DELETE")"), std::string::npos);
 }
 
+TEST_F(FhirApiTest, HistoryShowsAPutThatRecreatedAs201) {
+  std::string id = CreatePatient();
+  EXPECT_EQ(Call("DELETE", "/Patient/" + id).status, 204);
+  std::string body = R"({"resourceType":"Patient","id":")" + id + R"("})";
+  EXPECT_EQ(Call("PUT", "/Patient/" + id, body).status, 201);
+  auto history = Call("GET", "/Patient/" + id + "/_history");
+  auto doc = json::Parse(history.body);
+  ASSERT_TRUE(doc);
+  const json::Value* newest = doc->root()->Find("entry")->items()[0];
+  EXPECT_EQ(newest->Find("request")->StringOr("method"), "PUT");
+  EXPECT_EQ(newest->Find("response")->StringOr("status"), "201 Created");
+}
+
+TEST_F(FhirApiTest, HostHeaderCannotInjectIntoLinks) {
+  http::Request req;
+  req.method = "POST";
+  req.target = "/Patient";
+  req.body = R"({"resourceType":"Patient"})";
+  req.headers = {{"host", "evil.example/\"><script>"}};
+  auto sink = std::make_shared<CapturingSink>();
+  api_->Handle(req, http::Responder(sink));
+  auto r = sink->Get();
+  EXPECT_EQ(r.status, 201);
+  EXPECT_TRUE(Header(r, "Location").starts_with("http://localhost/Patient/"));
+}
+
+TEST_F(FhirApiTest, SelfLinkOfALaterPageCarriesItsCursor) {
+  for (int i = 0; i < 3; ++i) CreatePatient();
+  auto first = json::Parse(Call("GET", "/Patient?_count=1").body);
+  ASSERT_TRUE(first);
+  std::string next;
+  for (const json::Value* l : first->root()->Find("link")->items())
+    if (l->StringOr("relation") == "next") next = std::string(l->StringOr("url"));
+  auto second = json::Parse(Call("GET", next.substr(std::string("http://fhir.test").size())).body);
+  ASSERT_TRUE(second);
+  std::string self;
+  for (const json::Value* l : second->root()->Find("link")->items())
+    if (l->StringOr("relation") == "self") self = std::string(l->StringOr("url"));
+  EXPECT_EQ(self, next);
+}
+
 TEST_F(FhirApiTest, PreferReturnMinimalAndOperationOutcome) {
   auto minimal =
       Call("POST", "/Patient", R"({"resourceType":"Patient"})", {{"prefer", "return=minimal"}});

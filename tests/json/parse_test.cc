@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 #include "json/write.h"
@@ -63,6 +64,31 @@ TEST(ParseTest, LimitsSize) {
   auto doc = Parse(big, ParseLimits{.max_bytes = 1000});
   ASSERT_FALSE(doc);
   EXPECT_EQ(doc.error().code(), core::Code::kTooLarge);
+}
+
+}  // namespace
+}  // namespace medulla::json
+
+namespace medulla::json {
+namespace {
+
+// Regression (review): duplicate detection was quadratic in the number of keys of one object,
+// so one 8 MiB request of distinct keys could hold an I/O thread for minutes.
+TEST(ParseTest, ManyKeysParseInLinearTime) {
+  std::string big = "{";
+  for (int i = 0; i < 200000; ++i) {
+    if (i) big += ",";
+    big += "\"k" + std::to_string(i) + "\":0";
+  }
+  big += "}";
+  auto started = std::chrono::steady_clock::now();
+  auto doc = Parse(big);
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->root()->size(), 200000u);
+  // Quadratic scanning takes minutes here; linear takes milliseconds. Generous bound.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  std::string dup = big.substr(0, big.size() - 1) + ",\"k7\":1}";
+  EXPECT_FALSE(Parse(dup));
 }
 
 }  // namespace

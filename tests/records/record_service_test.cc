@@ -110,10 +110,21 @@ TEST_F(RecordServiceTest, SearchParsesPrefixesAndReportsIgnored) {
       records_->ParseSearch("Patient", {{"_lastUpdated", "xx2026"}}, true, nullptr, nullptr));
 }
 
+TEST_F(RecordServiceTest, SearchLimitsAreErrorsEvenWhenLenient) {
+  QueryParams many;
+  for (int i = 0; i < 65; ++i) many.emplace_back("_count", "1");
+  EXPECT_FALSE(records_->ParseSearch("Patient", many, false, nullptr, nullptr));
+  std::string ids = "a";
+  for (int i = 0; i < 100; ++i) ids += ",a";
+  EXPECT_FALSE(records_->ParseSearch("Patient", {{"_id", ids}}, false, nullptr, nullptr));
+  EXPECT_FALSE(records_->History("Patient", "bad$id", {}));
+}
+
 TEST(QueryStringTest, DecodesAndEncodes) {
   auto p = ParseQueryString("a=1&b=x%20y+z&&c&_lastUpdated=ge2026-01-01T00%3A00%3A00Z");
   ASSERT_EQ(p.size(), 4u);
-  EXPECT_EQ(p[1].second, "x y z");
+  EXPECT_EQ(p[1].second, "x y+z");  // '+' is literal in a URL (a time zone offset, say)
+  EXPECT_EQ(ParseQueryString("b=x+y", /*plus_is_space=*/true)[0].second, "x y");  // form body
   EXPECT_EQ(p[2].first, "c");
   EXPECT_EQ(p[3].second, "ge2026-01-01T00:00:00Z");
   EXPECT_EQ(EncodeQueryString({{"a", "x y"}, {"_id", "p1,p2"}}), "a=x%20y&_id=p1,p2");

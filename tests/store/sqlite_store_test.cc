@@ -282,3 +282,34 @@ TEST_F(SqliteStoreTest, CreateOfAnExistingIdIsAConflictAndLeavesNoTrace) {
 
 }  // namespace
 }  // namespace medulla::store::sqlite
+
+namespace medulla::store::sqlite {
+namespace {
+
+TEST_F(SqliteStoreTest, HistorySinceIsExactAtCommitBoundaries) {
+  const core::MicrosSinceEpoch t0 = clock_.now;
+  CommitOne(*store_, Create("Patient", "a"));
+  clock_.now = t0 + 5000000;
+  CommitOne(*store_, Create("Patient", "b"));
+  CommitOne(*store_, Update("Patient", "a", R"("active":false)"));
+  clock_.now = t0 + 9000000;
+  CommitOne(*store_, Create("Patient", "c"));
+
+  auto count = [&](core::MicrosSinceEpoch since) {
+    auto page = store_->History(HistoryQuery{.since = since, .count = 100});
+    EXPECT_TRUE(page);
+    return page ? page->entries.size() : 0u;
+  };
+  EXPECT_EQ(count(t0), 4u);
+  EXPECT_EQ(count(t0 + 1000), 3u);
+  EXPECT_EQ(count(t0 + 5000000), 3u);
+  EXPECT_EQ(count(t0 + 5001000), 1u);
+  EXPECT_EQ(count(t0 + 9000000), 1u);
+  EXPECT_EQ(count(t0 + 3600LL * 1000000), 0u);  // the future: answered from the commit log
+  auto instance = store_->History(HistoryQuery{.type = "Patient", .id = "a", .since = t0 + 1000});
+  ASSERT_TRUE(instance);
+  EXPECT_EQ(instance->entries.size(), 1u);
+}
+
+}  // namespace
+}  // namespace medulla::store::sqlite

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 
@@ -25,7 +26,7 @@ CREATE TABLE IF NOT EXISTS versions(
   id TEXT NOT NULL,
   version INTEGER NOT NULL,
   last_updated INTEGER NOT NULL,  -- microseconds since the epoch, millisecond resolution
-  op INTEGER NOT NULL,            -- 0 create, 1 update, 2 delete
+  op INTEGER NOT NULL,            -- 0 create, 1 update, 2 delete, 3 update that created
   body BLOB                       -- NULL for a delete
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_by_key ON versions(type, id, version);
@@ -41,7 +42,18 @@ CREATE TABLE IF NOT EXISTS current(
   PRIMARY KEY(type, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS current_by_updated ON current(type, last_updated);
+-- One row per commit: its timestamp and first sequence number. lastUpdated never goes
+-- backwards with seq, so a _since instant maps to a seq range through this small table.
+CREATE TABLE IF NOT EXISTS commit_log(
+  last_updated INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY(last_updated, seq)
+) WITHOUT ROWID;
 )sql";
+
+// A page stops growing past this many bytes of resources (the next link carries on), so one
+// request cannot build a response of gigabytes out of large resources.
+constexpr size_t kMaxPageBytes = 32 * 1024 * 1024;
 
 std::shared_ptr<spdlog::logger> Log() {
   static auto logger = core::Logger("store");
@@ -131,8 +143,9 @@ core::Result<SearchPage> RunSearch(Db& db, const SearchQuery& q) {
     b.BindAll(stmt);
     int rc = SQLITE_DONE;
     // _count=0 asks only for the total (FHIR search): no rows, no next page.
+    size_t bytes = 0;
     while (q.count > 0 && (rc = stmt.Step()) == SQLITE_ROW) {
-      if (page.resources.size() == q.count) {
+      if (page.resources.size() == q.count || bytes > kMaxPageBytes) {
         page.next_after_id = page.resources.back().id;
         break;
       }
@@ -144,6 +157,7 @@ core::Result<SearchPage> RunSearch(Db& db, const SearchQuery& q) {
       r.last_updated = stmt.Int(3);
       r.operation = r.version == 1 ? Operation::kCreate : Operation::kUpdate;
       r.body = stmt.Text(4);
+      bytes += r.body.size();
       page.resources.push_back(std::move(r));
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return core::Fail(db.Error("search"));
@@ -298,7 +312,9 @@ core::Status SqliteStore::Initialize() {
                      writer_->Prepare("SELECT value FROM medulla_meta WHERE key='schema'"));
     Stmt stmt(raw);
     if (stmt.Step() == SQLITE_ROW) {
-      int found = std::stoi(stmt.Text(0));
+      std::string text = stmt.Text(0);
+      int found = -1;
+      std::from_chars(text.data(), text.data() + text.size(), found);
       if (found != kSchemaVersion) {
         return core::Unavailable(fmt::format(
             "data directory has schema version {}, this medulla reads {}", found, kSchemaVersion));
@@ -389,7 +405,16 @@ core::Status SqliteStore::Close() {
   if (!writer_) return core::OkStatus();
   // The commit thread is gone, so the writer is ours: fold the WAL into the database and sync
   // it (this is what makes synchronous=normal commits durable too).
-  return writer_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  // The pragma answers (busy, log frames, checkpointed frames); busy=1 means it could not
+  // finish (a reader held the WAL), which for synchronous=normal would leave commits unsynced.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw, writer_->Prepare("PRAGMA wal_checkpoint(TRUNCATE)"));
+    Stmt stmt(raw);
+    if (stmt.Step() != SQLITE_ROW) return writer_->Error("final checkpoint");
+    if (stmt.Int(0) == 0) return core::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return core::Unavailable("the final checkpoint stayed busy: a reader kept the WAL open");
 }
 
 void SqliteStore::Submit(Unit unit, UnitCallback done) {
@@ -438,18 +463,37 @@ void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
 
   std::vector<std::vector<WriteResult>> results;
   results.reserve(batch.size());
-  core::Status begin = writer_->Run("BEGIN IMMEDIATE");
+  core::Status begin = BeginWithRetry();
   bool committed = false;
+  core::Status failure = core::Unavailable("the store could not commit the write");
   if (begin.ok()) {
+    bool broken = false;
     for (Pending& p : batch) {
-      bool failed = false;
-      results.push_back(ApplyUnit(p.unit, now, failed));
+      results.push_back(ApplyUnit(p.unit, now, broken));
+      // An I/O error, a full disk or lack of memory can make SQLite roll back the whole
+      // transaction. Then nothing more may run: a later SAVEPOINT would silently open (and its
+      // RELEASE commit) a transaction of its own.
+      if (broken) break;
     }
-    core::Status commit = writer_->Run("COMMIT");
-    if (commit.ok()) {
-      committed = true;
+    if (!broken && next_seq_ > seq_at_begin) {
+      if (core::Status logged = RecordCommit(now, seq_at_begin); !logged.ok()) {
+        broken = true;
+        Log()->error("commit log: {}", logged.message());
+      }
+    }
+    if (!broken) {
+      core::Status commit = writer_->Run("COMMIT");
+      if (commit.ok()) {
+        committed = true;
+      } else {
+        Log()->error("commit failed: {}", commit.message());
+        failure = core::Internal("the store could not commit the write: " + commit.message());
+      }
     } else {
-      Log()->error("commit failed: {}", commit.message());
+      Log()->error("a write failed in a way that ended the transaction; the batch is rolled back");
+      failure = core::Internal("the store could not commit the write (I/O error or full disk)");
+    }
+    if (!committed && !sqlite3_get_autocommit(writer_->handle())) {
       (void)writer_->Exec("ROLLBACK");
     }
   } else {
@@ -462,17 +506,6 @@ void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
     commits_.Add();
     units_committed_.Add(batch.size());
     versions_written_.Add(static_cast<uint64_t>(next_seq_ - seq_at_begin));
-  } else {
-    next_seq_ = seq_at_begin;
-    commit_failures_.Add();
-    results.clear();
-    for (Pending& p : batch) {
-      std::vector<WriteResult> failed(p.unit.writes.size());
-      for (auto& r : failed) r.status = core::Internal("the store could not commit the write");
-      results.push_back(std::move(failed));
-    }
-  }
-  if (committed) {
     // Write through before acknowledging: an acknowledged write is visible to every reader.
     for (const auto& unit_results : results) {
       for (const WriteResult& r : unit_results) {
@@ -483,6 +516,16 @@ void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
         }
       }
     }
+  } else {
+    // Re-read where the sequence really stands rather than assume nothing reached the disk.
+    RecoverSequence(seq_at_begin);
+    commit_failures_.Add();
+    results.clear();
+    for (Pending& p : batch) {
+      std::vector<WriteResult> failed(p.unit.writes.size());
+      for (auto& r : failed) r.status = failure;
+      results.push_back(std::move(failed));
+    }
   }
   commit_seconds_.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -490,45 +533,82 @@ void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
 }
 
+core::Status SqliteStore::RecordCommit(core::MicrosSinceEpoch timestamp, int64_t first_seq) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   writer_->Prepare("INSERT INTO commit_log(last_updated, seq) VALUES(?, ?)"));
+  Stmt stmt(raw);
+  stmt.Bind(1, timestamp);
+  stmt.Bind(2, first_seq);
+  return StepDone(*writer_, stmt, "commit log");
+}
+
+core::Status SqliteStore::BeginWithRetry() {
+  // A RESTART checkpoint holds the write lock while it copies the WAL; wait it out (bounded)
+  // instead of failing every unit of the batch.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    core::Status s = writer_->Run("BEGIN IMMEDIATE");
+    int code = sqlite3_errcode(writer_->handle()) & 0xff;
+    if (s.ok() || code != SQLITE_BUSY || std::chrono::steady_clock::now() > deadline) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+void SqliteStore::RecoverSequence(int64_t fallback) {
+  next_seq_ = fallback;
+  auto raw = writer_->Prepare("SELECT coalesce(max(seq), 0) FROM versions");
+  if (!raw) return;
+  Stmt stmt(*raw);
+  if (stmt.Step() == SQLITE_ROW) {
+    next_seq_ = std::max(fallback, stmt.Int(0) + 1);
+    last_seq_.store(next_seq_ - 1, std::memory_order_release);
+  }
+}
+
 std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpoch now,
-                                                bool& failed) {
+                                                bool& broken) {
   std::vector<WriteResult> results;
   results.reserve(unit.writes.size());
   const int64_t seq_mark = next_seq_;
-  core::Status sp = writer_->Run("SAVEPOINT unit");
-  if (!sp.ok()) {
-    failed = true;
-    results.resize(unit.writes.size());
-    for (auto& r : results) r.status = sp;
+  auto fail_all = [&](const core::Status& s) {
+    results.assign(unit.writes.size(), WriteResult{});
+    for (auto& r : results) r.status = s;
+    next_seq_ = seq_mark;
     return results;
+  };
+  if (core::Status sp = writer_->Run("SAVEPOINT unit"); !sp.ok()) {
+    broken = true;
+    return fail_all(sp);
   }
+  bool failed = false;
   size_t failed_index = 0;
   for (size_t i = 0; i < unit.writes.size(); ++i) {
     results.push_back(ApplyWrite(unit.writes[i], now));
-    if (!results.back().status.ok() && !failed) {
+    if (!results.back().status.ok()) {
       failed = true;
       failed_index = i;
       break;
     }
   }
-  if (failed) {
-    (void)writer_->Run("ROLLBACK TO unit");
-    (void)writer_->Run("RELEASE unit");
-    next_seq_ = seq_mark;
-    results.resize(unit.writes.size());
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (i == failed_index) continue;
-      results[i] = WriteResult{};
-      results[i].status = core::Conflict(
-          fmt::format("not stored: write {} of the same all-or-nothing unit failed", failed_index));
-    }
-    return results;
-  }
-  core::Status release = writer_->Run("RELEASE unit");
-  if (!release.ok()) {
+  if (!failed) {
+    if (writer_->Run("RELEASE unit").ok()) return results;
     failed = true;
-    next_seq_ = seq_mark;
-    for (auto& r : results) r.status = release;
+    failed_index = results.size();  // no single write to blame
+  }
+  // Undo the unit alone. If that fails, or SQLite already ended the whole transaction, the
+  // batch is broken.
+  bool undone = writer_->Run("ROLLBACK TO unit").ok() && writer_->Run("RELEASE unit").ok();
+  if (!undone || sqlite3_get_autocommit(writer_->handle())) broken = true;
+  next_seq_ = seq_mark;
+  if (failed_index >= results.size()) {
+    return fail_all(core::Internal("the store could not release the unit's savepoint"));
+  }
+  results.resize(unit.writes.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (i == failed_index) continue;
+    results[i] = WriteResult{};
+    results[i].status = core::Conflict(
+        fmt::format("not stored: write {} of the same all-or-nothing unit failed", failed_index));
   }
   return results;
 }
@@ -588,6 +668,7 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now) {
       result.outcome = WriteOutcome::kCreated;
       break;
     case Operation::kUpdate:
+    case Operation::kUpdateCreated:  // only the store sets this; treated as an update
       if (w.if_match &&
           (current_version == 0 || current_deleted || *w.if_match != current_version)) {
         return fail(core::PreconditionFailed(
@@ -612,7 +693,7 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now) {
   rec.version = current_version + 1;
   rec.seq = next_seq_;
   rec.operation = w.operation == Operation::kUpdate && result.outcome == WriteOutcome::kCreated
-                      ? Operation::kUpdate
+                      ? Operation::kUpdateCreated
                       : w.operation;
   if (w.operation != Operation::kDelete) {
     rec.body = fhir::AssembleResource(w.resource, w.id, rec.version, now);
@@ -635,7 +716,7 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now) {
       stmt.BindBlob(7, rec.body);
     }
     int rc = stmt.Step();
-    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {  // versions_by_key: the id exists already
       return fail(core::Conflict(fmt::format("{}/{} already exists", w.type, w.id)));
     }
     if (rc != SQLITE_DONE) return fail(db.Error("insert version"));
@@ -746,7 +827,13 @@ core::Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
     b.Number(q.before_seq);
   }
   if (q.since) {
-    b.sql += " AND last_updated >= ?";
+    ASSIGN_OR_RETURN(std::optional<int64_t> first, FirstSeqSince(lease.db(), *q.since));
+    if (first && *first == 0) return HistoryPage{};  // nothing was written since
+    if (first) {
+      b.sql += " AND seq >= ?";
+      b.Number(*first);
+    }
+    b.sql += " AND last_updated >= ?";  // exact either way; the seq bound makes it a range scan
     b.Number(*q.since);
   }
   b.sql += !q.id.empty() ? " ORDER BY version DESC LIMIT ?" : " ORDER BY seq DESC LIMIT ?";
@@ -756,15 +843,36 @@ core::Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
   b.BindAll(stmt);
   HistoryPage page;
   int rc = SQLITE_DONE;
+  size_t bytes = 0;
   while (q.count > 0 && (rc = stmt.Step()) == SQLITE_ROW) {
-    if (page.entries.size() == q.count) {
+    if (page.entries.size() == q.count || bytes > kMaxPageBytes) {
       page.next_before_seq = page.entries.back().seq;
       break;
     }
     page.entries.push_back(ReadVersionRow(stmt, 0));
+    bytes += page.entries.back().body.size();
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return core::Fail(lease.db().Error("history"));
   return page;
+}
+
+core::Result<std::optional<int64_t>> SqliteStore::FirstSeqSince(Db& db,
+                                                                core::MicrosSinceEpoch since) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   db.Prepare("SELECT seq FROM commit_log WHERE last_updated >= ? "
+                              "ORDER BY last_updated, seq LIMIT 1"));
+  {
+    Stmt stmt(raw);
+    stmt.Bind(1, since);
+    int rc = stmt.Step();
+    if (rc == SQLITE_ROW) return std::optional<int64_t>(stmt.Int(0));
+    if (rc != SQLITE_DONE) return core::Fail(db.Error("commit log"));
+  }
+  // No commit at or after `since`. With a commit log that is definite (0: nothing since);
+  // a database from before the log existed has none, and falls back to a scan (nullopt).
+  ASSIGN_OR_RETURN(sqlite3_stmt * any, db.Prepare("SELECT 1 FROM commit_log LIMIT 1"));
+  Stmt stmt(any);
+  return stmt.Step() == SQLITE_ROW ? std::optional<int64_t>(0) : std::nullopt;
 }
 
 StoreStats SqliteStore::Stats() const {

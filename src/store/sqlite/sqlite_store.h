@@ -68,7 +68,14 @@ class SqliteStore final : public Store {
   core::Status Initialize();
   void CommitLoop();
   void CommitBatch(std::deque<Pending>& batch);
-  std::vector<WriteResult> ApplyUnit(Unit& unit, core::MicrosSinceEpoch now, bool& failed);
+  // Applies one unit in its own savepoint. Sets `broken` when the enclosing transaction can no
+  // longer be trusted (SQLite ended it, or the savepoint could not be undone).
+  std::vector<WriteResult> ApplyUnit(Unit& unit, core::MicrosSinceEpoch now, bool& broken);
+  core::Status BeginWithRetry();
+  void RecoverSequence(int64_t fallback);
+  core::Status RecordCommit(core::MicrosSinceEpoch timestamp, int64_t first_seq);
+  // The first seq committed at or after `since`; 0 if none; nullopt if unknown (no log).
+  static core::Result<std::optional<int64_t>> FirstSeqSince(Db& db, core::MicrosSinceEpoch since);
   WriteResult ApplyWrite(Write& write, core::MicrosSinceEpoch now);
   core::Result<std::unique_ptr<Db>> OpenReader();
   core::Result<VersionRecord> ReadCurrentFromDb(const std::string& type, const std::string& id);
