@@ -36,7 +36,8 @@ std::string CapabilityStatementJson(const std::vector<std::string>& resource_typ
         R"("searchParam":[{"name":"_id","type":"token","documentation":"Logical id; comma-separated values are ORed"},)"
         R"({"name":"_lastUpdated","type":"date","documentation":"Prefixes eq, ne, lt, gt, le, ge, sa, eb, ap"}]})";
   }
-  out += R"(],"interaction":[{"code":"history-system"}]}]})";
+  out +=
+      R"(],"interaction":[{"code":"transaction"},{"code":"batch"},{"code":"history-system"}]}]})";
   return out;
 }
 

@@ -102,6 +102,7 @@ void AddVersionHeaders(http::Response& r, const store::VersionRecord& rec) {
   r.headers.emplace_back("Last-Modified", core::FormatHttpDate(rec.last_updated));
 }
 
+// "201 Created": the status and reason phrase that Bundle entry responses carry.
 std::string_view StatusLine(int status) {
   switch (status) {
     case 200:
@@ -110,8 +111,30 @@ std::string_view StatusLine(int status) {
       return "201 Created";
     case 204:
       return "204 No Content";
+    case 400:
+      return "400 Bad Request";
+    case 401:
+      return "401 Unauthorized";
+    case 403:
+      return "403 Forbidden";
+    case 404:
+      return "404 Not Found";
+    case 409:
+      return "409 Conflict";
+    case 410:
+      return "410 Gone";
+    case 412:
+      return "412 Precondition Failed";
+    case 413:
+      return "413 Payload Too Large";
+    case 422:
+      return "422 Unprocessable Entity";
+    case 501:
+      return "501 Not Implemented";
+    case 503:
+      return "503 Service Unavailable";
     default:
-      return "200 OK";
+      return "500 Internal Server Error";
   }
 }
 
@@ -212,7 +235,10 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
     responder.Send(std::move(r));
   };
 
-  if (segs.empty()) return not_allowed();  // batch/transaction: a later issue
+  if (segs.empty()) {
+    if (method == "POST") return Bundle(ctx, std::move(responder));
+    return not_allowed();
+  }
   if (segs[0] == "metadata" && segs.size() == 1) {
     return get ? Metadata(ctx, responder) : not_allowed();
   }
@@ -527,6 +553,80 @@ void FhirApi::History(Context& ctx, http::Responder& responder, const std::strin
   r.content_type = ctx.content_type;
   r.body = std::move(out);
   responder.Send(std::move(r));
+}
+
+namespace {
+
+std::string_view EntryStatus(const records::BundleEntryReply& e) {
+  switch (e.outcome) {
+    case store::WriteOutcome::kCreated:
+      return "201 Created";
+    case store::WriteOutcome::kUpdated:
+      return "200 OK";
+    case store::WriteOutcome::kExisting:
+      return "200 OK";
+    case store::WriteOutcome::kDeleted:
+      return "204 No Content";
+    case store::WriteOutcome::kNoChange:
+      return "204 No Content";
+  }
+  return "200 OK";
+}
+
+}  // namespace
+
+void FhirApi::Bundle(Context& ctx, http::Responder responder) {
+  if (!AcceptableBodyType(ctx.request)) {
+    return responder.Send(
+        Outcome(415, core::Unsupported("send the Bundle as application/fhir+json")));
+  }
+  records_.ProcessBundle(
+      ctx.request.body, [responder = std::make_shared<http::Responder>(std::move(responder)),
+                         prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
+                         base = ctx.base](core::Result<records::BundleReply> reply) mutable {
+        if (!reply) return responder->Send(Failure(reply.error()));
+        std::string out =
+            BundleHeader(reply->transaction ? "transaction-response" : "batch-response");
+        out += ",\"entry\":[";
+        bool first = true;
+        for (const records::BundleEntryReply& e : reply->entries) {
+          if (!first) out += ",";
+          first = false;
+          out += "{";
+          if (!e.status.ok()) {
+            out += fmt::format("\"response\":{{\"status\":\"{}\",\"outcome\":",
+                               StatusLine(HttpStatusFor(e.status.code())));
+            out += fhir::OperationOutcomeJson(e.status);
+            out += "}}";
+            continue;
+          }
+          const store::VersionRecord& r = e.record;
+          bool has_version = r.version > 0 && !r.id.empty();
+          if (has_version) {
+            out += "\"fullUrl\":";
+            json::WriteString(fmt::format("{}/{}/{}", base, r.type, r.id), out);
+            if (!r.body.empty() && prefer != "minimal") {
+              out += ",\"resource\":";
+              out += r.body;
+            }
+            out += ",";
+          }
+          out += fmt::format("\"response\":{{\"status\":\"{}\"", EntryStatus(e));
+          if (has_version && !r.deleted()) {
+            out += fmt::format(",\"location\":\"{}/{}/_history/{}\"", r.type, r.id, r.version);
+          }
+          if (has_version) {
+            out += fmt::format(",\"etag\":\"W/\\\"{}\\\"\",\"lastModified\":\"{}\"", r.version,
+                               core::FormatInstant(r.last_updated));
+          }
+          out += "}}";
+        }
+        out += "]}";
+        http::Response res;
+        res.content_type = ct;
+        res.body = std::move(out);
+        responder->Send(std::move(res));
+      });
 }
 
 }  // namespace medulla::api

@@ -50,6 +50,7 @@ class FhirApi {
   void History(Context& ctx, http::Responder& responder, const std::string& type,
                const std::string& id);
   void Metadata(Context& ctx, http::Responder& responder);
+  void Bundle(Context& ctx, http::Responder responder);
 
   records::RecordService& records_;
   store::Store& store_;

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -55,7 +56,8 @@ bool SplitTypeId(std::string_view url, std::string& type, std::string& id) {
 
 }  // namespace
 
-core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& doc) {
+core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& doc,
+                                       std::vector<size_t>* entry_index) {
   json::Value& bundle = *doc.root();
   if (!bundle.is_object() || bundle.StringOr("resourceType") != "Bundle") {
     return core::Fail(core::InvalidArgument("not a FHIR Bundle").WithLocation("resourceType"));
@@ -86,6 +88,7 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
   };
   std::vector<Planned> planned;
   std::unordered_map<std::string, std::string> references;  // fullUrl -> Type/id
+  std::unordered_set<std::string> identities;               // Type/id written so far
   size_t index = 0;
   for (json::Value* entry : entries->items()) {
     size_t i = index++;
@@ -142,7 +145,15 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
       // Every later reference to this entry's fullUrl points to the stored resource.
       std::string_view full_url = entry->StringOr("fullUrl");
       std::string target = p.type + "/" + p.id;
-      if (!full_url.empty()) references.emplace(std::string(full_url), target);
+      if (!full_url.empty() && !references.emplace(std::string(full_url), target).second) {
+        return core::Fail(EntryError(
+            i, fmt::format("fullUrl '{}' appears more than once", std::string(full_url))));
+      }
+    }
+    // A transaction may not touch one resource twice (https://hl7.org/fhir/R4/http.html#trules).
+    if (!collection && !identities.insert(p.type + "/" + p.id).second) {
+      return core::Fail(
+          EntryError(i, fmt::format("{}/{} is the target of more than one entry", p.type, p.id)));
     }
     planned.push_back(std::move(p));
   }
@@ -156,7 +167,9 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
     return rank(a.op) < rank(b.op);
   });
   unit.writes.reserve(planned.size());
+  if (entry_index) entry_index->clear();
   for (Planned& p : planned) {
+    if (entry_index) entry_index->push_back(p.index);
     store::Write w;
     w.operation = p.op;
     w.type = std::move(p.type);

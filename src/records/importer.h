@@ -29,7 +29,10 @@ struct ImportStats {
 // fullUrl (urn:uuid:... or an absolute URL) is rewritten to Type/id. Collection bundles store
 // each resource under its own id (or a new one). Processing order follows the spec
 // (DELETE, POST, PUT). The document is modified in place.
-core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& bundle);
+// `entry_index`, when given, receives for each write of the unit the index of the Bundle entry
+// it came from (writes are reordered into processing order).
+core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& bundle,
+                                       std::vector<size_t>* entry_index = nullptr);
 
 class Importer {
  public:

@@ -56,6 +56,18 @@ struct PreparedResource {
   std::string id;  // the id in the body, if any
 };
 
+// One entry's outcome in a batch or transaction response, in request entry order.
+struct BundleEntryReply {
+  core::Status status;  // a batch entry can fail alone
+  store::WriteOutcome outcome = store::WriteOutcome::kCreated;
+  store::VersionRecord record;
+};
+struct BundleReply {
+  bool transaction = false;  // else batch
+  std::vector<BundleEntryReply> entries;
+};
+using BundleCallback = std::function<void(core::Result<BundleReply>)>;
+
 class RecordService {
  public:
   RecordService(store::Store& store, const fhir::Definitions& definitions,
@@ -77,6 +89,11 @@ class RecordService {
   void Update(std::string_view type, std::string_view id, std::string_view body,
               std::optional<int64_t> if_match, WriteCallback done);
   void Delete(std::string_view type, std::string_view id, WriteCallback done);
+
+  // POST of a Bundle to the base: a transaction is stored all-or-nothing, with references to
+  // entries' fullUrls rewritten to the new ids; a batch stores each entry on its own. Entries
+  // may POST, PUT or DELETE (conditional and GET entries are not supported yet: 400).
+  void ProcessBundle(std::string_view body, BundleCallback done);
 
   core::Result<store::VersionRecord> Read(const std::string& type, const std::string& id) const;
   core::Result<store::VersionRecord> VRead(const std::string& type, const std::string& id,

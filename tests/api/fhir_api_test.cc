@@ -152,6 +152,70 @@ TEST_F(FhirApiTest, SelfLinkOfALaterPageCarriesItsCursor) {
   EXPECT_EQ(self, next);
 }
 
+TEST_F(FhirApiTest, TransactionRewritesReferencesAndAnswersInEntryOrder) {
+  auto r = Call("POST", "/", R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"resource":{"resourceType":"Observation","status":"final","code":{"text":"hr"},
+      "subject":{"reference":"urn:uuid:p"}},"request":{"method":"POST","url":"Observation"}},
+    {"fullUrl":"urn:uuid:p","resource":{"resourceType":"Patient"},
+      "request":{"method":"POST","url":"Patient"}}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto doc = json::Parse(r.body);
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->root()->StringOr("type"), "transaction-response");
+  auto entries = doc->root()->Find("entry")->items();
+  ASSERT_EQ(entries.size(), 2u);
+  const json::Value* obs = entries[0]->Find("resource");
+  const json::Value* pat = entries[1]->Find("resource");
+  ASSERT_TRUE(obs && pat);
+  EXPECT_EQ(obs->StringOr("resourceType"), "Observation");
+  EXPECT_EQ(obs->Find("subject")->StringOr("reference"),
+            "Patient/" + std::string(pat->StringOr("id")));
+  EXPECT_EQ(entries[1]->Find("response")->StringOr("status"), "201 Created");
+}
+
+TEST_F(FhirApiTest, FailingTransactionLeavesNoTrace) {
+  // 49 valid entries, then one that fails validation: nothing may be stored.
+  std::string body = R"({"resourceType":"Bundle","type":"transaction","entry":[)";
+  for (int i = 0; i < 49; ++i) {
+    body +=
+        R"({"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},)";
+  }
+  body += R"({"resource":{"resourceType":"Patient","gender":"sometimes"},)"
+          R"("request":{"method":"POST","url":"Patient"}}]})";
+  auto r = Call("POST", "/", body);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("Bundle.entry[49]"), std::string::npos) << r.body;
+  EXPECT_EQ(store_->Stats().last_seq, 0);
+  // Touching one resource twice is refused before anything is written.
+  std::string id = CreatePatient();
+  std::string twice = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},
+    {"request":{"method":"DELETE","url":"Patient/)" +
+                      id + R"("}},
+    {"request":{"method":"DELETE","url":"Patient/)" +
+                      id + R"("}}]})";
+  EXPECT_EQ(Call("POST", "/", twice).status, 400);
+  EXPECT_EQ(store_->Stats().last_seq, 1);
+}
+
+TEST_F(FhirApiTest, BatchEntriesSucceedOrFailAlone) {
+  auto r = Call("POST", "/", R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},
+    {"resource":{"resourceType":"Patient","gender":"sometimes"},
+      "request":{"method":"POST","url":"Patient"}},
+    {"request":{"method":"DELETE","url":"Patient/never"}}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto doc = json::Parse(r.body);
+  ASSERT_TRUE(doc);
+  auto entries = doc->root()->Find("entry")->items();
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0]->Find("response")->StringOr("status"), "201 Created");
+  EXPECT_EQ(entries[1]->Find("response")->StringOr("status"), "400 Bad Request");
+  EXPECT_NE(r.body.find("Bundle.entry[1].resource.gender"), std::string::npos) << r.body;
+  EXPECT_EQ(entries[2]->Find("response")->StringOr("status"), "204 No Content");
+  EXPECT_EQ(store_->Stats().last_seq, 1);
+}
+
 TEST_F(FhirApiTest, PreferReturnMinimalAndOperationOutcome) {
   auto minimal =
       Call("POST", "/Patient", R"({"resourceType":"Patient"})", {{"prefer", "return=minimal"}});
