@@ -4,12 +4,13 @@
 
 namespace medulla::store::sqlite {
 
-core::Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
+core::Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only,
+                                           const std::string& vfs) {
   sqlite3* handle = nullptr;
   // NOMUTEX: each connection is used by one thread at a time; the store guarantees that.
   int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
               SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &handle, flags, vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string msg = handle ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
     sqlite3_close(handle);

@@ -56,7 +56,9 @@ class Stmt {
 
 class Db {
  public:
-  static core::Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only);
+  // `vfs`: an SQLite VFS name, empty for the default (tests inject faults through their own).
+  static core::Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only,
+                                                const std::string& vfs = "");
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

@@ -270,7 +270,7 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOp
   }
   store->db_path_ = options.data_dir + "/medulla.db";
   RETURN_IF_ERROR(store->Initialize());
-  ASSIGN_OR_RETURN(store->checkpointer_, Db::Open(store->db_path_, false));
+  ASSIGN_OR_RETURN(store->checkpointer_, Db::Open(store->db_path_, false, options.vfs));
   RETURN_IF_ERROR(store->checkpointer_->Exec("PRAGMA synchronous=" + options.synchronous));
   store->commit_thread_ = std::thread([s = store.get()] { s->CommitLoop(); });
   store->checkpoint_thread_ = std::thread([s = store.get()] { s->CheckpointLoop(); });
@@ -278,7 +278,7 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOp
 }
 
 core::Status SqliteStore::Initialize() {
-  ASSIGN_OR_RETURN(writer_, Db::Open(db_path_, false));
+  ASSIGN_OR_RETURN(writer_, Db::Open(db_path_, false, options_.vfs));
   // Takes effect only when the database is created. Resources are a few KiB each: 16 KiB
   // pages hold several, so a commit writes (and the WAL appends) a quarter of the frames.
   RETURN_IF_ERROR(writer_->Exec(fmt::format("PRAGMA page_size={}", options_.page_size)));
@@ -369,7 +369,7 @@ void SqliteStore::CheckpointLoop() {
 }
 
 core::Result<std::unique_ptr<Db>> SqliteStore::OpenReader() {
-  ASSIGN_OR_RETURN(auto db, Db::Open(db_path_, false));
+  ASSIGN_OR_RETURN(auto db, Db::Open(db_path_, false, options_.vfs));
   RETURN_IF_ERROR(db->Exec("PRAGMA query_only=1"));
   // Memory-mapped reads: pages come straight from the page cache instead of a pread() each.
   RETURN_IF_ERROR(db->Exec(fmt::format("PRAGMA mmap_size={}", options_.mmap_bytes)));

@@ -37,6 +37,7 @@ struct SqliteStoreOptions {
   int64_t mmap_bytes = 1LL << 30;              // address space for memory-mapped reads (0: off)
   size_t read_cache_bytes = 64 * 1024 * 1024;  // current versions kept in memory (0: off)
   int checkpoint_pages = 2048;                 // WAL frames between background checkpoints (32 MiB)
+  std::string vfs;  // SQLite VFS for every connection; empty: the default (tests inject faults)
 };
 
 class SqliteStore final : public Store {
