@@ -7,7 +7,7 @@
 
 #include "json/parse.h"
 #include "store/sqlite/sqlite_store.h"
-#include "testing/temp_dir.h"
+#include "testing/record_fixture.h"
 
 namespace medulla::api {
 namespace {
@@ -23,15 +23,11 @@ class CapturingSink final : public http::Responder::Sink {
   std::future<http::Response> future_ = promise_.get_future();
 };
 
-class FhirApiTest : public ::testing::Test {
+class FhirApiTest : public testing::RecordFixture {
  protected:
   void SetUp() override {
-    store::sqlite::SqliteStoreOptions o;
-    o.data_dir = dir_.path();
-    auto s = store::sqlite::SqliteStore::Open(o, metrics_, core::SystemClock::Instance());
-    ASSERT_TRUE(s);
-    store_ = std::move(*s);
-    records_ = std::make_unique<records::RecordService>(*store_, fhir::Definitions::Embedded());
+    RecordFixture::SetUp();
+    if (HasFatalFailure()) return;
     api_ = std::make_unique<FhirApi>(*records_, *store_, metrics_, ApiOptions{"", "test"});
     api_->SetReady(true);
   }
@@ -63,10 +59,6 @@ class FhirApiTest : public ::testing::Test {
     return doc ? std::string(doc->root()->StringOr("id")) : "";
   }
 
-  testing::TempDir dir_;
-  core::MetricsRegistry metrics_;
-  std::unique_ptr<store::sqlite::SqliteStore> store_;
-  std::unique_ptr<records::RecordService> records_;
   std::unique_ptr<FhirApi> api_;
 };
 

@@ -6,30 +6,18 @@
 
 #include "json/parse.h"
 #include "store/sqlite/sqlite_store.h"
-#include "testing/temp_dir.h"
+#include "testing/record_fixture.h"
 
 namespace medulla::records {
 namespace {
 
-class ImporterTest : public ::testing::Test {
+class ImporterTest : public testing::RecordFixture {
  protected:
-  void SetUp() override {
-    store::sqlite::SqliteStoreOptions o;
-    o.data_dir = dir_.path() + "/data";
-    auto s = store::sqlite::SqliteStore::Open(o, metrics_, core::SystemClock::Instance());
-    ASSERT_TRUE(s);
-    store_ = std::move(*s);
-    records_ = std::make_unique<RecordService>(*store_, fhir::Definitions::Embedded());
-  }
   std::string WriteFile(const std::string& name, const std::string& text) {
     std::string path = dir_.path() + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
-  testing::TempDir dir_;
-  core::MetricsRegistry metrics_;
-  std::unique_ptr<store::sqlite::SqliteStore> store_;
-  std::unique_ptr<RecordService> records_;
 };
 
 constexpr const char* kTransaction = R"({"resourceType":"Bundle","type":"transaction","entry":[

@@ -6,21 +6,13 @@
 #include <set>
 
 #include "store/sqlite/sqlite_store.h"
-#include "testing/temp_dir.h"
+#include "testing/record_fixture.h"
 
 namespace medulla::records {
 namespace {
 
-class RecordServiceTest : public ::testing::Test {
+class RecordServiceTest : public testing::RecordFixture {
  protected:
-  void SetUp() override {
-    store::sqlite::SqliteStoreOptions o;
-    o.data_dir = dir_.path();
-    auto s = store::sqlite::SqliteStore::Open(o, metrics_, core::SystemClock::Instance());
-    ASSERT_TRUE(s);
-    store_ = std::move(*s);
-    records_ = std::make_unique<RecordService>(*store_, fhir::Definitions::Embedded());
-  }
   core::Result<WriteReply> Create(std::string_view type, std::string_view body,
                                   std::optional<std::string_view> if_none_exist = {}) {
     std::promise<core::Result<WriteReply>> p;
@@ -35,10 +27,6 @@ class RecordServiceTest : public ::testing::Test {
                      [&](core::Result<WriteReply> r) { p.set_value(std::move(r)); });
     return p.get_future().get();
   }
-  testing::TempDir dir_;
-  core::MetricsRegistry metrics_;
-  std::unique_ptr<store::sqlite::SqliteStore> store_;
-  std::unique_ptr<RecordService> records_;
 };
 
 TEST_F(RecordServiceTest, CreateIgnoresClientIdAndMeta) {
