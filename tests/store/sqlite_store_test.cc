@@ -278,6 +278,14 @@ TEST_F(SqliteStoreTest, CreateOfAnExistingIdIsAConflictAndLeavesNoTrace) {
   ASSERT_TRUE(read);
   EXPECT_NE(read->body.find("\"male\""), std::string::npos);
   EXPECT_EQ(store_->Stats().last_seq, 1);
+  // No partial row was left behind by the failed insert: the next write takes seq 2 cleanly,
+  // and history shows exactly the two real versions.
+  WriteResult next = CommitOne(*store_, Create("Patient", "p2"));
+  ASSERT_TRUE(next.status.ok()) << next.status.ToString();
+  EXPECT_EQ(next.record.seq, 2);
+  auto history = store_->History(HistoryQuery{.count = 10});
+  ASSERT_TRUE(history);
+  EXPECT_EQ(history->entries.size(), 2u);
 }
 
 }  // namespace

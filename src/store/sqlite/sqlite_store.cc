@@ -576,6 +576,19 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
     next_seq_ = seq_mark;
     return results;
   };
+  if (unit.writes.size() == 1) {
+    // A single write (every REST create, update and delete) needs no savepoint: its checks
+    // (preconditions, an existing id) fail before it modifies anything, and a failure after
+    // its first modification is an I/O-level one that fails the whole batch anyway. The
+    // savepoint would copy every page the write touches into a statement journal.
+    bool modified = false;
+    results.push_back(ApplyWrite(unit.writes.front(), now, modified));
+    if (!results.back().status.ok()) {
+      next_seq_ = seq_mark;
+      if (modified || sqlite3_get_autocommit(writer_->handle())) broken = true;
+    }
+    return results;
+  }
   if (core::Status sp = writer_->Run("SAVEPOINT unit"); !sp.ok()) {
     broken = true;
     return fail_all(sp);
@@ -583,7 +596,8 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
   bool failed = false;
   size_t failed_index = 0;
   for (size_t i = 0; i < unit.writes.size(); ++i) {
-    results.push_back(ApplyWrite(unit.writes[i], now));
+    bool modified = false;  // the savepoint undoes partial writes
+    results.push_back(ApplyWrite(unit.writes[i], now, modified));
     if (!results.back().status.ok()) {
       failed = true;
       failed_index = i;
@@ -613,7 +627,7 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
   return results;
 }
 
-WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now) {
+WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now, bool& modified) {
   WriteResult result;
   Db& db = *writer_;
   auto fail = [&](core::Status s) {
@@ -720,6 +734,7 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now) {
       return fail(core::Conflict(fmt::format("{}/{} already exists", w.type, w.id)));
     }
     if (rc != SQLITE_DONE) return fail(db.Error("insert version"));
+    modified = true;  // from here on a failure leaves a partial write in the transaction
   }
   {
     auto raw = db.Prepare(

@@ -77,7 +77,9 @@ class SqliteStore final : public Store {
   core::Status RecordCommit(core::MicrosSinceEpoch timestamp, int64_t first_seq);
   // The first seq committed at or after `since`; 0 if none; nullopt if unknown (no log).
   static core::Result<std::optional<int64_t>> FirstSeqSince(Db& db, core::MicrosSinceEpoch since);
-  WriteResult ApplyWrite(Write& write, core::MicrosSinceEpoch now);
+  // `modified` is set once the write has changed the database (so a later failure cannot be
+  // undone without a savepoint).
+  WriteResult ApplyWrite(Write& write, core::MicrosSinceEpoch now, bool& modified);
   core::Result<std::unique_ptr<Db>> OpenReader();
   core::Result<VersionRecord> ReadCurrentFromDb(const std::string& type, const std::string& id);
 
