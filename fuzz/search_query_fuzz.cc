@@ -2,6 +2,7 @@
 // dates, id lists, limits) under both strict and lenient handling.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string_view>
@@ -13,15 +14,23 @@
 #include "store/sqlite/sqlite_store.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // ParseSearch never touches the store, but a RecordService needs one: open it once.
+  // ParseSearch never touches the store, but a RecordService needs one: open it once, in a
+  // directory removed at exit (closing the store first).
   static medulla::core::MetricsRegistry metrics;
+  static const std::string dir = (std::filesystem::temp_directory_path() /
+                                  ("medulla-search-fuzz-" + std::to_string(::getpid())))
+                                     .string();
   static std::unique_ptr<medulla::store::sqlite::SqliteStore> store = [] {
     medulla::store::sqlite::SqliteStoreOptions options;
-    options.data_dir = (std::filesystem::temp_directory_path() /
-                        ("medulla-search-fuzz-" + std::to_string(::getpid())))
-                           .string();
-    return std::move(*medulla::store::sqlite::SqliteStore::Open(
-        options, metrics, medulla::core::SystemClock::Instance()));
+    options.data_dir = dir;
+    auto opened = medulla::store::sqlite::SqliteStore::Open(options, metrics,
+                                                            medulla::core::SystemClock::Instance());
+    std::atexit([] {
+      store.reset();
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    });
+    return std::move(*opened);
   }();
   static medulla::records::RecordService records(*store, medulla::fhir::Definitions::Embedded());
   std::string_view text(reinterpret_cast<const char*>(data), size);
