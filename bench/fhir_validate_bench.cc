@@ -3,6 +3,8 @@
 // one-time cost of loading the definitions.
 #include <benchmark/benchmark.h>
 
+#include "bench_files.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -24,20 +26,11 @@ fs::path SourceDir() {
   return dir != nullptr ? dir : MEDULLA_SOURCE_DIR;
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "cannot read %s\n", path.c_str());
-    std::exit(1);
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using bench::ReadFileOrDie;
 
 // A mid-sized bundle (660 KB, 719 resources).
 const std::string& BundleText() {
-  static const std::string text = ReadFile(
+  static const std::string text = ReadFileOrDie(
       SourceDir() / "tests/data/fhir/synthea/Fidel_Bins_79dabd54-65a3-41b3-8975-e868bffce1e1.json");
   return text;
 }
@@ -118,9 +111,11 @@ void BM_BundleParse(benchmark::State& state) {
 
 // What Definitions::Embedded() costs once at startup (same data, read from data/fhir).
 void BM_LoadDefinitions(benchmark::State& state) {
-  std::string resources = ReadFile(SourceDir() / "data/fhir/definitions/profiles-resources.json");
-  std::string types = ReadFile(SourceDir() / "data/fhir/definitions/profiles-types.json");
-  std::string bindings = ReadFile(SourceDir() / "data/fhir/definitions/required-bindings.json");
+  std::string resources =
+      ReadFileOrDie(SourceDir() / "data/fhir/definitions/profiles-resources.json");
+  std::string types = ReadFileOrDie(SourceDir() / "data/fhir/definitions/profiles-types.json");
+  std::string bindings =
+      ReadFileOrDie(SourceDir() / "data/fhir/definitions/required-bindings.json");
   for (auto _ : state) {
     auto defs = Definitions::Load(resources, types, bindings);
     if (!defs) state.SkipWithError(defs.error().message().c_str());

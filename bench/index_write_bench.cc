@@ -19,8 +19,10 @@
 // store checkpoints on another thread, but on this 2-core machine with one disk that work
 // competes with the commit thread anyway, so the inline figure is the honest upper bound.
 #include <benchmark/benchmark.h>
+
 #include <sqlite3.h>
 #include <unistd.h>
+#include "bench_files.h"
 
 #include <algorithm>
 #include <cinttypes>
@@ -51,16 +53,7 @@ fs::path SyntheaDir() {
   return dir != nullptr ? dir : MEDULLA_SYNTHEA_DIR;
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "cannot read %s\n", path.c_str());
-    std::exit(1);
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using bench::ReadFileOrDie;
 
 // The index rows of one resource, already split the way each layout stores them and
 // deduplicated on each table's key (a resource often repeats a value: the same code in two
@@ -147,7 +140,7 @@ class Corpus {
     std::sort(files.begin(), files.end());  // the same order, so the same commits, every run
     json::ParseLimits limits{.max_bytes = 64 << 20, .max_depth = 128};
     for (const fs::path& file : files) {
-      auto doc = json::Parse(ReadFile(file), limits);
+      auto doc = json::Parse(ReadFileOrDie(file), limits);
       if (!doc) {
         std::fprintf(stderr, "%s: %s\n", file.c_str(), doc.error().ToString().c_str());
         std::exit(1);

@@ -3,6 +3,8 @@
 #include <benchmark/benchmark.h>
 #include <simdjson.h>
 
+#include "bench_files.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,10 +19,7 @@ std::string ReadSyntheaBundle() {
   std::vector<std::string> files;
   for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
   std::sort(files.begin(), files.end());
-  std::ifstream in(files.front());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return medulla::bench::ReadFileOrDie(files.front());
 }
 
 const std::string& Bundle() {

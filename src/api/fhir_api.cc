@@ -290,26 +290,29 @@ void FhirApi::Metadata(Context& ctx, http::Responder& responder) {
   responder.Send(std::move(r));
 }
 
+namespace {
+// A read or vread answer: the stored bytes as they are, with the version headers.
+http::Response StoredResource(const std::string& content_type, store::VersionRecord&& rec) {
+  http::Response r;
+  r.content_type = content_type;
+  AddVersionHeaders(r, rec);
+  r.body = std::move(rec.body);
+  return r;
+}
+}  // namespace
+
 void FhirApi::Read(Context& ctx, http::Responder& responder, const std::string& type,
                    const std::string& id) {
   auto rec = records_.Read(type, id);
   if (!rec) return responder.Send(Failure(rec.error()));
-  http::Response r;
-  r.content_type = ctx.content_type;
-  AddVersionHeaders(r, *rec);
-  r.body = std::move(rec->body);
-  responder.Send(std::move(r));
+  responder.Send(StoredResource(ctx.content_type, std::move(*rec)));
 }
 
 void FhirApi::VRead(Context& ctx, http::Responder& responder, const std::string& type,
                     const std::string& id, const std::string& version) {
   auto rec = records_.VRead(type, id, version);
   if (!rec) return responder.Send(Failure(rec.error()));
-  http::Response r;
-  r.content_type = ctx.content_type;
-  AddVersionHeaders(r, *rec);
-  r.body = std::move(rec->body);
-  responder.Send(std::move(r));
+  responder.Send(StoredResource(ctx.content_type, std::move(*rec)));
 }
 
 namespace {

@@ -11,6 +11,10 @@
 namespace medulla::records {
 namespace {
 
+core::Status InvalidId(std::string_view id) {
+  return core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", std::string(id)));
+}
+
 core::Status ValidationFailure(const std::vector<fhir::ValidationIssue>& issues) {
   std::vector<core::StatusDetail> details;
   details.reserve(issues.size());
@@ -151,8 +155,7 @@ void RecordService::Create(std::string_view type, std::string_view body,
 void RecordService::Update(std::string_view type, std::string_view id, std::string_view body,
                            std::optional<int64_t> if_match, WriteCallback done) {
   if (!fhir::IsValidId(id)) {
-    return done(core::Fail(
-        core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", std::string(id)))));
+    return done(core::Fail(InvalidId(id)));
   }
   auto prepared = Prepare(body, type);
   if (!prepared) return done(core::Fail(prepared.error()));
@@ -177,8 +180,7 @@ void RecordService::Update(std::string_view type, std::string_view id, std::stri
 
 void RecordService::Delete(std::string_view type, std::string_view id, WriteCallback done) {
   if (!fhir::IsValidId(id)) {
-    return done(core::Fail(
-        core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", std::string(id)))));
+    return done(core::Fail(InvalidId(id)));
   }
   store::Write w;
   w.operation = store::Operation::kDelete;
@@ -190,7 +192,7 @@ void RecordService::Delete(std::string_view type, std::string_view id, WriteCall
 core::Result<store::VersionRecord> RecordService::Read(const std::string& type,
                                                        const std::string& id) const {
   if (!fhir::IsValidId(id)) {
-    return core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", id)));
+    return core::Fail(InvalidId(id));
   }
   return store_.ReadCurrent(type, id);
 }
@@ -199,7 +201,7 @@ core::Result<store::VersionRecord> RecordService::VRead(const std::string& type,
                                                         const std::string& id,
                                                         std::string_view version) const {
   if (!fhir::IsValidId(id)) {
-    return core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", id)));
+    return core::Fail(InvalidId(id));
   }
   auto v = ParsePositive(version);
   if (!v || *v == 0) {
@@ -294,7 +296,7 @@ core::Result<SearchReply> RecordService::Search(const std::string& type, const Q
 core::Result<HistoryReply> RecordService::History(const std::string& type, const std::string& id,
                                                   const QueryParams& params) const {
   if (!id.empty() && !fhir::IsValidId(id)) {
-    return core::Fail(core::InvalidArgument(fmt::format("'{}' is not a valid FHIR id", id)));
+    return core::Fail(InvalidId(id));
   }
   if (params.size() > options_.max_search_parameters) {
     return core::Fail(core::InvalidArgument("too many history parameters"));
