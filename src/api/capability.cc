@@ -1,15 +1,61 @@
 #include "api/capability.h"
 
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+
 #include "core/time.h"
 #include "json/write.h"
 
 namespace medulla::api {
+namespace {
 
-std::string CapabilityStatementJson(const std::vector<std::string>& resource_types,
+using fhir::SearchParamType;
+
+// What the search grammar accepts for each parameter type (records/search_request.cc).
+std::string_view Documentation(SearchParamType type) {
+  switch (type) {
+    case SearchParamType::kString:
+      return "Prefix match ignoring case and accents; modifiers :exact, :contains, :missing";
+    case SearchParamType::kToken:
+      return "code, system|code, |code or system|; modifiers :not, :text, :missing";
+    case SearchParamType::kReference:
+      return "Type/id, id or URL; modifiers :[type], :identifier, :missing; chains of up to two "
+             "links (param:Type.param); reverse chains with _has";
+    case SearchParamType::kDate:
+      return "Prefixes eq, ne, lt, gt, le, ge, sa, eb, ap with the precision of the value; "
+             "modifier :missing";
+    case SearchParamType::kNumber:
+      return "Prefixes eq, ne, lt, gt, le, ge, sa, eb, ap; eq within the precision written; "
+             "modifier :missing";
+    case SearchParamType::kQuantity:
+      return "[prefix]number[|system|code] or number||code, UCUM units converted; prefixes as "
+             "for numbers; modifier :missing";
+    case SearchParamType::kUri:
+      return "Exact; modifiers :above, :below, :contains, :missing";
+    case SearchParamType::kComposite:
+      return "";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string CapabilityStatementJson(const fhir::SearchParameterRegistry& registry,
                                     const std::string& software_version,
                                     const std::string& base_url) {
+  const auto& types = registry.definitions().ResourceTypes();
+  // _revinclude: for each target type, the reference parameters that can point at it.
+  std::map<std::string, std::set<std::string>, std::less<>> rev;
+  for (const std::string& source : types) {
+    for (const fhir::SearchParameter& p : registry.ForType(source)) {
+      if (p.type != SearchParamType::kReference) continue;
+      for (const std::string& target : p.targets) rev[target].insert(source + ":" + p.name);
+    }
+  }
   std::string out;
-  out.reserve(resource_types.size() * 700 + 1024);
+  out.reserve(types.size() * 6000);
   out += R"({"resourceType":"CapabilityStatement","status":"active","date":")";
   out += core::FormatInstant(core::SystemClock::Instance().Now()).substr(0, 10);
   out += R"(","publisher":"medulla","kind":"instance","software":{"name":"medulla","version":)";
@@ -22,7 +68,7 @@ std::string CapabilityStatementJson(const std::vector<std::string>& resource_typ
   out += R"(},"fhirVersion":"4.0.1","format":["json","application/fhir+json"],)";
   out += R"("rest":[{"mode":"server","resource":[)";
   bool first = true;
-  for (const std::string& type : resource_types) {
+  for (const std::string& type : types) {
     if (!first) out += ",";
     first = false;
     out += "{\"type\":";
@@ -32,9 +78,42 @@ std::string CapabilityStatementJson(const std::vector<std::string>& resource_typ
         R"("conditionalCreate":true,"conditionalRead":"not-supported","conditionalUpdate":false,)"
         R"("conditionalDelete":"not-supported","interaction":[{"code":"read"},{"code":"vread"},)"
         R"({"code":"update"},{"code":"delete"},{"code":"history-instance"},)"
-        R"({"code":"history-type"},{"code":"create"},{"code":"search-type"}],)"
-        R"("searchParam":[{"name":"_id","type":"token","documentation":"Logical id; comma-separated values are ORed"},)"
-        R"({"name":"_lastUpdated","type":"date","documentation":"Prefixes eq, ne, lt, gt, le, ge, sa, eb, ap"}]})";
+        R"({"code":"history-type"},{"code":"create"},{"code":"search-type"}],)";
+    // _include: every reference parameter of the type, and "*".
+    out += R"("searchInclude":["*")";
+    for (const fhir::SearchParameter& p : registry.ForType(type)) {
+      if (p.type != SearchParamType::kReference) continue;
+      out += ",";
+      json::WriteString(type + ":" + p.name, out);
+    }
+    out += "],\"searchRevInclude\":[";
+    bool first_rev = true;
+    if (auto it = rev.find(type); it != rev.end()) {
+      for (const std::string& r : it->second) {
+        if (!first_rev) out += ",";
+        first_rev = false;
+        json::WriteString(r, out);
+      }
+    }
+    out += "],\"searchParam\":[";
+    bool first_param = true;
+    for (const fhir::SearchParameter& p : registry.ForType(type)) {
+      if (p.type == SearchParamType::kComposite) continue;  // not searchable yet
+      if (!first_param) out += ",";
+      first_param = false;
+      out += "{\"name\":";
+      json::WriteString(p.name, out);
+      if (!p.url.empty()) {
+        out += ",\"definition\":";
+        json::WriteString(p.url, out);
+      }
+      out += ",\"type\":";
+      json::WriteString(fhir::SearchParamTypeName(p.type), out);
+      out += ",\"documentation\":";
+      json::WriteString(Documentation(p.type), out);
+      out += "}";
+    }
+    out += "]}";
   }
   out +=
       R"(],"interaction":[{"code":"transaction"},{"code":"batch"},{"code":"history-system"}]}]})";

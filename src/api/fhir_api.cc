@@ -152,8 +152,8 @@ struct FhirApi::Context {
 FhirApi::FhirApi(records::RecordService& records, store::Store& store,
                  core::MetricsRegistry& metrics, ApiOptions options)
     : records_(records), store_(store), metrics_(metrics), options_(std::move(options)) {
-  capability_json_ = CapabilityStatementJson(records_.definitions().ResourceTypes(),
-                                             options_.version, options_.base_url);
+  capability_json_ =
+      CapabilityStatementJson(records_.search_parameters(), options_.version, options_.base_url);
 }
 
 http::Response FhirApi::ErrorResponse(int status, std::string_view message) {
@@ -442,22 +442,26 @@ std::string PageUrl(const std::string& base, std::string_view path, records::Que
   return q.empty() ? fmt::format("{}{}", base, path) : fmt::format("{}{}?{}", base, path, q);
 }
 
-// Appends `,"link":[self, next?],"entry":[` to a Bundle being written. The next link repeats
-// the applied parameters plus the paging cursor.
+// A paging link: its relation ("next", "previous") and the cursor parameter it sets.
+struct PageLink {
+  std::string relation;
+  std::pair<std::string, std::string> cursor;
+};
+
+// Appends `,"link":[self, next?, previous?],"entry":[` to a Bundle being written. Paging links
+// repeat the applied parameters with the cursor replaced.
 void AppendLinksAndOpenEntries(std::string& out, const std::string& base, std::string_view path,
-                               const records::QueryParams& applied,
-                               std::optional<std::pair<std::string, std::string>> cursor) {
+                               const records::QueryParams& applied, std::vector<PageLink> pages) {
   out += ",\"link\":[";
   bool first = true;
   AppendLink(out, first, "self", PageUrl(base, path, applied));
-  if (cursor) {
-    // The next page: the same parameters with this page's cursor replaced.
-    records::QueryParams next;
+  for (PageLink& page : pages) {
+    records::QueryParams params;
     for (const auto& p : applied) {
-      if (p.first != cursor->first) next.push_back(p);
+      if (p.first != page.cursor.first) params.push_back(p);
     }
-    next.push_back(std::move(*cursor));
-    AppendLink(out, first, "next", PageUrl(base, path, std::move(next)));
+    params.push_back(std::move(page.cursor));
+    AppendLink(out, first, page.relation, PageUrl(base, path, std::move(params)));
   }
   out += "],\"entry\":[";
 }
@@ -483,9 +487,10 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
   std::string out = BundleHeader("searchset");
   out.reserve(bytes + 1024);
   if (page.total) out += fmt::format(",\"total\":{}", *page.total);
-  std::optional<std::pair<std::string, std::string>> cursor;
-  if (page.next_after_id) cursor.emplace("_after", *page.next_after_id);
-  AppendLinksAndOpenEntries(out, ctx.base, "/" + type, reply->applied, std::move(cursor));
+  std::vector<PageLink> links;
+  if (page.next_cursor) links.push_back({"next", {"_cursor", *page.next_cursor}});
+  if (page.prev_cursor) links.push_back({"previous", {"_cursor", *page.prev_cursor}});
+  AppendLinksAndOpenEntries(out, ctx.base, "/" + type, reply->applied, std::move(links));
   bool first = true;
   for (const auto& r : page.resources) {
     OpenEntry(out, first, ctx.base, r);
@@ -493,13 +498,24 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
     out += r.body;
     out += ",\"search\":{\"mode\":\"match\"}}";
   }
+  for (const auto& r : page.included) {
+    OpenEntry(out, first, ctx.base, r);
+    out += ",\"resource\":";
+    out += r.body;
+    out += ",\"search\":{\"mode\":\"include\"}}";
+  }
+  if (page.included_truncated) {
+    reply->ignored.push_back(fmt::format(
+        "more resources matched _include/_revinclude than one page carries ({}); the rest were "
+        "left out",
+        page.included.size()));
+  }
   if (!reply->ignored.empty()) {
     if (!first) out += ",";
     std::string msg;
     for (const auto& m : reply->ignored) msg += (msg.empty() ? "" : "; ") + m;
     out += "{\"resource\":";
-    out +=
-        fhir::OperationOutcomeJson("warning", "not-supported", "ignored search parameters: " + msg);
+    out += fhir::OperationOutcomeJson("warning", "not-supported", msg);
     out += ",\"search\":{\"mode\":\"outcome\"}}";
   }
   out += "]}";
@@ -528,9 +544,11 @@ void FhirApi::History(Context& ctx, http::Responder& responder, const std::strin
   for (const auto& e : page.entries) bytes += e.body.size() + 256;
   std::string out = BundleHeader("history");
   out.reserve(bytes + 1024);
-  std::optional<std::pair<std::string, std::string>> cursor;
-  if (page.next_before_seq) cursor.emplace("_before_seq", std::to_string(*page.next_before_seq));
-  AppendLinksAndOpenEntries(out, ctx.base, path, reply->applied, std::move(cursor));
+  std::vector<PageLink> links;
+  if (page.next_before_seq) {
+    links.push_back({"next", {"_before_seq", std::to_string(*page.next_before_seq)}});
+  }
+  AppendLinksAndOpenEntries(out, ctx.base, path, reply->applied, std::move(links));
   bool first = true;
   for (const auto& e : page.entries) {
     OpenEntry(out, first, ctx.base, e);

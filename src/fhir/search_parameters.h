@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -95,6 +96,9 @@ struct IndexValue {
   std::string target_type;  // reference: "Patient" (empty for urn:, #contained, unknown)
   std::string target_id;    // reference: "123"
   double number = 0;        // number, quantity
+  // quantity: the value in canonical UCUM units (fhir/ucum.h), when the unit converts.
+  std::optional<double> canonical_number;
+  std::string canonical_code;
   core::MicrosSinceEpoch begin = 0;  // date: the covered instants [begin, end)
   core::MicrosSinceEpoch end = 0;
 };

@@ -193,6 +193,7 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
                 .WithDetails(std::move(details)));
       }
       w.resource = std::move(prepared->parts);
+      w.index_values = std::move(prepared->index_values);
     }
     unit.writes.push_back(std::move(w));
   }
@@ -280,6 +281,7 @@ core::Status Importer::ImportNdjsonFile(const std::string& path) {
       w.id = core::NewUuidV7();
     }
     w.resource = std::move(prepared->parts);
+    w.index_values = std::move(prepared->index_values);
     unit.writes.push_back(std::move(w));
     if (unit.writes.size() == kNdjsonChunk) {
       RETURN_IF_ERROR(

@@ -33,62 +33,6 @@ std::optional<int64_t> ParsePositive(std::string_view s) {
   return v;
 }
 
-std::vector<std::string> SplitComma(std::string_view s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t comma = s.find(',', start);
-    out.emplace_back(s.substr(start, comma == std::string_view::npos ? s.npos : comma - start));
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-// FHIR date search prefixes (https://hl7.org/fhir/R4/search.html#prefix) over a point in time
-// (lastUpdated is an instant) against the range the parameter value covers at its precision.
-core::Result<store::TimeConstraint> DateConstraint(std::string_view value,
-                                                   core::MicrosSinceEpoch now) {
-  std::string_view prefix = "eq";
-  if (value.size() >= 2 && std::isalpha(static_cast<unsigned char>(value[0])) &&
-      std::isalpha(static_cast<unsigned char>(value[1]))) {
-    prefix = value.substr(0, 2);
-    value.remove_prefix(2);
-  }
-  auto range = core::ParseFhirDateTimeRange(value);
-  if (!range) {
-    return core::Fail(core::InvalidArgument(
-        fmt::format("'{}' is not a valid FHIR date, dateTime or instant", std::string(value))));
-  }
-  store::TimeConstraint c;
-  if (prefix == "eq") {
-    c.ge = range->begin;
-    c.lt = range->end;
-  } else if (prefix == "ne") {
-    c.ge = range->begin;
-    c.lt = range->end;
-    c.negate = true;
-  } else if (prefix == "lt" || prefix == "eb") {
-    c.lt = range->begin;
-  } else if (prefix == "gt" || prefix == "sa") {
-    c.ge = range->end;
-  } else if (prefix == "le") {
-    c.lt = range->end;
-  } else if (prefix == "ge") {
-    c.ge = range->begin;
-  } else if (prefix == "ap") {
-    // "Approximately": the spec leaves the width to the server; 10% of the distance from now,
-    // at least the value's own precision.
-    core::MicrosSinceEpoch gap = now > range->begin ? now - range->begin : range->begin - now;
-    c.ge = range->begin - gap / 10;
-    c.lt = range->end + gap / 10;
-  } else {
-    return core::Fail(
-        core::InvalidArgument(fmt::format("unknown search prefix '{}'", std::string(prefix))));
-  }
-  return c;
-}
-
 }  // namespace
 
 void RecordService::SubmitOne(store::Write write, WriteCallback done) {
@@ -103,7 +47,16 @@ void RecordService::SubmitOne(store::Write write, WriteCallback done) {
 
 RecordService::RecordService(store::Store& store, const fhir::Definitions& definitions,
                              RecordOptions options)
-    : store_(store), definitions_(definitions), options_(std::move(options)) {}
+    : store_(store),
+      definitions_(definitions),
+      options_(std::move(options)),
+      search_parameters_(options_.search_parameters ? *options_.search_parameters
+                                                    : fhir::SearchParameterRegistry::Embedded()) {
+  search_limits_.max_parameters = options_.max_search_parameters;
+  search_limits_.max_values = options_.max_values_per_parameter;
+  search_limits_.default_count = options_.default_page_size;
+  search_limits_.max_count = options_.max_page_size;
+}
 
 core::Result<PreparedResource> RecordService::PrepareParsed(const json::Value& resource) const {
   auto issues = fhir::Validate(definitions_, resource, options_.validation_limits);
@@ -111,6 +64,7 @@ core::Result<PreparedResource> RecordService::PrepareParsed(const json::Value& r
   PreparedResource prepared;
   prepared.parts = fhir::SplitResource(resource);
   prepared.id = std::string(resource.StringOr("id"));
+  prepared.index_values = fhir::ExtractIndexValues(search_parameters_, resource);
   return prepared;
 }
 
@@ -140,14 +94,15 @@ void RecordService::Create(std::string_view type, std::string_view body,
   w.type = std::string(type);
   w.id = core::NewUuidV7();  // a create ignores any id in the body (FHIR create semantics)
   w.resource = std::move(prepared->parts);
+  w.index_values = std::move(prepared->index_values);
   if (if_none_exist) {
     auto params = ParseQueryString(*if_none_exist);
     if (params.empty()) {
       return done(core::Fail(core::InvalidArgument("If-None-Exist has no search parameters")));
     }
-    auto query = ParseSearch(w.type, params, /*strict=*/true, nullptr, nullptr);
-    if (!query) return done(core::Fail(query.error()));
-    w.if_none_exist = std::move(*query);
+    auto parsed = ParseSearch(w.type, params, /*strict=*/true);
+    if (!parsed) return done(core::Fail(parsed.error()));
+    w.if_none_exist = std::move(parsed->query);
   }
   SubmitOne(std::move(w), std::move(done));
 }
@@ -174,6 +129,7 @@ void RecordService::Update(std::string_view type, std::string_view id, std::stri
   w.type = std::string(type);
   w.id = std::string(id);
   w.resource = std::move(prepared->parts);
+  w.index_values = std::move(prepared->index_values);
   w.if_match = if_match;
   SubmitOne(std::move(w), std::move(done));
 }
@@ -211,85 +167,21 @@ core::Result<store::VersionRecord> RecordService::VRead(const std::string& type,
   return store_.ReadVersion(type, id, *v);
 }
 
-core::Result<store::SearchQuery> RecordService::ParseSearch(
-    const std::string& type, const QueryParams& params, bool strict, QueryParams* applied,
-    std::vector<std::string>* ignored) const {
-  store::SearchQuery q;
-  q.type = type;
-  q.count = options_.default_page_size;
-  const core::MicrosSinceEpoch now = core::SystemClock::Instance().Now();
-  // Limits hold under lenient handling too: they protect the server, not the query's meaning.
-  if (params.size() > options_.max_search_parameters) {
-    return core::Fail(
-        core::InvalidArgument(fmt::format("{} search parameters; at most {} are allowed",
-                                          params.size(), options_.max_search_parameters)));
-  }
-  auto reject = [&](core::Status s) -> core::Status {
-    if (strict) return s;
-    if (ignored) ignored->push_back(s.message());
-    return core::OkStatus();
-  };
-  for (const auto& [name, value] : params) {
-    bool used = true;
-    if (name == "_id") {
-      auto ids = SplitComma(value);
-      if (ids.size() > options_.max_values_per_parameter) {
-        return core::Fail(
-            core::InvalidArgument(fmt::format("_id has {} values; at most {} are allowed",
-                                              ids.size(), options_.max_values_per_parameter)));
-      }
-      bool ok = true;
-      for (const auto& id : ids) {
-        if (!fhir::IsValidId(id)) ok = false;
-      }
-      if (!ok) {
-        RETURN_IF_ERROR(
-            reject(core::InvalidArgument(fmt::format("_id: '{}' is not a valid id list", value))));
-        continue;
-      }
-      q.id_any_of.push_back(std::move(ids));
-    } else if (name == "_lastUpdated") {
-      auto c = DateConstraint(value, now);
-      if (!c) {
-        RETURN_IF_ERROR(reject(core::InvalidArgument("_lastUpdated: " + c.error().message())));
-        continue;
-      }
-      q.last_updated.push_back(*c);
-    } else if (name == "_count") {
-      auto n = ParsePositive(value);
-      if (!n) {
-        RETURN_IF_ERROR(
-            reject(core::InvalidArgument(fmt::format("_count: '{}' is not a number", value))));
-        continue;
-      }
-      q.count = std::min<size_t>(static_cast<size_t>(*n), options_.max_page_size);
-    } else if (name == "_after") {
-      // The paging cursor that this server writes into next links.
-      if (!fhir::IsValidId(value)) {
-        RETURN_IF_ERROR(reject(core::InvalidArgument("_after: not a valid cursor")));
-        continue;
-      }
-      q.after_id = value;  // kept in `applied`: the self link of a later page carries it
-    } else if (name == "_total") {
-      q.want_total = value == "accurate";
-    } else if (name == "_format" || name == "_pretty") {
-      used = false;  // content negotiation, handled by the REST layer
-    } else {
-      RETURN_IF_ERROR(reject(core::InvalidArgument(
-          fmt::format("search parameter '{}' is not supported for {}", name, type))));
-      continue;
-    }
-    if (used && applied) applied->emplace_back(name, value);
-  }
-  return q;
+core::Result<ParsedSearch> RecordService::ParseSearch(const std::string& type,
+                                                      const QueryParams& params,
+                                                      bool strict) const {
+  return ParseSearchRequest(search_parameters_, type, params, strict, search_limits_);
 }
 
 core::Result<SearchReply> RecordService::Search(const std::string& type, const QueryParams& params,
                                                 bool strict) const {
+  ASSIGN_OR_RETURN(ParsedSearch parsed, ParseSearch(type, params, strict));
   SearchReply reply;
-  ASSIGN_OR_RETURN(store::SearchQuery q,
-                   ParseSearch(type, params, strict, &reply.applied, &reply.ignored));
-  ASSIGN_OR_RETURN(reply.page, store_.Search(q));
+  ASSIGN_OR_RETURN(reply.page, store_.Search(parsed.query));
+  reply.applied = std::move(parsed.applied);
+  reply.ignored = std::move(parsed.ignored);
+  reply.summary = parsed.summary;
+  reply.elements = std::move(parsed.elements);
   return reply;
 }
 

@@ -14,6 +14,7 @@
 #include "fhir/definitions.h"
 #include "fhir/validator.h"
 #include "json/parse.h"
+#include "records/search_request.h"
 #include "store/store.h"
 
 namespace medulla::records {
@@ -23,12 +24,10 @@ struct RecordOptions {
   fhir::ValidationLimits validation_limits;
   size_t default_page_size = 50;
   size_t max_page_size = 1000;
-  size_t max_search_parameters = 64;      // more in one request: 400
-  size_t max_values_per_parameter = 100;  // a longer comma list: 400
+  size_t max_search_parameters = 64;                                 // more in one request: 400
+  size_t max_values_per_parameter = 100;                             // a longer comma list: 400
+  const fhir::SearchParameterRegistry* search_parameters = nullptr;  // nullptr: embedded R4
 };
-
-// Query parameters, already percent-decoded, in request order.
-using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
 struct WriteReply {
   store::WriteOutcome outcome;
@@ -43,6 +42,8 @@ struct SearchReply {
   QueryParams applied;
   // Parameters that were not understood and ignored (lenient handling).
   std::vector<std::string> ignored;
+  Summary summary = Summary::kFalse;
+  std::vector<std::string> elements;
 };
 
 struct HistoryReply {
@@ -53,7 +54,8 @@ struct HistoryReply {
 // A resource that passed parsing and validation, ready to be stored.
 struct PreparedResource {
   fhir::ResourceParts parts;
-  std::string id;  // the id in the body, if any
+  std::string id;                              // the id in the body, if any
+  std::vector<fhir::IndexValue> index_values;  // its search index entries
 };
 
 // One entry's outcome in a batch or transaction response, in request entry order.
@@ -106,10 +108,10 @@ class RecordService {
   core::Result<HistoryReply> History(const std::string& type, const std::string& id,
                                      const QueryParams& params) const;
 
-  // Parses search parameters into a store query (also used for If-None-Exist).
-  core::Result<store::SearchQuery> ParseSearch(const std::string& type, const QueryParams& params,
-                                               bool strict, QueryParams* applied,
-                                               std::vector<std::string>* ignored) const;
+  // Parses search parameters (also those of If-None-Exist and conditional references).
+  core::Result<ParsedSearch> ParseSearch(const std::string& type, const QueryParams& params,
+                                         bool strict) const;
+  const fhir::SearchParameterRegistry& search_parameters() const { return search_parameters_; }
 
  private:
   // Commits one write as its own unit and reports it to `done`.
@@ -118,6 +120,8 @@ class RecordService {
   store::Store& store_;
   const fhir::Definitions& definitions_;
   RecordOptions options_;
+  const fhir::SearchParameterRegistry& search_parameters_;
+  SearchLimits search_limits_;
 };
 
 // Splits "a=1&b=x%20y" into percent-decoded pairs. In a URL '+' is itself (a time zone in

@@ -13,6 +13,8 @@
 #include "core/status.h"
 #include "core/time.h"
 #include "fhir/resource.h"
+#include "fhir/search_parameters.h"
+#include "store/search_query.h"
 
 namespace medulla::store {
 
@@ -32,28 +34,12 @@ struct VersionRecord {
   std::string body;  // the resource JSON; empty for a delete
 };
 
-// A time constraint on lastUpdated: [ge, lt), or its complement when `negate`.
-struct TimeConstraint {
-  std::optional<core::MicrosSinceEpoch> ge;
-  std::optional<core::MicrosSinceEpoch> lt;
-  bool negate = false;
-};
-
-// Type-level search over current, non-deleted resources, ordered by id (stable under
-// concurrent updates: an update never moves a resource between pages).
-struct SearchQuery {
-  std::string type;
-  // Each inner list is an OR of ids; the lists are ANDed.
-  std::vector<std::vector<std::string>> id_any_of;
-  std::vector<TimeConstraint> last_updated;
-  std::string after_id;  // paging cursor: only ids greater than this
-  size_t count = 50;
-  bool want_total = false;
-};
-
 struct SearchPage {
-  std::vector<VersionRecord> resources;
-  std::optional<std::string> next_after_id;  // set when more match
+  std::vector<VersionRecord> resources;  // the matches, in order
+  std::vector<VersionRecord> included;   // _include / _revinclude, each resource once
+  bool included_truncated = false;       // more were to be included than max_included
+  std::optional<std::string> next_cursor;
+  std::optional<std::string> prev_cursor;
   std::optional<int64_t> total;
 };
 
@@ -79,6 +65,9 @@ struct Write {
   fhir::ResourceParts resource;              // create and update
   std::optional<int64_t> if_match;           // update: the version the client last saw
   std::optional<SearchQuery> if_none_exist;  // create: conditional create
+  // The resource's search index values (fhir::ExtractIndexValues). Extracted by the caller,
+  // off the commit thread; when absent the store extracts them itself.
+  std::optional<std::vector<fhir::IndexValue>> index_values;
 };
 
 enum class WriteOutcome : uint8_t {

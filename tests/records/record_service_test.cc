@@ -72,39 +72,37 @@ TEST_F(RecordServiceTest, ConditionalCreateByIdReturnsExisting) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->outcome, store::WriteOutcome::kExisting);
   EXPECT_EQ(r->record.id, "a");
-  EXPECT_FALSE(Create("Patient", R"({"resourceType":"Patient"})", "name=x"));  // unsupported
+  EXPECT_FALSE(Create("Patient", R"({"resourceType":"Patient"})", "nonsense=x"));  // unknown
 }
 
 TEST_F(RecordServiceTest, SearchParsesPrefixesAndReportsIgnored) {
-  QueryParams applied;
-  std::vector<std::string> ignored;
   auto q = records_->ParseSearch("Patient",
                                  {{"_lastUpdated", "ge2026-01-01"},
                                   {"_lastUpdated", "lt2026-02"},
                                   {"_id", "a,b"},
                                   {"_count", "5"},
-                                  {"name", "x"}},
-                                 false, &applied, &ignored);
+                                  {"nonsense", "x"}},
+                                 false);
   ASSERT_TRUE(q);
-  ASSERT_EQ(q->last_updated.size(), 2u);
-  EXPECT_EQ(*q->last_updated[0].ge, core::ParseFhirDateTimeRange("2026-01-01")->begin);
-  EXPECT_EQ(*q->last_updated[1].lt, core::ParseFhirDateTimeRange("2026-02")->begin);
-  EXPECT_EQ(q->id_any_of.size(), 1u);
-  EXPECT_EQ(q->count, 5u);
-  EXPECT_EQ(ignored.size(), 1u);
-  EXPECT_EQ(applied.size(), 4u);
-  EXPECT_FALSE(records_->ParseSearch("Patient", {{"name", "x"}}, true, nullptr, nullptr));
-  EXPECT_FALSE(
-      records_->ParseSearch("Patient", {{"_lastUpdated", "xx2026"}}, true, nullptr, nullptr));
+  ASSERT_EQ(q->query.filters.size(), 3u);
+  EXPECT_EQ(q->query.filters[0].any_of[0].comparator, store::Comparator::kGe);
+  EXPECT_EQ(q->query.filters[0].any_of[0].begin, core::ParseFhirDateTimeRange("2026-01-01")->begin);
+  EXPECT_EQ(q->query.filters[1].any_of[0].comparator, store::Comparator::kLt);
+  EXPECT_EQ(q->query.filters[2].any_of.size(), 2u);
+  EXPECT_EQ(q->query.count, 5u);
+  EXPECT_EQ(q->ignored.size(), 1u);
+  EXPECT_EQ(q->applied.size(), 4u);
+  EXPECT_FALSE(records_->ParseSearch("Patient", {{"nonsense", "x"}}, true));
+  EXPECT_FALSE(records_->ParseSearch("Patient", {{"_lastUpdated", "xx2026"}}, true));
 }
 
 TEST_F(RecordServiceTest, SearchLimitsAreErrorsEvenWhenLenient) {
   QueryParams many;
   for (int i = 0; i < 65; ++i) many.emplace_back("_count", "1");
-  EXPECT_FALSE(records_->ParseSearch("Patient", many, false, nullptr, nullptr));
+  EXPECT_FALSE(records_->ParseSearch("Patient", many, false));
   std::string ids = "a";
   for (int i = 0; i < 100; ++i) ids += ",a";
-  EXPECT_FALSE(records_->ParseSearch("Patient", {{"_id", ids}}, false, nullptr, nullptr));
+  EXPECT_FALSE(records_->ParseSearch("Patient", {{"_id", ids}}, false));
   EXPECT_FALSE(records_->History("Patient", "bad$id", {}));
 }
 

@@ -145,7 +145,10 @@ TEST_F(SqliteStoreTest, FailingUnitLeavesNoTrace) {
 TEST_F(SqliteStoreTest, ConditionalCreateFindsExisting) {
   CommitOne(*store_, Create("Patient", "p1"));
   Write w = Create("Patient", "p2");
-  w.if_none_exist = SearchQuery{.type = "Patient", .id_any_of = {{"p1"}}};
+  SearchQuery by_id{.type = "Patient"};
+  by_id.filters.push_back(
+      SearchFilter{.kind = SearchFilter::Kind::kId, .any_of = {{.text = "p1"}}});
+  w.if_none_exist = std::move(by_id);
   WriteResult r = CommitOne(*store_, std::move(w));
   ASSERT_TRUE(r.status.ok());
   EXPECT_EQ(r.outcome, WriteOutcome::kExisting);
@@ -153,7 +156,7 @@ TEST_F(SqliteStoreTest, ConditionalCreateFindsExisting) {
   EXPECT_EQ(store_->ReadCurrent("Patient", "p2").error().code(), core::Code::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, SearchPagesByIdAndFiltersLastUpdated) {
+TEST_F(SqliteStoreTest, SearchPagesInInsertionOrderAndFiltersLastUpdated) {
   for (int i = 0; i < 7; ++i) {
     clock_.now += 1000000;
     CommitOne(*store_, Create("Observation", fmt::format("o{}", i)));
@@ -164,15 +167,28 @@ TEST_F(SqliteStoreTest, SearchPagesByIdAndFiltersLastUpdated) {
   auto p1 = store_->Search(q);
   ASSERT_TRUE(p1);
   ASSERT_EQ(p1->resources.size(), 4u);
-  ASSERT_TRUE(p1->next_after_id);
-  q.after_id = *p1->next_after_id;
+  EXPECT_EQ(p1->resources[0].id, "o0");
+  ASSERT_TRUE(p1->next_cursor);
+  q.cursor = *p1->next_cursor;
   auto p2 = store_->Search(q);
   ASSERT_TRUE(p2);
-  EXPECT_EQ(p2->resources.size(), 2u);  // o3 is deleted
-  EXPECT_FALSE(p2->next_after_id);
+  ASSERT_EQ(p2->resources.size(), 2u);  // o3 is deleted
+  EXPECT_EQ(p2->resources[0].id, "o5");
+  EXPECT_FALSE(p2->next_cursor);
+  ASSERT_TRUE(p2->prev_cursor);
+  q.cursor = *p2->prev_cursor;
+  auto back = store_->Search(q);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->resources.size(), 4u);
+  EXPECT_EQ(back->resources[0].id, "o0");
+  EXPECT_EQ(back->resources[3].id, "o4");
 
   SearchQuery recent{.type = "Observation"};
-  recent.last_updated.push_back(TimeConstraint{.ge = 1795248000LL * 1000000 + 5000000});
+  // lastUpdated >= the 5th second: o4, o5, o6.
+  recent.filters.push_back(SearchFilter{.kind = SearchFilter::Kind::kLastUpdated,
+                                        .any_of = {{.comparator = Comparator::kGe,
+                                                    .begin = 1795248000LL * 1000000 + 5000000,
+                                                    .end = 1795248000LL * 1000000 + 5001000}}});
   auto r = store_->Search(recent);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->resources.size(), 3u);  // o4, o5, o6
@@ -257,7 +273,7 @@ TEST_F(SqliteStoreTest, CountZeroReturnsOnlyTheTotal) {
   auto page = store_->Search(SearchQuery{.type = "Patient", .count = 0});
   ASSERT_TRUE(page);
   EXPECT_TRUE(page->resources.empty());
-  EXPECT_FALSE(page->next_after_id);
+  EXPECT_FALSE(page->next_cursor);
   EXPECT_EQ(page->total, 2);
   auto history = store_->History(HistoryQuery{.count = 0});
   ASSERT_TRUE(history);

@@ -1,21 +1,38 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "core/logging.h"
+#include "json/parse.h"
+#include "store/sqlite/search_sql.h"
 
 namespace medulla::store::sqlite {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 1: issue 2 (current keyed by type and id). 2: current has a row key (rk) for the search
+// index; a version-1 database is migrated on open.
+constexpr int kSchemaVersion = 2;
+
+// The deferred search index: how many tail entries one transaction indexes when idle, and
+// the tail length beyond which writers help index (so the tail, and memory, stay bounded).
+constexpr size_t kIndexChunk = 2048;
+constexpr size_t kMaxIndexTail = 200000;
+// The tail keeps the rows the request threads extracted for its first entries only (a few KiB
+// each); later entries are extracted again from their stored bodies when indexed.
+constexpr size_t kMaxTailRows = 20000;
+// How long writes must pause before the commit thread spends the time indexing.
+constexpr std::chrono::milliseconds kIndexIdle{10};
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS medulla_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,17 +48,6 @@ CREATE TABLE IF NOT EXISTS versions(
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_by_key ON versions(type, id, version);
 CREATE INDEX IF NOT EXISTS versions_by_type ON versions(type, seq);
--- The current version of each resource, deleted or not.
-CREATE TABLE IF NOT EXISTS current(
-  type TEXT NOT NULL,
-  id TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  seq INTEGER NOT NULL,
-  last_updated INTEGER NOT NULL,
-  deleted INTEGER NOT NULL,
-  PRIMARY KEY(type, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS current_by_updated ON current(type, last_updated);
 -- One row per commit: its timestamp and first sequence number. lastUpdated never goes
 -- backwards with seq, so a _since instant maps to a seq range through this small table.
 CREATE TABLE IF NOT EXISTS commit_log(
@@ -49,6 +55,30 @@ CREATE TABLE IF NOT EXISTS commit_log(
   seq INTEGER NOT NULL,
   PRIMARY KEY(last_updated, seq)
 ) WITHOUT ROWID;
+)sql";
+
+// The current version of each resource, deleted or not. rk, the row key, is what the search
+// index refers to (an integer: index rows stay small); it never changes for a (type, id).
+constexpr const char* kCurrentSchema = R"sql(
+CREATE TABLE IF NOT EXISTS current(
+  rk INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL,
+  deleted INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS current_by_id ON current(type, id);
+-- (type, rk): a type's resources in insertion order, the order of unsorted searches.
+CREATE INDEX IF NOT EXISTS current_by_type ON current(type);
+CREATE INDEX IF NOT EXISTS current_by_updated ON current(type, last_updated);
+)sql";
+
+// Version 1 kept current as a WITHOUT ROWID table keyed (type, id).
+constexpr const char* kMigrateFrom1 = R"sql(
+DROP INDEX IF EXISTS current_by_updated;
+ALTER TABLE current RENAME TO current_v1;
 )sql";
 
 // A page stops growing past this many bytes of resources (the next link carries on), so one
@@ -66,7 +96,27 @@ core::Status StepDone(Db& db, Stmt& stmt, std::string_view what) {
   return core::OkStatus();
 }
 
-// Appends the WHERE clauses of a search (over table alias c) and collects their bindings.
+core::Result<std::optional<std::string>> ReadMeta(Db& db, std::string_view key) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, db.Prepare("SELECT value FROM medulla_meta WHERE key = ?"));
+  Stmt stmt(raw);
+  stmt.Bind(1, key);
+  int rc = stmt.Step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(stmt.Text(0));
+  if (rc != SQLITE_DONE) return core::Fail(db.Error("read meta"));
+  return std::optional<std::string>();
+}
+
+core::Status WriteMeta(Db& db, std::string_view key, std::string_view value) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   db.Prepare("INSERT INTO medulla_meta(key, value) VALUES(?, ?) "
+                              "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+  Stmt stmt(raw);
+  stmt.Bind(1, key);
+  stmt.Bind(2, value);
+  return StepDone(db, stmt, "write meta");
+}
+
+// A statement's SQL and its bindings, built together.
 struct SqlBuilder {
   std::string sql;
   std::vector<std::string> texts;  // bound in order for '?' of kind text
@@ -93,90 +143,6 @@ struct SqlBuilder {
     }
   }
 };
-
-void AppendSearchFilters(const SearchQuery& q, SqlBuilder& b) {
-  b.sql += " WHERE c.type = ? AND c.deleted = 0";
-  b.Text(q.type);
-  for (const auto& any_of : q.id_any_of) {
-    b.sql += " AND c.id IN (";
-    for (size_t i = 0; i < any_of.size(); ++i) {
-      b.sql += i ? ",?" : "?";
-      b.Text(any_of[i]);
-    }
-    b.sql += ")";
-  }
-  for (const TimeConstraint& t : q.last_updated) {
-    std::string clause;
-    if (t.ge && t.lt) {
-      clause = "c.last_updated >= ? AND c.last_updated < ?";
-      b.Number(*t.ge);
-      b.Number(*t.lt);
-    } else if (t.ge) {
-      clause = "c.last_updated >= ?";
-      b.Number(*t.ge);
-    } else if (t.lt) {
-      clause = "c.last_updated < ?";
-      b.Number(*t.lt);
-    } else {
-      clause = "1";
-    }
-    b.sql += t.negate ? " AND NOT (" + clause + ")" : " AND (" + clause + ")";
-  }
-}
-
-core::Result<SearchPage> RunSearch(Db& db, const SearchQuery& q) {
-  SearchPage page;
-  SqlBuilder b;
-  b.sql =
-      "SELECT c.id, c.version, c.seq, c.last_updated, v.body FROM current c "
-      "JOIN versions v ON v.seq = c.seq";
-  AppendSearchFilters(q, b);
-  if (!q.after_id.empty()) {
-    b.sql += " AND c.id > ?";
-    b.Text(q.after_id);
-  }
-  b.sql += " ORDER BY c.id LIMIT ?";
-  b.Number(static_cast<int64_t>(q.count) + 1);
-  ASSIGN_OR_RETURN(sqlite3_stmt * raw, db.Prepare(b.sql));
-  {
-    Stmt stmt(raw);
-    b.BindAll(stmt);
-    int rc = SQLITE_DONE;
-    // _count=0 asks only for the total (FHIR search): no rows, no next page.
-    size_t bytes = 0;
-    while (q.count > 0 && (rc = stmt.Step()) == SQLITE_ROW) {
-      if (page.resources.size() == q.count || bytes > kMaxPageBytes) {
-        page.next_after_id = page.resources.back().id;
-        break;
-      }
-      VersionRecord r;
-      r.type = q.type;
-      r.id = stmt.Text(0);
-      r.version = stmt.Int(1);
-      r.seq = stmt.Int(2);
-      r.last_updated = stmt.Int(3);
-      r.operation = r.version == 1 ? Operation::kCreate : Operation::kUpdate;
-      r.body = stmt.Text(4);
-      bytes += r.body.size();
-      page.resources.push_back(std::move(r));
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return core::Fail(db.Error("search"));
-  }
-  bool first_page_complete = q.after_id.empty() && !page.next_after_id && q.count > 0;
-  if (first_page_complete) {
-    page.total = static_cast<int64_t>(page.resources.size());
-  } else if (q.want_total || q.count == 0) {
-    SqlBuilder c;
-    c.sql = "SELECT count(*) FROM current c";
-    AppendSearchFilters(q, c);
-    ASSIGN_OR_RETURN(sqlite3_stmt * raw_count, db.Prepare(c.sql));
-    Stmt stmt(raw_count);
-    c.BindAll(stmt);
-    if (stmt.Step() != SQLITE_ROW) return core::Fail(db.Error("count"));
-    page.total = stmt.Int(0);
-  }
-  return page;
-}
 
 VersionRecord ReadVersionRow(Stmt& stmt, int first_col) {
   VersionRecord r;
@@ -225,6 +191,8 @@ SqliteStore::SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metr
                          const core::Clock& clock)
     : options_(std::move(options)),
       clock_(clock),
+      registry_(options_.search_parameters ? *options_.search_parameters
+                                           : fhir::SearchParameterRegistry::Embedded()),
       checkpoints_(metrics.GetCounter("medulla_store_checkpoints_total",
                                       "WAL checkpoints run by the background checkpointer.")),
       cache_(options_.read_cache_bytes),
@@ -307,22 +275,47 @@ core::Status SqliteStore::Initialize() {
       },
       this);
   RETURN_IF_ERROR(writer_->Exec(kSchema));
-  {
-    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                     writer_->Prepare("SELECT value FROM medulla_meta WHERE key='schema'"));
-    Stmt stmt(raw);
-    if (stmt.Step() == SQLITE_ROW) {
-      std::string text = stmt.Text(0);
-      int found = -1;
-      std::from_chars(text.data(), text.data() + text.size(), found);
-      if (found != kSchemaVersion) {
-        return core::Unavailable(fmt::format(
-            "data directory has schema version {}, this medulla reads {}", found, kSchemaVersion));
-      }
-    }
+  ASSIGN_OR_RETURN(std::optional<std::string> schema, ReadMeta(*writer_, "schema"));
+  int found = kSchemaVersion;
+  if (schema) {
+    found = -1;
+    std::from_chars(schema->data(), schema->data() + schema->size(), found);
   }
+  if (found == 1) {
+    Log()->info("migrating the database from schema version 1 to {}", kSchemaVersion);
+    RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+    core::Status migrated = writer_->Exec(kMigrateFrom1);
+    if (migrated.ok()) migrated = writer_->Exec(kCurrentSchema);
+    if (migrated.ok()) {
+      migrated = writer_->Exec(
+          "INSERT INTO current(type, id, version, seq, last_updated, deleted) "
+          "SELECT type, id, version, seq, last_updated, deleted FROM current_v1 ORDER BY seq; "
+          "DROP TABLE current_v1;");
+    }
+    if (migrated.ok()) {
+      migrated = writer_->Exec(
+          fmt::format("UPDATE medulla_meta SET value = '{}' WHERE key = 'schema'", kSchemaVersion));
+    }
+    if (migrated.ok()) migrated = writer_->Exec("COMMIT");
+    if (!migrated.ok()) {
+      (void)writer_->Exec("ROLLBACK");
+      return migrated;
+    }
+  } else if (found != kSchemaVersion) {
+    return core::Unavailable(fmt::format(
+        "data directory has schema version {}, this medulla reads {}", found, kSchemaVersion));
+  }
+  RETURN_IF_ERROR(writer_->Exec(kCurrentSchema));
+  RETURN_IF_ERROR(writer_->Exec(kSearchIndexSchema));
   RETURN_IF_ERROR(writer_->Exec(fmt::format(
       "INSERT OR IGNORE INTO medulla_meta(key, value) VALUES('schema', '{}')", kSchemaVersion)));
+  ASSIGN_OR_RETURN(ParamIds ids, ParamIds::Load(*writer_, registry_));
+  param_ids_ = std::make_unique<ParamIds>(std::move(ids));
+  ASSIGN_OR_RETURN(std::optional<std::string> indexed, ReadMeta(*writer_, "search_index"));
+  std::string fingerprint = SearchIndexFingerprint(registry_);
+  if (options_.rebuild_search_index || indexed != fingerprint) {
+    RETURN_IF_ERROR(RebuildSearchIndex(fingerprint));
+  }
   ASSIGN_OR_RETURN(sqlite3_stmt * raw,
                    writer_->Prepare("SELECT coalesce(max(seq), 0), coalesce(max(last_updated), 0) "
                                     "FROM versions"));
@@ -331,6 +324,210 @@ core::Status SqliteStore::Initialize() {
   next_seq_ = stmt.Int(0) + 1;
   last_seq_ = stmt.Int(0);
   last_timestamp_ = stmt.Int(1);
+  return CatchUpIndex();
+}
+
+core::Result<IndexRows> SqliteStore::IndexRowsOf(const std::string& type,
+                                                 std::string_view body) const {
+  ASSIGN_OR_RETURN(json::Document doc, json::Parse(body));
+  return BuildIndexRows(type, fhir::ExtractIndexValues(registry_, *doc.root()), *param_ids_);
+}
+
+core::Status SqliteStore::IndexTail(size_t upto) {
+  if (upto <= index_flushed_) return core::OkStatus();
+  Db& db = *writer_;
+  // A resource changed several times in the range is indexed once, at its last version.
+  std::unordered_map<int64_t, size_t> last;       // rk -> its last task in the range
+  std::unordered_map<int64_t, bool> first_fresh;  // rk -> its first task in the range created it
+  for (size_t i = index_flushed_; i < upto; ++i) {
+    last[index_tail_[i].rk] = i;
+    first_fresh.try_emplace(index_tail_[i].rk, index_tail_[i].fresh);
+  }
+  for (size_t i = index_flushed_; i < upto; ++i) {
+    IndexTask& t = index_tail_[i];
+    if (last[t.rk] != i) continue;
+    IndexRows before, after;
+    if (!first_fresh[t.rk]) {
+      // The rows in the index are those of the version current at the watermark.
+      ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                       db.Prepare("SELECT op, body FROM versions WHERE type = ? AND id = ? AND "
+                                  "seq <= ? ORDER BY version DESC LIMIT 1"));
+      Stmt stmt(raw);
+      stmt.Bind(1, std::string_view(t.type));
+      stmt.Bind(2, std::string_view(t.id));
+      stmt.Bind(3, indexed_pending_);
+      int rc = stmt.Step();
+      if (rc == SQLITE_ROW && static_cast<Operation>(stmt.Int(0)) != Operation::kDelete) {
+        auto rows = IndexRowsOf(t.type, stmt.Text(1));
+        if (rows) before = std::move(*rows);
+      } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return db.Error("search index: read indexed version");
+      }
+    }
+    if (!t.deleted) {
+      if (t.rows) {
+        after = std::move(*t.rows);
+        t.rows.reset();
+      } else {
+        ASSIGN_OR_RETURN(sqlite3_stmt * raw, db.Prepare("SELECT body FROM versions WHERE seq = ?"));
+        Stmt stmt(raw);
+        stmt.Bind(1, t.seq);
+        if (stmt.Step() != SQLITE_ROW) return db.Error("search index: read version");
+        auto rows = IndexRowsOf(t.type, stmt.Text(0));
+        if (!rows) {
+          Log()->warn("{}/{} cannot be indexed: {}", t.type, t.id, rows.error().message());
+        } else {
+          after = std::move(*rows);
+        }
+      }
+    }
+    RETURN_IF_ERROR(WriteIndexDiff(db, t.rk, before, after));
+  }
+  indexed_pending_ = index_tail_[upto - 1].seq;
+  RETURN_IF_ERROR(WriteMeta(db, "indexed_seq", std::to_string(indexed_pending_)));
+  index_flushed_ = upto;
+  return core::OkStatus();
+}
+
+core::Status SqliteStore::WaitForIndex(int64_t target) {
+  std::unique_lock lock(queue_mu_);
+  if (indexed_seq_.load(std::memory_order_acquire) >= target) return core::OkStatus();
+  flush_target_ = std::max(flush_target_, target);
+  queue_cv_.notify_one();
+  bool caught_up = index_cv_.wait_for(lock, options_.index_wait, [&] {
+    return indexed_seq_.load(std::memory_order_acquire) >= target || closing_;
+  });
+  if (caught_up && indexed_seq_.load(std::memory_order_acquire) >= target) {
+    return core::OkStatus();
+  }
+  return core::Unavailable("the search index is still catching up with recent writes; retry");
+}
+
+core::Status SqliteStore::CatchUpIndex() {
+  ASSIGN_OR_RETURN(std::optional<std::string> meta, ReadMeta(*writer_, "indexed_seq"));
+  int64_t indexed = 0;
+  if (meta) std::from_chars(meta->data(), meta->data() + meta->size(), indexed);
+  indexed_pending_ = indexed;
+  {
+    ASSIGN_OR_RETURN(
+        sqlite3_stmt * raw,
+        writer_->Prepare("SELECT v.seq, c.rk, v.type, v.id, v.version, v.op FROM versions v "
+                         "JOIN current c ON c.type = v.type AND c.id = v.id "
+                         "WHERE v.seq > ? ORDER BY v.seq"));
+    Stmt stmt(raw);
+    stmt.Bind(1, indexed);
+    int rc;
+    while ((rc = stmt.Step()) == SQLITE_ROW) {
+      IndexTask t;
+      t.seq = stmt.Int(0);
+      t.rk = stmt.Int(1);
+      t.type = stmt.Text(2);
+      t.id = stmt.Text(3);
+      t.fresh = stmt.Int(4) == 1;
+      t.deleted = static_cast<Operation>(stmt.Int(5)) == Operation::kDelete;
+      index_tail_.push_back(std::move(t));
+    }
+    if (rc != SQLITE_DONE) return writer_->Error("search index: read the unindexed versions");
+  }
+  if (index_tail_.empty()) {
+    indexed_seq_.store(indexed, std::memory_order_release);
+    return core::OkStatus();
+  }
+  Log()->info("indexing {} versions written since the search index was last updated",
+              index_tail_.size());
+  while (index_flushed_ < index_tail_.size()) {
+    RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
+    core::Status s = IndexTail(std::min(index_tail_.size(), index_flushed_ + kIndexChunk));
+    if (s.ok()) s = writer_->Exec("COMMIT");
+    if (!s.ok()) {
+      (void)writer_->Exec("ROLLBACK");
+      index_tail_.clear();
+      index_flushed_ = 0;
+      return s;
+    }
+  }
+  index_tail_.clear();
+  index_flushed_ = 0;
+  indexed_seq_.store(indexed_pending_, std::memory_order_release);
+  return core::OkStatus();
+}
+
+core::Status SqliteStore::RebuildSearchIndex(const std::string& fingerprint) {
+  Db& db = *writer_;
+  int64_t total = 0;
+  {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     db.Prepare("SELECT count(*) FROM current WHERE deleted = 0"));
+    Stmt stmt(raw);
+    if (stmt.Step() != SQLITE_ROW) return db.Error("count resources");
+    total = stmt.Int(0);
+  }
+  Log()->info("building the search index of {} resources", total);
+  auto started = std::chrono::steady_clock::now();
+  // Emptied and marked incomplete first: an interrupted rebuild starts over on the next open.
+  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  core::Status cleared = db.Exec(
+      "DELETE FROM ix_string; DELETE FROM ix_token; DELETE FROM ix_reference; DELETE FROM ix_uri; "
+      "DELETE FROM ix_date; DELETE FROM ix_number; DELETE FROM ix_quantity; "
+      "DELETE FROM ix_present; DELETE FROM medulla_meta WHERE key = 'search_index';");
+  if (cleared.ok()) cleared = db.Exec("COMMIT");
+  if (!cleared.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return cleared;
+  }
+  // In batches, one transaction each, in rk order.
+  constexpr int64_t kBatch = 4096;
+  int64_t done = 0;
+  int64_t after_rk = 0;
+  for (;;) {
+    RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    int64_t in_batch = 0;
+    core::Status status = core::OkStatus();
+    {
+      auto raw = db.Prepare(
+          "SELECT c.rk, c.type, v.body FROM current c JOIN versions v ON v.seq = c.seq "
+          "WHERE c.rk > ? AND c.deleted = 0 ORDER BY c.rk LIMIT ?");
+      if (!raw) {
+        status = raw.error();
+      } else {
+        Stmt stmt(*raw);
+        stmt.Bind(1, after_rk);
+        stmt.Bind(2, kBatch);
+        int rc;
+        std::vector<std::tuple<int64_t, std::string, std::string>> rows;
+        while ((rc = stmt.Step()) == SQLITE_ROW)
+          rows.emplace_back(stmt.Int(0), stmt.Text(1), stmt.Text(2));
+        if (rc != SQLITE_DONE) status = db.Error("read resources to index");
+        for (const auto& [rk, type, body] : rows) {
+          if (!status.ok()) break;
+          after_rk = rk;
+          ++in_batch;
+          auto index = IndexRowsOf(type, body);
+          if (!index) {
+            Log()->warn("{} (row {}) cannot be indexed: {}", type, rk, index.error().message());
+            continue;
+          }
+          status = WriteIndexDiff(db, rk, IndexRows{}, *index);
+        }
+      }
+    }
+    if (status.ok() && in_batch == 0) status = WriteMeta(db, "search_index", fingerprint);
+    if (status.ok() && in_batch == 0) {
+      status = db.Exec(
+          "INSERT INTO medulla_meta(key, value) SELECT 'indexed_seq', coalesce(max(seq), 0) "
+          "FROM versions WHERE 1 ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    }
+    if (status.ok()) status = db.Exec("COMMIT");
+    if (!status.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return status;
+    }
+    if (in_batch == 0) break;
+    done += in_batch;
+    if (options_.reindex_progress) options_.reindex_progress(done, total);
+  }
+  Log()->info("search index built: {} resources in {:.1f} s", done,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return core::OkStatus();
 }
 
@@ -345,6 +542,7 @@ void SqliteStore::OnWalCommit(int frames) {
 }
 
 void SqliteStore::CheckpointLoop() {
+  pthread_setname_np(pthread_self(), "medulla-ckpt");
   for (;;) {
     int frames;
     {
@@ -435,26 +633,46 @@ void SqliteStore::Submit(Unit unit, UnitCallback done) {
 }
 
 void SqliteStore::CommitLoop() {
+  pthread_setname_np(pthread_self(), "medulla-commit");  // for top, perf and gdb
   std::deque<Pending> batch;
+  int failures_in_a_row = 0;
   while (true) {
+    int64_t flush_target = 0;
     {
       std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [this] { return !queue_.empty() || closing_; });
-      if (queue_.empty()) return;  // closing, and everything queued is done
+      // Index work (index_tail_, this thread's own) is done when writes pause: with a tail,
+      // wait only a little for the next unit; a waiting search cuts the pause short.
+      auto ready = [this] {
+        return !queue_.empty() || closing_ || flush_target_ > indexed_pending_;
+      };
+      if (index_tail_.empty()) {
+        queue_cv_.wait(lock, ready);
+      } else {
+        queue_cv_.wait_for(lock, kIndexIdle, ready);
+      }
+      if (queue_.empty() && closing_ && (index_tail_.empty() || failures_in_a_row > 0)) return;
       size_t n = std::min(queue_.size(), options_.max_units_per_commit);
       for (size_t i = 0; i < n; ++i) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
       queue_depth_.Set(static_cast<int64_t>(queue_.size()));
+      flush_target = flush_target_;
     }
-    CommitBatch(batch);
+    bool ok = CommitBatch(batch, flush_target);
+    failures_in_a_row = ok ? 0 : failures_in_a_row + 1;
+    if (!ok && batch.empty()) {
+      // Index-only work failed (a full disk?): back off rather than spin.
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::min(1000, 50 * failures_in_a_row)));
+    }
     batch.clear();
   }
 }
 
-void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
+bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) {
   auto started = std::chrono::steady_clock::now();
+  const size_t tail_at_begin = index_tail_.size();
   // One timestamp per transaction, never going backwards, at millisecond resolution (what
   // meta.lastUpdated shows), so lastUpdated order agrees with seq order.
   core::MicrosSinceEpoch now = clock_.Now() / 1000 * 1000;
@@ -474,6 +692,20 @@ void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
       // transaction. Then nothing more may run: a later SAVEPOINT would silently open (and its
       // RELEASE commit) a transaction of its own.
       if (broken) break;
+    }
+    if (!broken) {
+      // Index work rides along in the same transaction: all of the tail when a search waits
+      // for it, a chunk when idle or when the tail grows too long.
+      size_t upto = index_flushed_;
+      if (flush_target > indexed_pending_) {
+        upto = index_tail_.size();
+      } else if (batch.empty() || index_tail_.size() - index_flushed_ > kMaxIndexTail) {
+        upto = std::min(index_tail_.size(), index_flushed_ + kIndexChunk);
+      }
+      if (core::Status indexed = IndexTail(upto); !indexed.ok()) {
+        broken = true;
+        Log()->error("search index: {}", indexed.message());
+      }
     }
     if (!broken && next_seq_ > seq_at_begin) {
       if (core::Status logged = RecordCommit(now, seq_at_begin); !logged.ok()) {
@@ -503,6 +735,16 @@ void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
   if (committed) {
     last_timestamp_ = now;
     last_seq_.store(next_seq_ - 1, std::memory_order_release);
+    if (index_flushed_ > 0) {
+      index_tail_.erase(index_tail_.begin(),
+                        index_tail_.begin() + static_cast<std::ptrdiff_t>(index_flushed_));
+      index_flushed_ = 0;
+      {
+        std::lock_guard lock(queue_mu_);
+        indexed_seq_.store(indexed_pending_, std::memory_order_release);
+      }
+      index_cv_.notify_all();
+    }
     commits_.Add();
     units_committed_.Add(batch.size());
     versions_written_.Add(static_cast<uint64_t>(next_seq_ - seq_at_begin));
@@ -519,6 +761,10 @@ void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
   } else {
     // Re-read where the sequence really stands rather than assume nothing reached the disk.
     RecoverSequence(seq_at_begin);
+    // The batch's versions are gone, and so are the index rows it wrote for older ones.
+    index_tail_.resize(tail_at_begin);
+    index_flushed_ = 0;
+    indexed_pending_ = indexed_seq_.load(std::memory_order_acquire);
     commit_failures_.Add();
     results.clear();
     for (Pending& p : batch) {
@@ -531,6 +777,7 @@ void SqliteStore::CommitBatch(std::deque<Pending>& batch) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   units_per_commit_.Observe(static_cast<double>(batch.size()));
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+  return committed;
 }
 
 core::Status SqliteStore::RecordCommit(core::MicrosSinceEpoch timestamp, int64_t first_seq) {
@@ -569,11 +816,25 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
                                                 bool& broken) {
   std::vector<WriteResult> results;
   results.reserve(unit.writes.size());
+  // Conditional writes search: the index must first catch up with everything before them
+  // (in this transaction, outside the unit's savepoint so that a failed unit cannot undo it).
+  bool conditional = std::any_of(unit.writes.begin(), unit.writes.end(),
+                                 [](const Write& w) { return w.if_none_exist.has_value(); });
+  if (conditional) {
+    if (core::Status s = IndexTail(index_tail_.size()); !s.ok()) {
+      broken = true;
+      results.assign(unit.writes.size(), WriteResult{});
+      for (auto& r : results) r.status = s;
+      return results;
+    }
+  }
   const int64_t seq_mark = next_seq_;
+  const size_t tail_mark = index_tail_.size();
   auto fail_all = [&](const core::Status& s) {
     results.assign(unit.writes.size(), WriteResult{});
     for (auto& r : results) r.status = s;
     next_seq_ = seq_mark;
+    index_tail_.resize(tail_mark);
     return results;
   };
   if (unit.writes.size() == 1) {
@@ -585,6 +846,7 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
     results.push_back(ApplyWrite(unit.writes.front(), now, modified));
     if (!results.back().status.ok()) {
       next_seq_ = seq_mark;
+      index_tail_.resize(tail_mark);
       if (modified || sqlite3_get_autocommit(writer_->handle())) broken = true;
     }
     return results;
@@ -614,6 +876,7 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
   bool undone = writer_->Run("ROLLBACK TO unit").ok() && writer_->Run("RELEASE unit").ok();
   if (!undone || sqlite3_get_autocommit(writer_->handle())) broken = true;
   next_seq_ = seq_mark;
+  index_tail_.resize(tail_mark);
   if (failed_index >= results.size()) {
     return fail_all(core::Internal("the store could not release the unit's savepoint"));
   }
@@ -636,16 +899,16 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now, bool& 
   };
 
   if (w.operation == Operation::kCreate && w.if_none_exist) {
-    SearchQuery q = *w.if_none_exist;
-    q.count = 2;
-    auto found = RunSearch(db, q);
+    // On the commit thread, inside the transaction: no other write can slip in between the
+    // search and the create.
+    auto found = FindMatches(SearchContext{db, *param_ids_, registry_}, *w.if_none_exist, 2);
     if (!found) return fail(found.error());
-    if (found->resources.size() == 1) {
+    if (found->size() == 1) {
       result.outcome = WriteOutcome::kExisting;
-      result.record = std::move(found->resources.front());
+      result.record = std::move(found->front());
       return result;
     }
-    if (found->resources.size() > 1) {
+    if (found->size() > 1) {
       return fail(core::PreconditionFailed(
           "conditional create: the If-None-Exist criteria match more than one resource"));
     }
@@ -736,12 +999,13 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now, bool& 
     if (rc != SQLITE_DONE) return fail(db.Error("insert version"));
     modified = true;  // from here on a failure leaves a partial write in the transaction
   }
+  int64_t rk = 0;
   {
     auto raw = db.Prepare(
         "INSERT INTO current(type, id, version, seq, last_updated, deleted) "
         "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(type, id) DO UPDATE SET "
         "version = excluded.version, seq = excluded.seq, last_updated = excluded.last_updated, "
-        "deleted = excluded.deleted");
+        "deleted = excluded.deleted RETURNING rk");
     if (!raw) return fail(raw.error());
     Stmt stmt(*raw);
     stmt.Bind(1, std::string_view(rec.type));
@@ -750,7 +1014,24 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now, bool& 
     stmt.Bind(4, rec.seq);
     stmt.Bind(5, now);
     stmt.Bind(6, static_cast<int64_t>(rec.operation == Operation::kDelete ? 1 : 0));
-    if (auto s = StepDone(db, stmt, "upsert current"); !s.ok()) return fail(s);
+    if (stmt.Step() != SQLITE_ROW) return fail(db.Error("upsert current"));
+    rk = stmt.Int(0);
+    if (stmt.Step() != SQLITE_DONE) return fail(db.Error("upsert current"));
+  }
+  // The search index follows later, in batches (IndexTail): here the version only joins the
+  // tail, with its rows when the caller extracted its values.
+  {
+    IndexTask task;
+    task.seq = rec.seq;
+    task.rk = rk;
+    task.type = rec.type;
+    task.id = rec.id;
+    task.fresh = rec.version == 1;
+    task.deleted = rec.operation == Operation::kDelete;
+    if (!task.deleted && w.index_values && index_tail_.size() < kMaxTailRows) {
+      task.rows = BuildIndexRows(rec.type, *w.index_values, *param_ids_);
+    }
+    index_tail_.push_back(std::move(task));
   }
   ++next_seq_;
   return result;
@@ -821,8 +1102,15 @@ core::Result<VersionRecord> SqliteStore::ReadVersion(const std::string& type, co
 }
 
 core::Result<SearchPage> SqliteStore::Search(const SearchQuery& query) {
+  // Read your writes: everything committed before the search began is indexed first.
+  RETURN_IF_ERROR(WaitForIndex(last_seq_.load(std::memory_order_acquire)));
   ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
-  return RunSearch(lease.db(), query);
+  // One read transaction for the whole search (probes, page, includes, total): one snapshot.
+  RETURN_IF_ERROR(lease.db().Run("BEGIN"));
+  auto page =
+      ExecuteSearch(SearchContext{lease.db(), *param_ids_, registry_, kMaxPageBytes}, query);
+  (void)lease.db().Run("COMMIT");
+  return page;
 }
 
 core::Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {

@@ -9,10 +9,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +23,7 @@
 #include "core/metrics.h"
 #include "core/time.h"
 #include "store/resource_cache.h"
+#include "store/sqlite/search_index.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store.h"
 
@@ -38,6 +42,14 @@ struct SqliteStoreOptions {
   size_t read_cache_bytes = 64 * 1024 * 1024;  // current versions kept in memory (0: off)
   int checkpoint_pages = 2048;                 // WAL frames between background checkpoints (32 MiB)
   std::string vfs;  // SQLite VFS for every connection; empty: the default (tests inject faults)
+  // The search parameters to index; nullptr: the embedded FHIR R4 definitions.
+  const fhir::SearchParameterRegistry* search_parameters = nullptr;
+  // Rebuild the search index on open even if it is current (`medulla reindex`). It is rebuilt
+  // anyway when the search parameters' definitions differ from those it was built with.
+  bool rebuild_search_index = false;
+  std::function<void(int64_t done, int64_t total)> reindex_progress;  // during a rebuild
+  // How long a search waits for the index to catch up with writes before 503.
+  std::chrono::milliseconds index_wait{30000};
 };
 
 class SqliteStore final : public Store {
@@ -68,7 +80,8 @@ class SqliteStore final : public Store {
   SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metrics, const core::Clock& clock);
   core::Status Initialize();
   void CommitLoop();
-  void CommitBatch(std::deque<Pending>& batch);
+  // Commits the batch (possibly empty: index work only); false if the transaction failed.
+  bool CommitBatch(std::deque<Pending>& batch, int64_t flush_target);
   // Applies one unit in its own savepoint. Sets `broken` when the enclosing transaction can no
   // longer be trusted (SQLite ended it, or the savepoint could not be undone).
   std::vector<WriteResult> ApplyUnit(Unit& unit, core::MicrosSinceEpoch now, bool& broken);
@@ -82,12 +95,44 @@ class SqliteStore final : public Store {
   WriteResult ApplyWrite(Write& write, core::MicrosSinceEpoch now, bool& modified);
   core::Result<std::unique_ptr<Db>> OpenReader();
   core::Result<VersionRecord> ReadCurrentFromDb(const std::string& type, const std::string& id);
+  // The search index rows of a stored resource body.
+  core::Result<IndexRows> IndexRowsOf(const std::string& type, std::string_view body) const;
+  core::Status RebuildSearchIndex(const std::string& fingerprint);
+
+  // The search index is written behind the commits: each version written joins index_tail_,
+  // and the commit thread indexes the tail in large batches (cheaper per row: see
+  // docs/architecture.md) when idle, when the tail grows long, or when a search waits for it.
+  // A search first waits until everything committed before it is indexed (read your writes);
+  // conditional writes index the tail first, inside their transaction.
+  struct IndexTask {
+    int64_t seq = 0;
+    int64_t rk = 0;
+    std::string type;
+    std::string id;
+    bool fresh = false;             // version 1: nothing of it is in the index yet
+    bool deleted = false;           // a deletion: its rows go
+    std::optional<IndexRows> rows;  // the new rows; nullopt: extract from the stored body
+  };
+  // Indexes tail entries [index_flushed_, upto) in the open transaction (commit thread).
+  core::Status IndexTail(size_t upto);
+  // Blocks until versions up to `target` are indexed (any thread but the commit thread).
+  core::Status WaitForIndex(int64_t target);
+  // On open: indexes the versions written after the index's watermark (a crash, a kill).
+  core::Status CatchUpIndex();
+  std::vector<IndexTask> index_tail_;    // commit thread only
+  size_t index_flushed_ = 0;             // commit thread: tail entries indexed, not yet committed
+  int64_t indexed_pending_ = 0;          // commit thread: the watermark including those
+  std::atomic<int64_t> indexed_seq_{0};  // the committed watermark
+  int64_t flush_target_ = 0;             // GUARDED_BY(queue_mu_): a search waits for this seq
+  std::condition_variable index_cv_;     // with queue_mu_: indexed_seq_ advanced
 
   SqliteStoreOptions options_;
   std::string db_path_;
   const core::Clock& clock_;
   int lock_fd_ = -1;
 
+  const fhir::SearchParameterRegistry& registry_;
+  std::unique_ptr<ParamIds> param_ids_;        // immutable after Open
   std::unique_ptr<Db> writer_;                 // owned by the commit thread after Open
   int64_t next_seq_ = 1;                       // commit thread only
   core::MicrosSinceEpoch last_timestamp_ = 0;  // commit thread only

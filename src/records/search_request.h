@@ -1,0 +1,52 @@
+// The FHIR search grammar (https://hl7.org/fhir/R4/search.html): parses a request's query
+// parameters against the search parameters of the resource type into a store::SearchQuery,
+// plus what shapes the answer (_summary, _elements). Pure: no store, no I/O.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "fhir/search_parameters.h"
+#include "store/search_query.h"
+
+namespace medulla::records {
+
+// Query parameters, already percent-decoded, in request order.
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+struct SearchLimits {
+  size_t max_parameters = 64;  // more in one request: 400
+  size_t max_values = 100;     // a longer comma list: 400
+  size_t default_count = 50;
+  size_t max_count = 1000;  // a larger _count is lowered to this
+  int max_chain_depth = 2;  // subject:Patient.organization.name: 2 links
+  size_t max_includes = 16;
+};
+
+enum class Summary : uint8_t { kFalse, kTrue, kText, kData, kCount };
+
+struct ParsedSearch {
+  store::SearchQuery query;
+  // The parameters applied, normalised, without the paging cursor: for the Bundle's links.
+  QueryParams applied;
+  // Parameters that were not understood and were ignored (lenient handling), one message each.
+  std::vector<std::string> ignored;
+  Summary summary = Summary::kFalse;
+  std::vector<std::string> elements;  // _elements: the top-level elements to keep
+};
+
+// `strict` (Prefer: handling=strict): an unknown or malformed parameter is a 400. Otherwise it
+// is ignored and reported in `ignored`. Limits are errors either way.
+core::Result<ParsedSearch> ParseSearchRequest(const fhir::SearchParameterRegistry& registry,
+                                              std::string_view type, const QueryParams& params,
+                                              bool strict, const SearchLimits& limits = {});
+
+// Splits a parameter value at unescaped `separator`s (search.html#escaping), keeping escapes.
+std::vector<std::string> SplitUnescaped(std::string_view value, char separator);
+// Removes the escapes: "\," -> ",", "\|" -> "|", "\$" -> "$", "\\" -> "\".
+std::string Unescape(std::string_view value);
+
+}  // namespace medulla::records

@@ -1,0 +1,31 @@
+// Runs a store::SearchQuery over the SQLite search index (search_index.h): picks the most
+// selective filter to drive the query, tests the others per candidate, sorts, pages with a
+// keyset cursor and adds _include / _revinclude resources.
+#pragma once
+
+#include <cstddef>
+
+#include "core/status.h"
+#include "fhir/search_parameters.h"
+#include "store/search_query.h"
+#include "store/sqlite/search_index.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/store.h"
+
+namespace medulla::store::sqlite {
+
+struct SearchContext {
+  Db& db;
+  const ParamIds& ids;
+  const fhir::SearchParameterRegistry& registry;
+  size_t max_page_bytes = 32 * 1024 * 1024;
+};
+
+core::Result<SearchPage> ExecuteSearch(const SearchContext& ctx, const SearchQuery& query);
+
+// The rks of current resources matching `query`'s filters (no paging; at most `limit`, in rk
+// order). For conditional writes on the writer connection.
+core::Result<std::vector<VersionRecord>> FindMatches(const SearchContext& ctx,
+                                                     const SearchQuery& query, size_t limit);
+
+}  // namespace medulla::store::sqlite
