@@ -4,7 +4,8 @@
 The published profiles-resources.json / profiles-types.json carry narratives, mappings,
 descriptions, examples and differentials that validation never looks at; embedding them would
 add ~13 MB to the binary and parse time to every start. This keeps only the StructureDefinitions
-of FHIR 4.0.1 and, in each, the fields listed in data/fhir/README.md.
+of FHIR 4.0.1 and, in each, the fields listed in data/fhir/README.md (the validator's, plus
+isSummary for search's _summary).
 
 Usage: tools/strip_definitions.py SRC_DIR DST_DIR
   reads  SRC_DIR/profiles-resources.json, SRC_DIR/profiles-types.json
@@ -38,6 +39,10 @@ def strip_type(t):
 
 def strip_element(e):
     out = pick(e, ELEMENT_FIELDS)
+    # isSummary (for _summary=true) only where it is true: absent means false, and most
+    # elements are not in the summary.
+    if e.get("isSummary") is True:
+        out["isSummary"] = True
     if "base" in out:
         out["base"] = pick(out["base"], ("path", "min", "max"))
     if "type" in out:

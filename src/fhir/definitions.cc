@@ -339,6 +339,8 @@ class DefinitionsBuilder {
     proto.slot = slot_index;
     proto.array = array;
     proto.binding = binding;
+    const json::Value* summary = e.Find("isSummary");
+    proto.is_summary = summary != nullptr && summary->is_bool() && summary->bool_value();
 
     std::string_view content_reference = e.StringOr("contentReference");
     const json::Value* types = e.Find("type");

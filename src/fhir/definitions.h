@@ -53,6 +53,9 @@ struct ElementDef {
   // elements typed with FHIRPath System types (Element.id, Extension.url, Resource.id): they
   // are not FHIR primitives and JSON writes them as plain strings.
   bool primitive_extensions = false;
+  // ElementDefinition.isSummary: part of the summary that `_summary=true` returns
+  // (search.html#summary). Shared by all variants of a choice.
+  bool is_summary = false;
   uint16_t binding = kNoBinding;  // index for Definitions::binding()
   // For a `code` element with a required binding whose value set could be expanded: index for
   // Definitions::value_set(), resolved at load so that validation does no URL lookups.

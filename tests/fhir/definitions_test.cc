@@ -188,6 +188,35 @@ TEST(DefinitionsTest, LoadRejectsBindingsThatDoNotMatch) {
                         "notEnforceable":{"http://x/b":""}})"));
 }
 
+// ElementDefinition.isSummary, as the R4 pages show it (Σ).
+TEST(DefinitionsTest, SummaryFlags) {
+  const Definitions& defs = Definitions::Embedded();
+  const TypeDef* patient = defs.FindResource("Patient");
+  for (auto name : {"id", "meta", "implicitRules", "identifier", "active", "name", "telecom",
+                    "gender", "birthDate", "deceasedBoolean", "deceasedDateTime", "address",
+                    "managingOrganization", "link"})
+    EXPECT_TRUE(patient->Find(name)->is_summary) << name;
+  for (auto name :
+       {"language", "text", "contained", "extension", "modifierExtension", "maritalStatus",
+        "multipleBirthBoolean", "photo", "contact", "communication", "generalPractitioner"})
+    EXPECT_FALSE(patient->Find(name)->is_summary) << name;
+  // Backbone elements have flags of their own; modifierExtension is in every summary there.
+  const TypeDef& contact = defs.type(patient->Find("contact")->type);
+  EXPECT_TRUE(contact.Find("modifierExtension")->is_summary);
+  EXPECT_FALSE(contact.Find("name")->is_summary);
+  // Data types: everything but id, extension and a few large elements (Attachment.data).
+  const TypeDef* attachment = defs.FindType("Attachment");
+  EXPECT_TRUE(attachment->Find("url")->is_summary);
+  EXPECT_FALSE(attachment->Find("data")->is_summary);
+  EXPECT_FALSE(attachment->Find("extension")->is_summary);
+  EXPECT_TRUE(defs.FindType("HumanName")->Find("family")->is_summary);
+  EXPECT_FALSE(defs.FindType("Extension")->Find("url")->is_summary);
+  const TypeDef* obs = defs.FindResource("Observation");
+  EXPECT_TRUE(obs->Find("valueQuantity")->is_summary);
+  EXPECT_TRUE(obs->Find("valueString")->is_summary);
+  EXPECT_FALSE(obs->Find("category")->is_summary);
+}
+
 TEST(DefinitionsTest, LoadRejectsBadInput) {
   EXPECT_FALSE(Definitions::Load("not json", "{}"));
   EXPECT_FALSE(Definitions::Load(R"({"resourceType":"Bundle","entry":[]})", "[]"));
