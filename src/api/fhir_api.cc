@@ -1,6 +1,7 @@
 #include "api/fhir_api.h"
 
 #include <charconv>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -8,6 +9,8 @@
 #include "core/ids.h"
 #include "core/time.h"
 #include "fhir/operation_outcome.h"
+#include "fhir/shaping.h"
+#include "json/parse.h"
 #include "json/write.h"
 
 namespace medulla::api {
@@ -466,6 +469,18 @@ void AppendLinksAndOpenEntries(std::string& out, const std::string& base, std::s
   out += "],\"entry\":[";
 }
 
+// Ends a Bundle whose entries AppendLinksAndOpenEntries opened. FHIR JSON has no empty
+// arrays: a Bundle without entries has no "entry".
+void CloseEntries(std::string& out) {
+  constexpr std::string_view kOpen = ",\"entry\":[";
+  if (out.ends_with(kOpen)) {
+    out.resize(out.size() - kOpen.size());
+    out += "}";
+  } else {
+    out += "]}";
+  }
+}
+
 // Appends the start of a Bundle entry: `{"fullUrl":"base/Type/id"`.
 void OpenEntry(std::string& out, bool& first, const std::string& base,
                const store::VersionRecord& r) {
@@ -474,6 +489,56 @@ void OpenEntry(std::string& out, bool& first, const std::string& base,
   out += "{\"fullUrl\":";
   json::WriteString(fmt::format("{}/{}/{}", base, r.type, r.id), out);
 }
+
+// _summary and _elements applied to the matches of a search page (fhir/shaping.h). Without
+// either, the stored bytes go out as they are.
+class ResultShaper {
+ public:
+  ResultShaper(const fhir::Definitions& defs, records::Summary summary, const std::string& elements)
+      : defs_(defs), selection_(elements) {
+    if (summary == records::Summary::kTrue) mode_ = fhir::SummaryMode::kTrue;
+    if (summary == records::Summary::kText) mode_ = fhir::SummaryMode::kText;
+    if (summary == records::Summary::kData) mode_ = fhir::SummaryMode::kData;
+  }
+
+  void Append(const store::VersionRecord& r, std::string& out) {
+    if (mode_ == fhir::SummaryMode::kFalse && selection_.empty()) {
+      out += r.body;
+      return;
+    }
+    auto doc = json::Parse(r.body);
+    if (!doc) {  // stored bodies are our own JSON; should one not parse, send it whole
+      out += r.body;
+      return;
+    }
+    json::Document scratch;
+    const json::Value* shaped = doc->root();
+    if (mode_ != fhir::SummaryMode::kFalse) {
+      shaped = &fhir::Summarize(defs_, *shaped, mode_, scratch);
+    } else {
+      if (const fhir::TypeDef* t = defs_.FindResource(r.type);
+          t && seen_types_.insert(r.type).second) {
+        for (auto& name : selection_.UnknownNames(*t)) unknown_.insert(name);
+      }
+      shaped = &fhir::SelectElements(defs_, *shaped, selection_, scratch);
+    }
+    json::Write(*shaped, out);
+  }
+
+  void ReportUnknownElements(std::vector<std::string>& ignored) const {
+    if (unknown_.empty()) return;
+    std::string names;
+    for (const auto& n : unknown_) names += (names.empty() ? "" : ", ") + n;
+    ignored.push_back("_elements: not top-level elements of the matches: " + names);
+  }
+
+ private:
+  const fhir::Definitions& defs_;
+  fhir::SummaryMode mode_ = fhir::SummaryMode::kFalse;
+  fhir::ElementSelection selection_;
+  std::set<std::string> seen_types_;
+  std::set<std::string> unknown_;
+};
 
 }  // namespace
 
@@ -492,12 +557,14 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
   if (page.prev_cursor) links.push_back({"previous", {"_cursor", *page.prev_cursor}});
   AppendLinksAndOpenEntries(out, ctx.base, "/" + type, reply->applied, std::move(links));
   bool first = true;
+  ResultShaper shaper(records_.definitions(), reply->summary, reply->elements);
   for (const auto& r : page.resources) {
     OpenEntry(out, first, ctx.base, r);
     out += ",\"resource\":";
-    out += r.body;
+    shaper.Append(r, out);
     out += ",\"search\":{\"mode\":\"match\"}}";
   }
+  shaper.ReportUnknownElements(reply->ignored);
   for (const auto& r : page.included) {
     OpenEntry(out, first, ctx.base, r);
     out += ",\"resource\":";
@@ -518,7 +585,7 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
     out += fhir::OperationOutcomeJson("warning", "not-supported", msg);
     out += ",\"search\":{\"mode\":\"outcome\"}}";
   }
-  out += "]}";
+  CloseEntries(out);
   http::Response r;
   r.content_type = ctx.content_type;
   r.body = std::move(out);
@@ -569,7 +636,7 @@ void FhirApi::History(Context& ctx, http::Responder& responder, const std::strin
     json::WriteString(ETag(e.version), out);
     out += fmt::format(",\"lastModified\":\"{}\"}}}}", core::FormatInstant(e.last_updated));
   }
-  out += "]}";
+  CloseEntries(out);
   http::Response r;
   r.content_type = ctx.content_type;
   r.body = std::move(out);

@@ -8,6 +8,7 @@
 #include <limits>
 #include <utility>
 
+#include "fhir/ucum.h"
 #include "json/parse.h"
 
 extern "C" {
@@ -40,6 +41,8 @@ std::string_view SearchParamTypeName(SearchParamType type) {
 }
 
 namespace {
+
+constexpr std::string_view kUcumSystem = "http://unitsofmeasure.org";
 
 std::optional<SearchParamType> TypeFromName(std::string_view name) {
   for (auto t : {SearchParamType::kString, SearchParamType::kToken, SearchParamType::kReference,
@@ -400,6 +403,14 @@ class Extractor {
           x.system = std::string(str("system"));
           x.code = std::string(str("code"));
           x.unit = std::string(str("unit"));
+          // UCUM units (the system, or a code with no system) also in canonical units, so
+          // that 180 [lb_av] and 81.6 kg meet in a search.
+          if (!x.code.empty() && (x.system.empty() || x.system == kUcumSystem)) {
+            if (auto c = CanonicalizeUcum(x.number, x.code)) {
+              x.canonical_number = c->value;
+              x.canonical_code = std::move(c->unit);
+            }
+          }
         }
         return;
       }

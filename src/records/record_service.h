@@ -43,7 +43,7 @@ struct SearchReply {
   // Parameters that were not understood and ignored (lenient handling).
   std::vector<std::string> ignored;
   Summary summary = Summary::kFalse;
-  std::vector<std::string> elements;
+  std::string elements;
 };
 
 struct HistoryReply {

@@ -10,6 +10,7 @@
 
 #include "core/time.h"
 #include "fhir/primitives.h"
+#include "fhir/ucum.h"
 
 namespace medulla::records {
 namespace {
@@ -162,14 +163,7 @@ class Parser {
       return core::OkStatus();
     }
     if (name == "_elements") {
-      for (const std::string& e : SplitUnescaped(value, ',')) {
-        std::string element = Unescape(e);
-        // "Patient.name" is allowed too; only top-level elements are selected.
-        if (size_t dot = element.find('.'); dot != std::string::npos) {
-          element = element.substr(dot + 1);
-        }
-        if (!element.empty()) out.elements.push_back(std::move(element));
-      }
+      out.elements += (out.elements.empty() ? "" : ",") + value;
       applied();
       return core::OkStatus();
     }
@@ -412,6 +406,19 @@ class Parser {
         if (parts.size() == 3) {
           v.system = Unescape(parts[1]);
           v.code = Unescape(parts[2]);
+          // A UCUM unit converts (fhir/ucum.h): the bounds separately, as conversions keep
+          // order but not widths (temperatures have offsets).
+          if (!v.code.empty() && (v.system->empty() || *v.system == "http://unitsofmeasure.org")) {
+            auto n = fhir::CanonicalizeUcum(v.number, v.code);
+            auto lo = fhir::CanonicalizeUcum(v.low, v.code);
+            auto hi = fhir::CanonicalizeUcum(v.high, v.code);
+            if (n && lo && hi) {
+              v.canonical_number = n->value;
+              v.canonical_low = lo->value;
+              v.canonical_high = hi->value;
+              v.canonical_code = n->unit;
+            }
+          }
         }
         return v;
       }

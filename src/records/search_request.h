@@ -35,7 +35,7 @@ struct ParsedSearch {
   // Parameters that were not understood and were ignored (lenient handling), one message each.
   std::vector<std::string> ignored;
   Summary summary = Summary::kFalse;
-  std::vector<std::string> elements;  // _elements: the top-level elements to keep
+  std::string elements;  // _elements as given (comma-separated names; fhir/shaping.h)
 };
 
 // `strict` (Prefer: handling=strict): an unknown or malformed parameter is a 400. Otherwise it

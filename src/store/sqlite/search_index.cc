@@ -127,7 +127,7 @@ std::optional<int64_t> ParamIds::Find(std::string_view type, std::string_view pa
 }
 
 // Bump when the extraction or the row layout changes, so existing indexes are rebuilt.
-constexpr int kIndexFormat = 1;
+constexpr int kIndexFormat = 2;  // 2: quantities in canonical UCUM units
 
 std::string SearchIndexFingerprint(const fhir::SearchParameterRegistry& registry) {
   // FNV-1a, 64 bits: a change detector, not a security measure.
