@@ -280,6 +280,13 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
   if (segs.size() == 3 && segs[2] == "_history") {
     return get ? History(ctx, responder, type, id) : not_allowed();
   }
+  if (segs.size() == 3 && type == "Patient" &&
+      (segs[2] == "$everything" || segs[2] == "%24everything")) {
+    return get ? Everything(ctx, responder, id) : not_allowed();
+  }
+  if (segs.size() == 3 && type == "Patient" && records_.IsResourceType(segs[2])) {
+    return get ? CompartmentSearch(ctx, responder, id, std::string(segs[2])) : not_allowed();
+  }
   if (segs.size() == 4 && segs[2] == "_history") {
     return get ? VRead(ctx, responder, type, id, std::string(segs[3])) : not_allowed();
   }
@@ -546,6 +553,25 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
                      const records::QueryParams& params) {
   auto reply = records_.Search(type, params, ctx.strict);
   if (!reply) return responder.Send(Failure(reply.error()));
+  SendSearchset(ctx, responder, "/" + type, *reply);
+}
+
+void FhirApi::CompartmentSearch(Context& ctx, http::Responder& responder,
+                                const std::string& patient_id, const std::string& type) {
+  auto reply = records_.Search(type, ctx.params, ctx.strict, patient_id);
+  if (!reply) return responder.Send(Failure(reply.error()));
+  SendSearchset(ctx, responder, fmt::format("/Patient/{}/{}", patient_id, type), *reply);
+}
+
+void FhirApi::Everything(Context& ctx, http::Responder& responder, const std::string& patient_id) {
+  auto reply = records_.Everything(patient_id, ctx.params, ctx.strict);
+  if (!reply) return responder.Send(Failure(reply.error()));
+  SendSearchset(ctx, responder, fmt::format("/Patient/{}/$everything", patient_id), *reply);
+}
+
+void FhirApi::SendSearchset(Context& ctx, http::Responder& responder, const std::string& path,
+                            records::SearchReply& reply_ref) {
+  records::SearchReply* reply = &reply_ref;
   const store::SearchPage& page = reply->page;
   size_t bytes = 0;
   for (const auto& r : page.resources) bytes += r.body.size() + 128;
@@ -555,7 +581,7 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
   std::vector<PageLink> links;
   if (page.next_cursor) links.push_back({"next", {"_cursor", *page.next_cursor}});
   if (page.prev_cursor) links.push_back({"previous", {"_cursor", *page.prev_cursor}});
-  AppendLinksAndOpenEntries(out, ctx.base, "/" + type, reply->applied, std::move(links));
+  AppendLinksAndOpenEntries(out, ctx.base, path, reply->applied, std::move(links));
   bool first = true;
   ResultShaper shaper(records_.definitions(), reply->summary, reply->elements);
   for (const auto& r : page.resources) {

@@ -47,6 +47,12 @@ class FhirApi {
               const std::string& id);
   void Search(Context& ctx, http::Responder& responder, const std::string& type,
               const records::QueryParams& params);
+  void CompartmentSearch(Context& ctx, http::Responder& responder, const std::string& patient_id,
+                         const std::string& type);
+  void Everything(Context& ctx, http::Responder& responder, const std::string& patient_id);
+  // A searchset Bundle of the reply (matches, includes, paging links, warnings).
+  void SendSearchset(Context& ctx, http::Responder& responder, const std::string& path,
+                     records::SearchReply& reply);
   void History(Context& ctx, http::Responder& responder, const std::string& type,
                const std::string& id);
   void Metadata(Context& ctx, http::Responder& responder);

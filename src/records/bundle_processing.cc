@@ -66,9 +66,18 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
   const json::Value* entries = root.Find("entry");
   const size_t n = entries && entries->is_array() ? entries->size() : 0;
 
+  // Conditional entries and references search the store now; the commit checks the results.
+  Resolver resolve =
+      [this](const std::string& t,
+             std::string_view query) -> core::Result<std::vector<store::VersionRecord>> {
+    ASSIGN_OR_RETURN(ParsedSearch parsed, ParseSearch(t, ParseQueryString(query), true));
+    parsed.query.count = 2;
+    ASSIGN_OR_RETURN(store::SearchPage page, store_.Search(parsed.query));
+    return std::move(page.resources);
+  };
   if (type == "transaction") {
     std::vector<size_t> entry_index;
-    auto unit = BundleToUnit(*this, doc, &entry_index);
+    auto unit = BundleToUnit(*this, doc, &entry_index, resolve);
     if (!unit) return done(core::Fail(unit.error()));
     store_.Submit(std::move(*unit), [done = std::move(done), entry_index = std::move(entry_index),
                                      n](std::vector<store::WriteResult> results) {
@@ -122,7 +131,7 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
     json::Value* wrapper = doc.NewObject(members);
     json::Value* saved_root = doc.root();
     doc.set_root(wrapper);
-    auto unit = BundleToUnit(*this, doc);
+    auto unit = BundleToUnit(*this, doc, nullptr, resolve);
     doc.set_root(saved_root);
     if (!unit) {
       finish_one(i, BundleEntryReply{AtEntry(unit.error(), i), {}, {}});

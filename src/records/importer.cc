@@ -1,5 +1,6 @@
 #include "records/importer.h"
 
+#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -36,6 +37,27 @@ void RewriteReferences(json::Document& doc, json::Value& v,
   }
 }
 
+// The reference strings of the form Type?criteria in a resource (conditional references).
+void CollectConditionalReferences(const json::Value& v, std::vector<std::string>& out,
+                                  int depth = 0) {
+  if (depth > 256) return;
+  if (v.is_object()) {
+    for (const json::Member& m : v.members()) {
+      if (m.key == "reference" && m.value->is_string()) {
+        std::string_view ref = m.value->text();
+        size_t q = ref.find('?');
+        if (q != std::string_view::npos && q > 0 && ref.find('/') == std::string_view::npos) {
+          out.emplace_back(ref);
+        }
+      } else if (m.value->is_object() || m.value->is_array()) {
+        CollectConditionalReferences(*m.value, out, depth + 1);
+      }
+    }
+  } else if (v.is_array()) {
+    for (const json::Value* item : v.items()) CollectConditionalReferences(*item, out, depth + 1);
+  }
+}
+
 core::Status EntryError(size_t index, std::string message) {
   return core::InvalidArgument(std::move(message))
       .WithLocation(fmt::format("Bundle.entry[{}]", index));
@@ -57,7 +79,7 @@ bool SplitTypeId(std::string_view url, std::string& type, std::string& id) {
 }  // namespace
 
 core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& doc,
-                                       std::vector<size_t>* entry_index) {
+                                       std::vector<size_t>* entry_index, const Resolver& resolve) {
   json::Value& bundle = *doc.root();
   if (!bundle.is_object() || bundle.StringOr("resourceType") != "Bundle") {
     return core::Fail(core::InvalidArgument("not a FHIR Bundle").WithLocation("resourceType"));
@@ -85,6 +107,45 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
     std::string type;
     std::string id;
     json::Value* resource;
+    std::optional<int64_t> if_match;
+    std::optional<store::SearchQuery> condition;  // re-checked at commit
+    std::optional<std::string> planned_match;     // what `condition` found when planned
+  };
+  // A conditional entry's criteria ("Type?query"), searched now; its result is pinned.
+  auto conditional = [&](size_t i, const std::string& type, std::string_view query,
+                         Planned& p) -> core::Result<std::vector<store::VersionRecord>> {
+    if (!resolve) {
+      return core::Fail(EntryError(i, "conditional entries are not supported in an import"));
+    }
+    auto parsed = records.ParseSearch(type, ParseQueryString(query), /*strict=*/true);
+    if (!parsed) return core::Fail(EntryError(i, parsed.error().message()));
+    auto found = resolve(type, query);
+    if (!found) return core::Fail(EntryError(i, found.error().message()));
+    if (found->size() > 1) {
+      return core::Fail(
+          core::PreconditionFailed(fmt::format("the criteria {}?{} match more than one resource",
+                                               type, std::string(query)))
+              .WithLocation(fmt::format("Bundle.entry[{}]", i)));
+    }
+    p.condition = std::move(parsed->query);
+    p.planned_match = found->empty() ? "" : found->front().id;
+    return found;
+  };
+  auto if_match = [&](size_t i, const json::Value* request, Planned& p) -> core::Status {
+    const json::Value* m = request ? request->Find("ifMatch") : nullptr;
+    if (!m) return core::OkStatus();
+    std::string_view etag = m->is_string() ? m->text() : "";
+    if (etag.starts_with("W/")) etag.remove_prefix(2);
+    if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+      etag = etag.substr(1, etag.size() - 2);
+    }
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(etag.data(), etag.data() + etag.size(), v);
+    if (ec != std::errc() || end != etag.data() + etag.size() || v < 1) {
+      return EntryError(i, "request.ifMatch must be an ETag such as W/\"3\"");
+    }
+    p.if_match = v;
+    return core::OkStatus();
   };
   std::vector<Planned> planned;
   std::unordered_map<std::string, std::string> references;  // fullUrl -> Type/id
@@ -100,11 +161,23 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
     if (!collection && method.empty()) {
       return core::Fail(EntryError(i, "a transaction entry needs request.method"));
     }
+    std::string_view url = request ? request->StringOr("url") : "";
+    size_t question = url.find('?');
     if (method == "DELETE") {
-      if (!SplitTypeId(request->StringOr("url"), p.type, p.id)) {
+      p.op = store::Operation::kDelete;
+      if (question != std::string_view::npos && resolve) {
+        // Conditional delete: the one match, at the version found (none: nothing to do).
+        p.type = std::string(url.substr(0, question));
+        if (!records.IsResourceType(p.type)) {
+          return core::Fail(EntryError(i, fmt::format("unknown resource type '{}'", p.type)));
+        }
+        ASSIGN_OR_RETURN(auto found, conditional(i, p.type, url.substr(question + 1), p));
+        p.id = found.empty() ? core::NewUuidV7() : found.front().id;
+        if (!found.empty()) p.if_match = found.front().version;
+      } else if (!SplitTypeId(url, p.type, p.id)) {
         return core::Fail(EntryError(i, "DELETE needs request.url of the form Type/id"));
       }
-      p.op = store::Operation::kDelete;
+      RETURN_IF_ERROR(if_match(i, request, p));
     } else if (method == "GET" || method == "HEAD" || method == "PATCH") {
       return core::Fail(EntryError(
           i, fmt::format("request.method {} is not supported in an import", std::string(method))));
@@ -118,18 +191,40 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
       }
       if (method == "PUT") {
         std::string url_type;
-        if (!SplitTypeId(request->StringOr("url"), url_type, p.id) || url_type != p.type) {
+        p.op = store::Operation::kUpdate;
+        if (question != std::string_view::npos && resolve) {
+          // Conditional update: the one match at the version found, or a new resource.
+          if (url.substr(0, question) != p.type) {
+            return core::Fail(EntryError(i, "request.url's type must match the resource"));
+          }
+          ASSIGN_OR_RETURN(auto found, conditional(i, p.type, url.substr(question + 1), p));
+          if (!found.empty()) {
+            p.id = found.front().id;
+            p.if_match = found.front().version;
+          } else {
+            std::string_view own = resource->StringOr("id");
+            p.id = !own.empty() && fhir::IsValidId(own) ? std::string(own) : core::NewUuidV7();
+          }
+        } else if (!SplitTypeId(url, url_type, p.id) || url_type != p.type) {
           return core::Fail(EntryError(i, "PUT needs request.url Type/id matching the resource"));
         }
-        if (request->Find("ifMatch") || request->Find("ifNoneMatch")) {
+        if (request->Find("ifNoneMatch")) {
+          return core::Fail(EntryError(i, "request.ifNoneMatch is not supported"));
+        }
+        if (!resolve && request->Find("ifMatch")) {
           return core::Fail(EntryError(i, "conditional updates are not supported in an import"));
         }
-        p.op = store::Operation::kUpdate;
+        RETURN_IF_ERROR(if_match(i, request, p));
       } else if (method == "POST") {
-        if (request->Find("ifNoneExist")) {
-          return core::Fail(EntryError(i, "conditional creates are not supported in an import"));
-        }
         p.id = core::NewUuidV7();
+        if (const json::Value* ine = request->Find("ifNoneExist")) {
+          // Conditional create: references to this entry go to the match, if there is one.
+          std::string_view query = ine->is_string() ? ine->text() : "";
+          if (query.starts_with('?')) query.remove_prefix(1);
+          if (query.empty()) return core::Fail(EntryError(i, "request.ifNoneExist is empty"));
+          ASSIGN_OR_RETURN(auto found, conditional(i, p.type, query, p));
+          if (!found.empty()) p.id = found.front().id;
+        }
       } else if (collection) {
         std::string_view own = resource->StringOr("id");
         if (!own.empty() && fhir::IsValidId(own)) {
@@ -166,6 +261,35 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
     };
     return rank(a.op) < rank(b.op);
   });
+  // Conditional references ("Patient?identifier=x|1"): each to its one match, found now.
+  if (resolve) {
+    std::vector<std::string> queries;
+    for (const Planned& p : planned) {
+      if (p.resource) CollectConditionalReferences(*p.resource, queries);
+    }
+    for (const std::string& ref : queries) {
+      if (references.contains(ref)) continue;
+      size_t q = ref.find('?');
+      std::string type = ref.substr(0, q);
+      if (!records.IsResourceType(type)) {
+        return core::Fail(core::InvalidArgument(
+            fmt::format("reference '{}': '{}' is not a resource type", ref, type)));
+      }
+      auto parsed = records.ParseSearch(type, ParseQueryString(ref.substr(q + 1)), true);
+      if (!parsed) {
+        return core::Fail(core::InvalidArgument(
+            fmt::format("reference '{}': {}", ref, parsed.error().message())));
+      }
+      auto found = resolve(type, ref.substr(q + 1));
+      if (!found) return core::Fail(found.error());
+      if (found->size() != 1) {
+        return core::Fail(core::PreconditionFailed(
+            fmt::format("conditional reference '{}' matches {} resources; it must match one", ref,
+                        found->empty() ? "no" : "more than one")));
+      }
+      references.emplace(ref, type + "/" + found->front().id);
+    }
+  }
   unit.writes.reserve(planned.size());
   if (entry_index) entry_index->clear();
   for (Planned& p : planned) {
@@ -174,6 +298,9 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
     w.operation = p.op;
     w.type = std::move(p.type);
     w.id = std::move(p.id);
+    w.if_match = p.if_match;
+    w.if_none_exist = std::move(p.condition);
+    w.planned_match = std::move(p.planned_match);
     if (p.op != store::Operation::kDelete) {
       RewriteReferences(doc, *p.resource, references);
       auto prepared = records.PrepareParsed(*p.resource);

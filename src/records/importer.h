@@ -31,8 +31,16 @@ struct ImportStats {
 // (DELETE, POST, PUT). The document is modified in place.
 // `entry_index`, when given, receives for each write of the unit the index of the Bundle entry
 // it came from (writes are reordered into processing order).
+//
+// With `resolve` (REST batch and transaction; not import), conditional entries are allowed:
+// POST with ifNoneExist, PUT and DELETE to Type?criteria, request.ifMatch, and conditional
+// references ("Patient?identifier=x|1"). `resolve` searches (at most 2 matches are needed) and
+// what it found is pinned in the writes, so the commit fails with 412 if it changed meanwhile.
+using Resolver = std::function<core::Result<std::vector<store::VersionRecord>>(
+    const std::string& type, std::string_view query)>;
 core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& bundle,
-                                       std::vector<size_t>* entry_index = nullptr);
+                                       std::vector<size_t>* entry_index = nullptr,
+                                       const Resolver& resolve = {});
 
 class Importer {
  public:

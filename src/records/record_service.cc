@@ -1,11 +1,14 @@
 #include "records/record_service.h"
 
+#include "fhir/compartments.h"
+
 #include <charconv>
 
 #include <fmt/format.h>
 
 #include "core/ids.h"
 #include "core/time.h"
+#include "fhir/compartments.h"
 #include "fhir/resource.h"
 
 namespace medulla::records {
@@ -174,14 +177,118 @@ core::Result<ParsedSearch> RecordService::ParseSearch(const std::string& type,
 }
 
 core::Result<SearchReply> RecordService::Search(const std::string& type, const QueryParams& params,
-                                                bool strict) const {
+                                                bool strict,
+                                                std::optional<std::string_view> patient_id) const {
   ASSIGN_OR_RETURN(ParsedSearch parsed, ParseSearch(type, params, strict));
+  if (patient_id) {
+    if (!fhir::IsValidId(*patient_id)) return core::Fail(InvalidId(*patient_id));
+    ASSIGN_OR_RETURN(store::SearchFilter in,
+                     PatientCompartmentFilter(search_parameters_, type, *patient_id));
+    parsed.query.filters.push_back(std::move(in));
+  }
   SearchReply reply;
   ASSIGN_OR_RETURN(reply.page, store_.Search(parsed.query));
   reply.applied = std::move(parsed.applied);
   reply.ignored = std::move(parsed.ignored);
   reply.summary = parsed.summary;
   reply.elements = std::move(parsed.elements);
+  return reply;
+}
+
+core::Result<SearchReply> RecordService::Everything(const std::string& patient_id,
+                                                    const QueryParams& params, bool strict) const {
+  if (!fhir::IsValidId(patient_id)) return core::Fail(InvalidId(patient_id));
+  ASSIGN_OR_RETURN(store::VersionRecord patient, store_.ReadCurrent("Patient", patient_id));
+  (void)patient;  // a 404 or 410 for a patient that is not there
+  // The types, Patient first, then the compartment's in name order; _type narrows them.
+  std::vector<std::string> types = {"Patient"};
+  for (const std::string& t : fhir::PatientCompartment::Embedded().Types()) {
+    if (t != "Patient") types.push_back(t);
+  }
+  SearchReply reply;
+  size_t count = options_.max_page_size;
+  std::optional<core::MicrosSinceEpoch> since;
+  size_t first_type = 0;
+  std::string inner_cursor;
+  auto reject = [&](core::Status s) -> core::Status {
+    if (strict) return s;
+    reply.ignored.push_back(s.message());
+    return core::OkStatus();
+  };
+  for (const auto& [name, value] : params) {
+    if (name == "_count") {
+      size_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || p != value.data() + value.size()) {
+        RETURN_IF_ERROR(reject(core::InvalidArgument("_count: not a non-negative integer")));
+        continue;
+      }
+      count = std::min(n, options_.max_page_size);
+    } else if (name == "_since") {
+      auto range = core::ParseFhirDateTimeRange(value);
+      if (!range) {
+        RETURN_IF_ERROR(reject(core::InvalidArgument("_since: not a FHIR instant")));
+        continue;
+      }
+      since = range->begin;
+    } else if (name == "_type") {
+      std::vector<std::string> wanted;
+      for (const std::string& t : SplitUnescaped(value, ',')) {
+        if (std::find(types.begin(), types.end(), t) == types.end()) {
+          RETURN_IF_ERROR(reject(core::InvalidArgument(
+              fmt::format("_type: {} is not in the Patient compartment", t))));
+          continue;
+        }
+        wanted.push_back(t);
+      }
+      std::erase_if(types, [&](const std::string& t) {
+        return std::find(wanted.begin(), wanted.end(), t) == wanted.end();
+      });
+    } else if (name == "_cursor") {
+      // "<type index>.<cursor within the type>": where the previous page stopped.
+      size_t dot = value.find('.');
+      auto [p, ec] =
+          std::from_chars(value.data(), value.data() + std::min(dot, value.size()), first_type);
+      if (ec != std::errc() || dot == std::string::npos || p != value.data() + dot) {
+        return core::Fail(core::InvalidArgument("_cursor: not a cursor of this operation"));
+      }
+      inner_cursor = value.substr(dot + 1);
+      continue;  // not in `applied`: the links set their own
+    } else if (name == "_format" || name == "_pretty") {
+      continue;
+    } else {
+      RETURN_IF_ERROR(reject(
+          core::InvalidArgument(fmt::format("'{}' is not a parameter of $everything", name))));
+      continue;
+    }
+    reply.applied.emplace_back(name, value);
+  }
+  for (size_t i = first_type; i < types.size() && reply.page.resources.size() < count; ++i) {
+    store::SearchQuery q;
+    q.type = types[i];
+    q.count = count - reply.page.resources.size();
+    q.cursor = i == first_type ? inner_cursor : "";
+    ASSIGN_OR_RETURN(store::SearchFilter in,
+                     PatientCompartmentFilter(search_parameters_, q.type, patient_id));
+    q.filters.push_back(std::move(in));
+    if (since) {
+      store::SearchFilter lu;
+      lu.kind = store::SearchFilter::Kind::kLastUpdated;
+      lu.param = "_lastUpdated";
+      lu.any_of.push_back(
+          store::SearchValue{.comparator = store::Comparator::kGe, .begin = *since, .end = *since});
+      q.filters.push_back(std::move(lu));
+    }
+    ASSIGN_OR_RETURN(store::SearchPage page, store_.Search(q));
+    for (auto& r : page.resources) reply.page.resources.push_back(std::move(r));
+    if (page.next_cursor) {
+      reply.page.next_cursor = fmt::format("{}.{}", i, *page.next_cursor);
+      break;
+    }
+    if (reply.page.resources.size() >= count && i + 1 < types.size()) {
+      reply.page.next_cursor = fmt::format("{}.", i + 1);
+    }
+  }
   return reply;
 }
 

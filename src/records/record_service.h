@@ -102,8 +102,13 @@ class RecordService {
                                            std::string_view version) const;
   // `strict`: unknown or malformed parameters are errors (Prefer: handling=strict); otherwise
   // they are ignored and listed in the reply.
-  core::Result<SearchReply> Search(const std::string& type, const QueryParams& params,
-                                   bool strict) const;
+  // `patient_id` set: a compartment search (Patient/123/Observation?...).
+  core::Result<SearchReply> Search(const std::string& type, const QueryParams& params, bool strict,
+                                   std::optional<std::string_view> patient_id = {}) const;
+  // Patient/123/$everything: the patient and everything in its compartment, type by type, in
+  // pages. Parameters: _since, _type, _count, _cursor.
+  core::Result<SearchReply> Everything(const std::string& patient_id, const QueryParams& params,
+                                       bool strict) const;
   // `type` empty: system history; `id` set: instance history.
   core::Result<HistoryReply> History(const std::string& type, const std::string& id,
                                      const QueryParams& params) const;

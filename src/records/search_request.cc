@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "core/time.h"
+#include "fhir/compartments.h"
 #include "fhir/primitives.h"
 #include "fhir/ucum.h"
 
@@ -617,6 +618,34 @@ std::string Unescape(std::string_view value) {
     }
   }
   return out;
+}
+
+core::Result<store::SearchFilter> PatientCompartmentFilter(
+    const fhir::SearchParameterRegistry& registry, std::string_view type,
+    std::string_view patient_id) {
+  SearchFilter any;
+  any.kind = SearchFilter::Kind::kAnyOf;
+  if (type == "Patient") {
+    SearchFilter self;
+    self.kind = SearchFilter::Kind::kId;
+    self.param = "_id";
+    self.any_of.push_back(SearchValue{.text = std::string(patient_id)});
+    any.alternatives.push_back(std::move(self));
+  }
+  for (const std::string& param : fhir::PatientCompartment::Embedded().Params(type)) {
+    const fhir::SearchParameter* p = registry.Find(type, param);
+    if (!p || p->type != SearchParamType::kReference) continue;
+    SearchFilter ref;
+    ref.param = param;
+    ref.type = SearchParamType::kReference;
+    ref.any_of.push_back(
+        SearchValue{.target_type = "Patient", .target_id = std::string(patient_id)});
+    any.alternatives.push_back(std::move(ref));
+  }
+  if (any.alternatives.empty()) {
+    return core::Fail(Bad(fmt::format("{} is not in the Patient compartment", std::string(type))));
+  }
+  return any;
 }
 
 core::Result<ParsedSearch> ParseSearchRequest(const fhir::SearchParameterRegistry& registry,

@@ -44,6 +44,13 @@ core::Result<ParsedSearch> ParseSearchRequest(const fhir::SearchParameterRegistr
                                               std::string_view type, const QueryParams& params,
                                               bool strict, const SearchLimits& limits = {});
 
+// The filter "in patient `patient_id`'s compartment" for resources of `type`: one of the
+// compartment's parameters refers to the patient (or, for Patient, it is the patient).
+// Errors: kInvalidArgument when `type` is not in the Patient compartment.
+core::Result<store::SearchFilter> PatientCompartmentFilter(
+    const fhir::SearchParameterRegistry& registry, std::string_view type,
+    std::string_view patient_id);
+
 // Splits a parameter value at unescaped `separator`s (search.html#escaping), keeping escapes.
 std::vector<std::string> SplitUnescaped(std::string_view value, char separator);
 // Removes the escapes: "\," -> ",", "\|" -> "|", "\$" -> "$", "\\" -> "\".

@@ -62,9 +62,15 @@ struct Write {
   Operation operation = Operation::kCreate;
   std::string type;
   std::string id;
-  fhir::ResourceParts resource;              // create and update
-  std::optional<int64_t> if_match;           // update: the version the client last saw
-  std::optional<SearchQuery> if_none_exist;  // create: conditional create
+  fhir::ResourceParts resource;     // create and update
+  std::optional<int64_t> if_match;  // update: the version the client last saw
+  // Conditional create (a create) or the criteria a bundle entry was planned with (any
+  // operation), searched again at commit.
+  std::optional<SearchQuery> if_none_exist;
+  // What `if_none_exist` found when the bundle was planned: "" none, else the id of the one
+  // match. When set, the commit fails with kPreconditionFailed if the search now finds
+  // something else (a concurrent write changed it): no entry acts on a stale decision.
+  std::optional<std::string> planned_match;
   // The resource's search index values (fhir::ExtractIndexValues). Extracted by the caller,
   // off the commit thread; when absent the store extracts them itself.
   std::optional<std::vector<fhir::IndexValue>> index_values;

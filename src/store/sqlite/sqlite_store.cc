@@ -898,17 +898,27 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now, bool& 
     return result;
   };
 
-  if (w.operation == Operation::kCreate && w.if_none_exist) {
+  if (w.if_none_exist) {
     // On the commit thread, inside the transaction: no other write can slip in between the
-    // search and the create.
+    // search and the write.
     auto found = FindMatches(SearchContext{db, *param_ids_, registry_}, *w.if_none_exist, 2);
     if (!found) return fail(found.error());
-    if (found->size() == 1) {
+    if (w.planned_match) {
+      std::string now_found = found->empty()      ? ""
+                              : found->size() > 1 ? "more than one resource"
+                                                  : found->front().id;
+      if (now_found != *w.planned_match) {
+        return fail(core::PreconditionFailed(
+            "the entry's search criteria match something else than when the bundle was planned "
+            "(a concurrent write); send the bundle again"));
+      }
+    }
+    if (w.operation == Operation::kCreate && found->size() == 1) {
       result.outcome = WriteOutcome::kExisting;
       result.record = std::move(found->front());
       return result;
     }
-    if (found->size() > 1) {
+    if (w.operation == Operation::kCreate && found->size() > 1) {
       return fail(core::PreconditionFailed(
           "conditional create: the If-None-Exist criteria match more than one resource"));
     }
@@ -958,6 +968,11 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now, bool& 
           current_version == 0 || current_deleted ? WriteOutcome::kCreated : WriteOutcome::kUpdated;
       break;
     case Operation::kDelete:
+      if (w.if_match &&
+          (current_version == 0 || current_deleted || *w.if_match != current_version)) {
+        return fail(core::PreconditionFailed(
+            fmt::format("If-Match: {}/{} is not at version {}", w.type, w.id, *w.if_match)));
+      }
       if (current_version == 0 || current_deleted) {
         result.outcome = WriteOutcome::kNoChange;
         rec.version = current_version;
