@@ -1,6 +1,7 @@
 #include "api/fhir_api.h"
 
 #include <charconv>
+#include <fstream>
 #include <set>
 
 #include <fmt/format.h>
@@ -42,6 +43,8 @@ int HttpStatusFor(core::Code code) {
       return 403;
     case core::Code::kUnavailable:
       return 503;
+    case core::Code::kResourceExhausted:
+      return 429;
     case core::Code::kUnsupported:
       return 501;
     case core::Code::kInternal:
@@ -153,8 +156,12 @@ struct FhirApi::Context {
 };
 
 FhirApi::FhirApi(records::RecordService& records, store::Store& store,
-                 core::MetricsRegistry& metrics, ApiOptions options)
-    : records_(records), store_(store), metrics_(metrics), options_(std::move(options)) {
+                 core::MetricsRegistry& metrics, ApiOptions options, bulk::ExportManager* exports)
+    : records_(records),
+      store_(store),
+      exports_(exports),
+      metrics_(metrics),
+      options_(std::move(options)) {
   capability_json_ =
       CapabilityStatementJson(records_.search_parameters(), options_.version, options_.base_url);
 }
@@ -248,6 +255,38 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
   if (segs[0] == "_history" && segs.size() == 1) {
     return get ? History(ctx, responder, "", "") : not_allowed();
   }
+  auto is_op = [](std::string_view seg, std::string_view op) {
+    return (seg.starts_with('$') && seg.substr(1) == op) ||
+           (seg.starts_with("%24") && seg.substr(3) == op);
+  };
+  if (is_op(segs[0], "export") && segs.size() == 1) {
+    return get || method == "POST" ? ExportKickOff(ctx, responder, bulk::ExportLevel::kSystem, "")
+                                   : not_allowed();
+  }
+  if (segs[0] == "$export-status" && segs.size() == 2) {
+    if (method == "DELETE") {
+      if (!exports_) return responder.Send(Failure(core::Unsupported("$export is not enabled")));
+      core::Status s = exports_->Delete(std::string(segs[1]));
+      if (!s.ok()) return responder.Send(Failure(s));
+      http::Response r;
+      r.status = 202;
+      return responder.Send(std::move(r));
+    }
+    return get ? ExportStatus(ctx, responder, std::string(segs[1])) : not_allowed();
+  }
+  if (segs[0] == "$export-file" && segs.size() == 3) {
+    return get ? ExportFile(ctx, responder, std::string(segs[1]), std::string(segs[2]))
+               : not_allowed();
+  }
+  if (segs.size() == 2 && segs[0] == "Patient" && is_op(segs[1], "export")) {
+    return get || method == "POST" ? ExportKickOff(ctx, responder, bulk::ExportLevel::kPatient, "")
+                                   : not_allowed();
+  }
+  if (segs.size() == 3 && segs[0] == "Group" && is_op(segs[2], "export")) {
+    return get || method == "POST"
+               ? ExportKickOff(ctx, responder, bulk::ExportLevel::kGroup, std::string(segs[1]))
+               : not_allowed();
+  }
   std::string type(segs[0]);
   if (!records_.IsResourceType(type)) {
     return responder.Send(
@@ -280,8 +319,7 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
   if (segs.size() == 3 && segs[2] == "_history") {
     return get ? History(ctx, responder, type, id) : not_allowed();
   }
-  if (segs.size() == 3 && type == "Patient" &&
-      (segs[2] == "$everything" || segs[2] == "%24everything")) {
+  if (segs.size() == 3 && type == "Patient" && is_op(segs[2], "everything")) {
     return get ? Everything(ctx, responder, id) : not_allowed();
   }
   if (segs.size() == 3 && type == "Patient" && records_.IsResourceType(segs[2])) {
@@ -291,6 +329,136 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
     return get ? VRead(ctx, responder, type, id, std::string(segs[3])) : not_allowed();
   }
   responder.Send(Outcome(404, core::NotFound(fmt::format("no route for {}", ctx.request.path()))));
+}
+
+void FhirApi::ExportKickOff(Context& ctx, http::Responder& responder, bulk::ExportLevel level,
+                            const std::string& group_id) {
+  if (!exports_) return responder.Send(Failure(core::Unsupported("$export is not enabled")));
+  // The async pattern is the only one (Bulk Data IG: the client SHALL send it).
+  if (ctx.request.Header("prefer").find("respond-async") == std::string_view::npos) {
+    return responder.Send(
+        Failure(core::InvalidArgument("$export needs the header Prefer: respond-async")));
+  }
+  bulk::ExportRequest req;
+  req.level = level;
+  req.group_id = group_id;
+  req.request_url = ctx.base + ctx.request.target;
+  records::QueryParams params = ctx.params;
+  if (ctx.request.method == "POST" && !ctx.request.body.empty()) {
+    // POST kick-off: a Parameters resource (parameter[].name / value[x]).
+    auto doc = json::Parse(ctx.request.body);
+    if (!doc || doc->root()->StringOr("resourceType") != "Parameters") {
+      return responder.Send(
+          Failure(core::InvalidArgument("a POST $export takes a Parameters resource")));
+    }
+    if (const json::Value* ps = doc->root()->Find("parameter"); ps && ps->is_array()) {
+      for (const json::Value* p : ps->items()) {
+        if (!p->is_object()) continue;
+        std::string name(p->StringOr("name"));
+        for (const json::Member& m : p->members()) {
+          if (m.key.starts_with("value") && m.value->is_string()) {
+            params.emplace_back(name, std::string(m.value->text()));
+          }
+        }
+      }
+    }
+  }
+  for (const auto& [name, value] : params) {
+    if (name == "_outputFormat") {
+      if (value != "application/fhir+ndjson" && value != "application/ndjson" &&
+          value != "ndjson") {
+        return responder.Send(Failure(core::InvalidArgument(
+            fmt::format("_outputFormat {} is not supported; use application/fhir+ndjson", value))));
+      }
+    } else if (name == "_since") {
+      auto range = core::ParseFhirDateTimeRange(value);
+      if (!range) {
+        return responder.Send(Failure(core::InvalidArgument("_since must be a FHIR instant")));
+      }
+      req.since = range->begin;
+    } else if (name == "_type") {
+      for (std::string& t : records::SplitUnescaped(value, ',')) {
+        if (!records_.IsResourceType(t)) {
+          return responder.Send(
+              Failure(core::InvalidArgument(fmt::format("_type: unknown type '{}'", t))));
+        }
+        req.types.push_back(std::move(t));
+      }
+    } else if (name == "_format") {
+      continue;
+    } else {
+      // _elements, _typeFilter, patient, includeAssociatedData...: not implemented. Strict
+      // handling refuses; lenient ignores (Bulk Data IG: servers MAY ignore).
+      if (ctx.strict) {
+        return responder.Send(
+            Failure(core::InvalidArgument(fmt::format("$export: '{}' is not supported", name))));
+      }
+    }
+  }
+  auto id = exports_->Start(std::move(req));
+  if (!id) return responder.Send(Failure(id.error()));
+  http::Response r;
+  r.status = 202;
+  r.headers.emplace_back("Content-Location", fmt::format("{}/$export-status/{}", ctx.base, *id));
+  responder.Send(std::move(r));
+}
+
+void FhirApi::ExportStatus(Context& ctx, http::Responder& responder, const std::string& job_id) {
+  if (!exports_) return responder.Send(Failure(core::Unsupported("$export is not enabled")));
+  auto status = exports_->Status(job_id);
+  if (!status) return responder.Send(Failure(status.error()));
+  using State = bulk::ExportStatus::State;
+  if (status->state == State::kRunning) {
+    http::Response r;
+    r.status = 202;
+    r.headers.emplace_back("X-Progress",
+                           fmt::format("{} of {} types, {} resources", status->types_done,
+                                       status->types_total, status->resources));
+    r.headers.emplace_back("Retry-After", "1");
+    return responder.Send(std::move(r));
+  }
+  if (status->state == State::kFailed) {
+    return responder.Send(Failure(core::Internal("the export failed: " + status->error)));
+  }
+  // The manifest (Bulk Data IG, "Response - Complete Status").
+  std::string out = "{\"transactionTime\":";
+  json::WriteString(core::FormatInstant(status->transaction_time), out);
+  out += ",\"request\":";
+  json::WriteString(status->request_url, out);
+  out += ",\"requiresAccessToken\":false,\"output\":[";
+  bool first = true;
+  for (const bulk::ExportFile& f : status->files) {
+    if (!first) out += ",";
+    first = false;
+    out += "{\"type\":";
+    json::WriteString(f.type, out);
+    out += ",\"url\":";
+    json::WriteString(fmt::format("{}/$export-file/{}/{}", ctx.base, job_id, f.name), out);
+    out += fmt::format(",\"count\":{}}}", f.count);
+  }
+  out += "],\"error\":[]}";
+  http::Response r;
+  r.content_type = "application/json";
+  r.body = std::move(out);
+  r.headers.emplace_back(
+      "Expires", core::FormatHttpDate(core::SystemClock::Instance().Now() + 3600LL * 1000000));
+  responder.Send(std::move(r));
+}
+
+void FhirApi::ExportFile(Context&, http::Responder& responder, const std::string& job_id,
+                         const std::string& name) {
+  if (!exports_) return responder.Send(Failure(core::Unsupported("$export is not enabled")));
+  auto path = exports_->FilePath(job_id, name);
+  if (!path) return responder.Send(Failure(path.error()));
+  std::ifstream in(*path, std::ios::binary);
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return responder.Send(Failure(core::Internal("cannot read the export file")));
+  }
+  http::Response r;
+  r.content_type = "application/fhir+ndjson";
+  r.body = std::move(body);
+  responder.Send(std::move(r));
 }
 
 void FhirApi::Metadata(Context& ctx, http::Responder& responder) {

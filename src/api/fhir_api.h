@@ -6,6 +6,7 @@
 #include <atomic>
 #include <string>
 
+#include "bulk/export.h"
 #include "core/metrics.h"
 #include "http/message.h"
 #include "records/record_service.h"
@@ -21,8 +22,9 @@ struct ApiOptions {
 
 class FhirApi {
  public:
+  // `exports` may be null: then $export answers 501.
   FhirApi(records::RecordService& records, store::Store& store, core::MetricsRegistry& metrics,
-          ApiOptions options);
+          ApiOptions options, bulk::ExportManager* exports = nullptr);
 
   // The http::Handler. Thread-safe.
   void Handle(http::Request& request, http::Responder responder);
@@ -57,9 +59,16 @@ class FhirApi {
                const std::string& id);
   void Metadata(Context& ctx, http::Responder& responder);
   void Bundle(Context& ctx, http::Responder responder);
+  // Bulk Data: kick-off ($export at system, Patient, Group level), status, files.
+  void ExportKickOff(Context& ctx, http::Responder& responder, bulk::ExportLevel level,
+                     const std::string& group_id);
+  void ExportStatus(Context& ctx, http::Responder& responder, const std::string& job_id);
+  void ExportFile(Context& ctx, http::Responder& responder, const std::string& job_id,
+                  const std::string& name);
 
   records::RecordService& records_;
   store::Store& store_;
+  bulk::ExportManager* exports_;
   core::MetricsRegistry& metrics_;
   ApiOptions options_;
   std::atomic<bool> ready_{false};

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "api/fhir_api.h"
+#include "bulk/export.h"
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "core/logging.h"
@@ -60,8 +61,11 @@ int RunServe(const ServeArgs& args) {
     return 1;
   }
   records::RecordService records(**store, definitions);
+  // Bulk export jobs write under the data directory; they end before the store closes.
+  auto exports = std::make_unique<bulk::ExportManager>(
+      records, **store, bulk::ExportOptions{.directory = config->data_dir + "/exports"});
   api::FhirApi fhir_api(records, **store, metrics,
-                        api::ApiOptions{config->base_url, MEDULLA_VERSION});
+                        api::ApiOptions{config->base_url, MEDULLA_VERSION}, exports.get());
   config->http.render_error = &api::FhirApi::ErrorResponse;
   auto server = http::Server::Start(
       config->http,
@@ -89,6 +93,7 @@ int RunServe(const ServeArgs& args) {
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   // Every queued write is committed before exit.
+  exports.reset();
   if (core::Status closed = (*store)->Close(); !closed.ok()) {
     log->error("closing the store: {}", closed.message());
     return 1;

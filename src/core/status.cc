@@ -26,6 +26,8 @@ std::string_view CodeName(Code code) {
       return "permission denied";
     case Code::kUnavailable:
       return "unavailable";
+    case Code::kResourceExhausted:
+      return "resource exhausted";
     case Code::kUnsupported:
       return "unsupported";
     case Code::kInternal:

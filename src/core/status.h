@@ -29,6 +29,7 @@ enum class Code {
   kUnauthenticated,     // 401
   kPermissionDenied,    // 403
   kUnavailable,         // 503: shutting down, store closed
+  kResourceExhausted,   // 429: a limit on concurrent work was reached; retry later
   kUnsupported,         // 501 / 415-like: a feature or format not implemented
   kInternal,            // 500: a bug or an I/O failure
 };
@@ -102,6 +103,9 @@ inline Status TooLarge(std::string m) {
 }
 inline Status Unavailable(std::string m) {
   return {Code::kUnavailable, std::move(m)};
+}
+inline Status ResourceExhausted(std::string m) {
+  return {Code::kResourceExhausted, std::move(m)};
 }
 inline Status Unsupported(std::string m) {
   return {Code::kUnsupported, std::move(m)};

@@ -49,6 +49,8 @@ std::string_view IssueTypeFor(core::Code code) {
       return "forbidden";
     case core::Code::kUnavailable:
       return "transient";
+    case core::Code::kResourceExhausted:
+      return "throttled";
     case core::Code::kUnsupported:
       return "not-supported";
     case core::Code::kInternal:

@@ -423,6 +423,13 @@ class Compiler {
     ASSIGN_OR_RETURN(int64_t pid, Pid(type, f.param));
     Alternatives a{"ix_reference", {}, 0, true};
     for (const SearchValue& v : f.any_of) {
+      if (v.target_id.empty()) {
+        // Any resource of the type (export: "in some patient's compartment").
+        a.conditions.push_back(fmt::format("T.target_type = {}", b_.Text(v.target_type)));
+        a.cost = 2;
+        a.point = false;
+        continue;
+      }
       std::string cond = fmt::format("T.target_id = {}", b_.Text(v.target_id));
       if (!v.target_type.empty())
         cond += fmt::format(" AND T.target_type = {}", b_.Text(v.target_type));
