@@ -23,4 +23,9 @@ struct ImportArgs {
 };
 int RunImport(const ImportArgs& args);
 
+struct ReindexArgs {
+  std::string data_dir;
+};
+int RunReindex(const ReindexArgs& args);
+
 }  // namespace medulla::cli

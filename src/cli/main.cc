@@ -1,6 +1,7 @@
 // medulla: the city health data hub, one program.
 //   medulla serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT]
 //   medulla import [--data-dir DIR] FILE...
+//   medulla reindex [--data-dir DIR]
 //   medulla --version
 #include <CLI/CLI.hpp>
 
@@ -28,8 +29,16 @@ int main(int argc, char** argv) {
   import_cmd->add_option("--data-dir", import.data_dir, "Data directory (default ./var/medulla)");
   import_cmd->add_option("files", import.files, "Bundle .json or .ndjson files")->required();
 
+  medulla::cli::ReindexArgs reindex;
+  auto* reindex_cmd = app.add_subcommand(
+      "reindex",
+      "Rebuild the search index of a data directory that no server is using (after the "
+      "search parameter definitions changed)");
+  reindex_cmd->add_option("--data-dir", reindex.data_dir, "Data directory (default ./var/medulla)");
+
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return medulla::cli::RunServe(serve);
   if (import_cmd->parsed()) return medulla::cli::RunImport(import);
+  if (reindex_cmd->parsed()) return medulla::cli::RunReindex(reindex);
   return 2;
 }
