@@ -371,7 +371,7 @@ void FhirApi::ExportKickOff(Context& ctx, http::Responder& responder, bulk::Expo
             fmt::format("_outputFormat {} is not supported; use application/fhir+ndjson", value))));
       }
     } else if (name == "_since") {
-      auto range = core::ParseFhirDateTimeRange(value);
+      auto range = core::ParseFhirDateTimeRange(records::SearchDateText(value));
       if (!range) {
         return responder.Send(Failure(core::InvalidArgument("_since must be a FHIR instant")));
       }

@@ -1,5 +1,6 @@
 #include "records/importer.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -199,6 +200,13 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
           }
           ASSIGN_OR_RETURN(auto found, conditional(i, p.type, url.substr(question + 1), p));
           if (!found.empty()) {
+            std::string_view own = resource->StringOr("id");
+            if (!own.empty() && own != found.front().id) {
+              return core::Fail(EntryError(
+                  i, fmt::format("the resource's id '{}' is not that of the resource the "
+                                 "criteria match ({})",
+                                 std::string(own), found.front().id)));
+            }
             p.id = found.front().id;
             p.if_match = found.front().version;
           } else {
@@ -261,35 +269,6 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
     };
     return rank(a.op) < rank(b.op);
   });
-  // Conditional references ("Patient?identifier=x|1"): each to its one match, found now.
-  if (resolve) {
-    std::vector<std::string> queries;
-    for (const Planned& p : planned) {
-      if (p.resource) CollectConditionalReferences(*p.resource, queries);
-    }
-    for (const std::string& ref : queries) {
-      if (references.contains(ref)) continue;
-      size_t q = ref.find('?');
-      std::string type = ref.substr(0, q);
-      if (!records.IsResourceType(type)) {
-        return core::Fail(core::InvalidArgument(
-            fmt::format("reference '{}': '{}' is not a resource type", ref, type)));
-      }
-      auto parsed = records.ParseSearch(type, ParseQueryString(ref.substr(q + 1)), true);
-      if (!parsed) {
-        return core::Fail(core::InvalidArgument(
-            fmt::format("reference '{}': {}", ref, parsed.error().message())));
-      }
-      auto found = resolve(type, ref.substr(q + 1));
-      if (!found) return core::Fail(found.error());
-      if (found->size() != 1) {
-        return core::Fail(core::PreconditionFailed(
-            fmt::format("conditional reference '{}' matches {} resources; it must match one", ref,
-                        found->empty() ? "no" : "more than one")));
-      }
-      references.emplace(ref, type + "/" + found->front().id);
-    }
-  }
   unit.writes.reserve(planned.size());
   if (entry_index) entry_index->clear();
   for (Planned& p : planned) {
@@ -301,6 +280,32 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
     w.if_match = p.if_match;
     w.if_none_exist = std::move(p.condition);
     w.planned_match = std::move(p.planned_match);
+    // Conditional references ("Patient?identifier=x|1") are resolved at commit, after the
+    // other entries (http.html#trules); here only their criteria are checked.
+    if (p.resource) {
+      std::vector<std::string> refs;
+      CollectConditionalReferences(*p.resource, refs);
+      std::sort(refs.begin(), refs.end());
+      refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
+      for (std::string& ref : refs) {
+        if (!resolve) {
+          return core::Fail(
+              EntryError(p.index, fmt::format("conditional reference '{}' in an import", ref)));
+        }
+        size_t q = ref.find('?');
+        std::string type = ref.substr(0, q);
+        if (!records.IsResourceType(type)) {
+          return core::Fail(EntryError(
+              p.index, fmt::format("reference '{}': '{}' is not a resource type", ref, type)));
+        }
+        auto parsed = records.ParseSearch(type, ParseQueryString(ref.substr(q + 1)), true);
+        if (!parsed) {
+          return core::Fail(EntryError(
+              p.index, fmt::format("reference '{}': {}", ref, parsed.error().message())));
+        }
+        w.conditional_references.push_back({std::move(ref), std::move(parsed->query)});
+      }
+    }
     if (p.op != store::Operation::kDelete) {
       RewriteReferences(doc, *p.resource, references);
       auto prepared = records.PrepareParsed(*p.resource);

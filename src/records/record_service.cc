@@ -225,7 +225,7 @@ core::Result<SearchReply> RecordService::Everything(const std::string& patient_i
       }
       count = std::min(n, options_.max_page_size);
     } else if (name == "_since") {
-      auto range = core::ParseFhirDateTimeRange(value);
+      auto range = core::ParseFhirDateTimeRange(SearchDateText(value));
       if (!range) {
         RETURN_IF_ERROR(reject(core::InvalidArgument("_since: not a FHIR instant")));
         continue;
@@ -253,7 +253,6 @@ core::Result<SearchReply> RecordService::Everything(const std::string& patient_i
         return core::Fail(core::InvalidArgument("_cursor: not a cursor of this operation"));
       }
       inner_cursor = value.substr(dot + 1);
-      continue;  // not in `applied`: the links set their own
     } else if (name == "_format" || name == "_pretty") {
       continue;
     } else {
@@ -285,8 +284,24 @@ core::Result<SearchReply> RecordService::Everything(const std::string& patient_i
       reply.page.next_cursor = fmt::format("{}.{}", i, *page.next_cursor);
       break;
     }
-    if (reply.page.resources.size() >= count && i + 1 < types.size()) {
-      reply.page.next_cursor = fmt::format("{}.", i + 1);
+    if (reply.page.resources.size() >= count) {
+      // The page is full at a type boundary: link a next page only if a later type has
+      // something (an empty last page would be a dead end for the client).
+      for (size_t j = i + 1; j < types.size(); ++j) {
+        store::SearchQuery peek;
+        peek.type = types[j];
+        peek.count = 1;
+        ASSIGN_OR_RETURN(store::SearchFilter in,
+                         PatientCompartmentFilter(search_parameters_, peek.type, patient_id));
+        peek.filters.push_back(std::move(in));
+        if (since) peek.filters.push_back(q.filters.back());
+        ASSIGN_OR_RETURN(store::SearchPage found, store_.Search(peek));
+        if (!found.resources.empty()) {
+          reply.page.next_cursor = fmt::format("{}.", j);
+          break;
+        }
+      }
+      break;
     }
   }
   return reply;

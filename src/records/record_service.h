@@ -129,10 +129,10 @@ class RecordService {
   SearchLimits search_limits_;
 };
 
-// Splits "a=1&b=x%20y" into percent-decoded pairs. In a URL '+' is itself (a time zone in
-// "ge2026-01-01T00:00:00+01:00"); in an application/x-www-form-urlencoded body (POST _search)
-// it means a space.
-QueryParams ParseQueryString(std::string_view query, bool plus_is_space = false);
+// Splits "a=1&b=x%20y" into percent-decoded pairs. '+' means a space, as clients encode it
+// (URLSearchParams, form bodies); a date's time zone then reads "... 01:00", which the search
+// grammar takes back as "+01:00" (SearchDateText). `plus_is_space` = false keeps '+'.
+QueryParams ParseQueryString(std::string_view query, bool plus_is_space = true);
 // Encodes pairs back into a query string.
 std::string EncodeQueryString(const QueryParams& params);
 

@@ -72,9 +72,16 @@ core::Result<SearchValue> ParseNumber(std::string_view text, SearchValue v) {
     decimals = static_cast<int>(mantissa.size() - dot - 1);
   }
   double half = 0.5 * std::pow(10.0, exponent - decimals);
+  // The bounds are decimals with one more digit than the value ("0.8" -> 0.75 and 0.85):
+  // rounded to that digit and read back, they are the same doubles as those decimals stored,
+  // which n -/+ half (0.8500000000000001) is not.
+  int digits = std::max(0, decimals - exponent + 1);
+  auto bound = [digits](double x) {
+    return std::strtod(fmt::format("{:.{}f}", x, digits).c_str(), nullptr);
+  };
   v.number = n;
-  v.low = n - half;
-  v.high = n + half;
+  v.low = bound(n - half);
+  v.high = bound(n + half);
   return v;
 }
 
@@ -348,6 +355,7 @@ class Parser {
         if (f.modifier == Modifier::kText) {
           v.exact = Unescape(raw);
           v.text = fhir::NormalizeSearchString(v.exact);
+          if (v.text.empty()) return core::Fail(Bad("an empty value"));
           return v;
         }
         RETURN_IF_ERROR(SystemAndCode(raw, v));
@@ -379,7 +387,8 @@ class Parser {
         return v;
       }
       case SearchParamType::kDate: {
-        std::string_view text = raw;
+        std::string date = SearchDateText(raw);
+        std::string_view text = date;
         v.comparator = TakePrefix(text);
         auto range = core::ParseFhirDateTimeRange(text);
         if (!range) {
@@ -588,6 +597,12 @@ class Parser {
 };
 
 }  // namespace
+
+std::string SearchDateText(std::string_view value) {
+  std::string out(value);
+  std::replace(out.begin(), out.end(), ' ', '+');
+  return out;
+}
 
 std::vector<std::string> SplitUnescaped(std::string_view value, char separator) {
   std::vector<std::string> out(1);

@@ -30,7 +30,7 @@ enum class Summary : uint8_t { kFalse, kTrue, kText, kData, kCount };
 
 struct ParsedSearch {
   store::SearchQuery query;
-  // The parameters applied, normalised, without the paging cursor: for the Bundle's links.
+  // The parameters applied, normalised, with the paging cursor: the Bundle links repeat them.
   QueryParams applied;
   // Parameters that were not understood and were ignored (lenient handling), one message each.
   std::vector<std::string> ignored;
@@ -50,6 +50,10 @@ core::Result<ParsedSearch> ParseSearchRequest(const fhir::SearchParameterRegistr
 core::Result<store::SearchFilter> PatientCompartmentFilter(
     const fhir::SearchParameterRegistry& registry, std::string_view type,
     std::string_view patient_id);
+
+// A date search value as sent: a '+' of a time-zone offset that the query decoding turned
+// into a space ("2026-01-01T00:00:00 01:00") is put back. Dates never contain spaces.
+std::string SearchDateText(std::string_view value);
 
 // Splits a parameter value at unescaped `separator`s (search.html#escaping), keeping escapes.
 std::vector<std::string> SplitUnescaped(std::string_view value, char separator);

@@ -71,6 +71,14 @@ struct Write {
   // match. When set, the commit fails with kPreconditionFailed if the search now finds
   // something else (a concurrent write changed it): no entry acts on a stale decision.
   std::optional<std::string> planned_match;
+  // Conditional references in the resource ("Patient?identifier=x|1", as written) with their
+  // criteria. At commit, after the unit's other writes (http.html#trules), each is replaced in
+  // the stored resource by Type/id of its one match; none or several fail the unit (412).
+  struct ConditionalReference {
+    std::string reference;
+    SearchQuery query;
+  };
+  std::vector<ConditionalReference> conditional_references;
   // The resource's search index values (fhir::ExtractIndexValues). Extracted by the caller,
   // off the commit thread; when absent the store extracts them itself.
   std::optional<std::vector<fhir::IndexValue>> index_values;

@@ -109,8 +109,10 @@ TEST_F(RecordServiceTest, SearchLimitsAreErrorsEvenWhenLenient) {
 TEST(QueryStringTest, DecodesAndEncodes) {
   auto p = ParseQueryString("a=1&b=x%20y+z&&c&_lastUpdated=ge2026-01-01T00%3A00%3A00Z");
   ASSERT_EQ(p.size(), 4u);
-  EXPECT_EQ(p[1].second, "x y+z");  // '+' is literal in a URL (a time zone offset, say)
-  EXPECT_EQ(ParseQueryString("b=x+y", /*plus_is_space=*/true)[0].second, "x y");  // form body
+  EXPECT_EQ(p[1].second, "x y z");  // '+' is a space, as URLSearchParams and forms write it
+  EXPECT_EQ(ParseQueryString("b=x+y", /*plus_is_space=*/false)[0].second, "x+y");
+  // A time zone's '+' decoded as a space is put back by the search grammar.
+  EXPECT_EQ(SearchDateText("ge2026-01-01T00:00:00 01:00"), "ge2026-01-01T00:00:00+01:00");
   EXPECT_EQ(p[2].first, "c");
   EXPECT_EQ(p[3].second, "ge2026-01-01T00:00:00Z");
   EXPECT_EQ(EncodeQueryString({{"a", "x y"}, {"_id", "p1,p2"}}), "a=x%20y&_id=p1,p2");

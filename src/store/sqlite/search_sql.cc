@@ -481,6 +481,13 @@ class Compiler {
                NumberCondition(v.comparator, "T.canonical_value", *v.canonical_number,
                                v.canonical_low.value_or(*v.canonical_number),
                                v.canonical_high.value_or(*v.canonical_number), b_);
+        if (v.system && v.system->empty()) {
+          // `n||code` keeps its literal meaning too: the code or the human unit is `code`.
+          std::string code = b_.Text(v.code);
+          cond = fmt::format("({}) OR (({}) AND (T.code = {} OR T.unit = {}))", cond,
+                             NumberCondition(v.comparator, "T.value", v.number, v.low, v.high, b_),
+                             code, code);
+        }
       } else {
         cond = NumberCondition(v.comparator, "T.value", v.number, v.low, v.high, b_);
         if (v.system && !v.system->empty()) {
@@ -853,16 +860,18 @@ class Includer {
         while ((rc = stmt.Step()) == SQLITE_ROW) {
           int64_t found_rk = stmt.Int(0);
           if (!seen_.insert(found_rk).second) continue;
-          if (page_.included.size() >= q_.max_included) {
+          if (page_.included.size() + rows_.size() >= q_.max_included) {
             page_.included_truncated = true;
-            return core::OkStatus();
+            break;  // keep what was found so far
           }
           VersionRecord rec = RecordFromRow(stmt.get(), 2, stmt.Text(1));
           found.emplace_back(found_rk, rec.type);
           rows_.push_back(Row{found_rk, std::move(rec), {}});
         }
-        if (rc != SQLITE_DONE) return db.Error("search: include");
+        if (rc != SQLITE_DONE && !page_.included_truncated) return db.Error("search: include");
+        if (page_.included_truncated) break;
       }
+      if (page_.included_truncated) break;
     }
     // Bodies for what this include found.
     size_t kept = 0;

@@ -15,6 +15,7 @@
 
 #include "core/logging.h"
 #include "json/parse.h"
+#include "json/write.h"
 #include "store/sqlite/search_sql.h"
 
 namespace medulla::store::sqlite {
@@ -386,6 +387,49 @@ core::Status SqliteStore::IndexTail(size_t upto) {
   indexed_pending_ = index_tail_[upto - 1].seq;
   RETURN_IF_ERROR(WriteMeta(db, "indexed_seq", std::to_string(indexed_pending_)));
   index_flushed_ = upto;
+  return core::OkStatus();
+}
+
+core::Status SqliteStore::ResolveReferences(const Write& w, WriteResult& result) {
+  Db& db = *writer_;
+  VersionRecord& rec = result.record;
+  if (result.outcome != WriteOutcome::kCreated && result.outcome != WriteOutcome::kUpdated) {
+    return core::OkStatus();  // nothing was written (an existing match, a delete)
+  }
+  // Everything the unit wrote so far is searchable first.
+  RETURN_IF_ERROR(IndexTail(index_tail_.size()));
+  std::string body = rec.body;
+  for (const Write::ConditionalReference& ref : w.conditional_references) {
+    ASSIGN_OR_RETURN(std::vector<VersionRecord> found,
+                     FindMatches(SearchContext{db, *param_ids_, registry_}, ref.query, 2));
+    if (found.size() != 1) {
+      return core::PreconditionFailed(
+          fmt::format("conditional reference '{}' matches {}; it must match exactly one resource",
+                      ref.reference, found.empty() ? "nothing" : "more than one resource"));
+    }
+    // The reference as the stored JSON spells it, replaced wherever it is a reference.
+    std::string from = "\"reference\":", to = "\"reference\":";
+    json::WriteString(ref.reference, from);
+    json::WriteString(found.front().type + "/" + found.front().id, to);
+    for (size_t pos = 0; (pos = body.find(from, pos)) != std::string::npos; pos += to.size()) {
+      body.replace(pos, from.size(), to);
+    }
+  }
+  // The stored body and its index rows follow (the tail entry was indexed just above).
+  auto task = std::find_if(index_tail_.rbegin(), index_tail_.rend(),
+                           [&](const IndexTask& t) { return t.seq == rec.seq; });
+  if (task == index_tail_.rend()) return core::Internal("conditional reference: no index task");
+  ASSIGN_OR_RETURN(IndexRows before, IndexRowsOf(rec.type, rec.body));
+  ASSIGN_OR_RETURN(IndexRows after, IndexRowsOf(rec.type, body));
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, db.Prepare("UPDATE versions SET body = ? WHERE seq = ?"));
+  {
+    Stmt stmt(raw);
+    stmt.BindBlob(1, body);
+    stmt.Bind(2, rec.seq);
+    if (stmt.Step() != SQLITE_DONE) return db.Error("conditional reference: rewrite");
+  }
+  RETURN_IF_ERROR(WriteIndexDiff(db, task->rk, before, after));
+  rec.body = std::move(body);
   return core::OkStatus();
 }
 
@@ -830,14 +874,25 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
   }
   const int64_t seq_mark = next_seq_;
   const size_t tail_mark = index_tail_.size();
+  // Index work done inside the unit's savepoint is undone with it.
+  const size_t flushed_mark = index_flushed_;
+  const int64_t pending_mark = indexed_pending_;
+  auto undo_marks = [&] {
+    next_seq_ = seq_mark;
+    index_tail_.resize(tail_mark);
+    index_flushed_ = flushed_mark;
+    indexed_pending_ = pending_mark;
+  };
   auto fail_all = [&](const core::Status& s) {
     results.assign(unit.writes.size(), WriteResult{});
     for (auto& r : results) r.status = s;
-    next_seq_ = seq_mark;
-    index_tail_.resize(tail_mark);
+    undo_marks();
     return results;
   };
-  if (unit.writes.size() == 1) {
+  const bool resolves_references =
+      std::any_of(unit.writes.begin(), unit.writes.end(),
+                  [](const Write& w) { return !w.conditional_references.empty(); });
+  if (unit.writes.size() == 1 && !resolves_references) {
     // A single write (every REST create, update and delete) needs no savepoint: its checks
     // (preconditions, an existing id) fail before it modifies anything, and a failure after
     // its first modification is an I/O-level one that fails the whole batch anyway. The
@@ -866,6 +921,17 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
       break;
     }
   }
+  if (!failed && resolves_references) {
+    for (size_t i = 0; i < unit.writes.size(); ++i) {
+      if (unit.writes[i].conditional_references.empty()) continue;
+      if (core::Status s = ResolveReferences(unit.writes[i], results[i]); !s.ok()) {
+        results[i].status = s;
+        failed = true;
+        failed_index = i;
+        break;
+      }
+    }
+  }
   if (!failed) {
     if (writer_->Run("RELEASE unit").ok()) return results;
     failed = true;
@@ -875,8 +941,7 @@ std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpo
   // batch is broken.
   bool undone = writer_->Run("ROLLBACK TO unit").ok() && writer_->Run("RELEASE unit").ok();
   if (!undone || sqlite3_get_autocommit(writer_->handle())) broken = true;
-  next_seq_ = seq_mark;
-  index_tail_.resize(tail_mark);
+  undo_marks();
   if (failed_index >= results.size()) {
     return fail_all(core::Internal("the store could not release the unit's savepoint"));
   }

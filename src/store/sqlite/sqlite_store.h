@@ -113,6 +113,9 @@ class SqliteStore final : public Store {
     bool deleted = false;           // a deletion: its rows go
     std::optional<IndexRows> rows;  // the new rows; nullopt: extract from the stored body
   };
+  // Replaces the write's conditional references by their matches, in the stored body and in
+  // the index (commit thread, inside the unit's savepoint).
+  core::Status ResolveReferences(const Write& w, WriteResult& result);
   // Indexes tail entries [index_flushed_, upto) in the open transaction (commit thread).
   core::Status IndexTail(size_t upto);
   // Blocks until versions up to `target` are indexed (any thread but the commit thread).

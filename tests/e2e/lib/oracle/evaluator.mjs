@@ -38,8 +38,19 @@
 //     ge: th > sl   sa: tl >= sh   eb: th <= sl          (ap is not implemented)
 // - number and quantity: eq/ne use the implicit range of the number as written (`100` is
 //   [99.5, 100.5), `100.0` is [99.95, 100.05)); gt/lt/ge/le compare with the exact value.
-//   Arithmetic is exact (BigInt decimals). Quantity `n|system|code` needs system and code to
-//   match; `n||code` matches Quantity.code or Quantity.unit; a bare `n` ignores units.
+//   Arithmetic is exact (BigInt decimals). A bare `n` ignores units.
+// - quantity units are UCUM-aware, with the UCUM library of the LHC (npm `@lhncbc/ucum-lhc`,
+//   the one fhirpath.js uses): when the search value is `n|http://unitsofmeasure.org|code` or
+//   `n||code` and `code` is a valid UCUM expression as written (no substitution of names or
+//   case), a stored Quantity matches when its own code (with system UCUM or no system) is valid
+//   UCUM, commensurable with the search unit (same dimension: `{score}`, `%`, `1` and `mg/g` are
+//   all dimensionless; mass and substance amount are not commensurable) and its value, converted
+//   to the search unit, satisfies the prefix as above (Cel, [degF] and K are affine). A stored
+//   code identical to the search code is not converted (exact decimals); a converted value is a
+//   double, so the query generator avoids values within 1e-9 (relative) of a boundary. Stored
+//   quantities without a UCUM code never match such a search, whatever their `unit` says.
+//   Otherwise (another system, or a code that is not UCUM): `n|system|code` needs system and
+//   code to match; `n||code` matches Quantity.code or Quantity.unit.
 // - uri: exact (case-sensitive); `:below` = the element starts with the value, `:above` = the
 //   value starts with the element.
 // - `:missing=true` matches resources where the parameter's expression yields nothing.
@@ -55,7 +66,14 @@
 // - `_sort`: a resource's sort key for a parameter is its only value (date: the interval's lo;
 //   string: normalised; token: the code; quantity: the value); a resource with no value or
 //   several different values makes the order undefined, which result.sortAmbiguous reports.
+import { createRequire } from 'node:module';
 import { parseReference, SUPPORTED_TYPES } from './params.mjs';
+
+const require = createRequire(import.meta.url);
+const { UcumLhcUtils } = require('@lhncbc/ucum-lhc');
+const ucum = UcumLhcUtils.getInstance();
+
+export const UCUM_SYSTEM = 'http://unitsofmeasure.org';
 
 export const DATE_PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
 const RESULT_PARAMS = new Set(['_sort', '_count', '_include', '_revinclude', '_summary', '_total']);
@@ -230,6 +248,97 @@ function numberMatcher(prefix, text) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// UCUM units (ucum-lhc)
+
+const ucumValidity = new Map();
+const ucumCommensurable = new Map();
+
+/** Is `code` a UCUM unit expression that ucum-lhc accepts exactly as written and can convert? */
+export function ucumValid(code) {
+  if (typeof code !== 'string' || code === '') return false;
+  let ok = ucumValidity.get(code);
+  if (ok === undefined) {
+    // validateUnitString reports 'invalid' when it had to substitute (`kilogram` -> `kg`);
+    // convertUnitTo alone would accept such names.
+    ok = ucum.validateUnitString(code, false).status === 'valid' && ucum.convertUnitTo(code, 1, code).status === 'succeeded';
+    ucumValidity.set(code, ok);
+  }
+  return ok;
+}
+
+/**
+ * `value` (a number) in UCUM unit `from` expressed in unit `to` (a double), or null when either is
+ * not valid UCUM or they are not commensurable. The same code is returned unchanged.
+ */
+export function ucumConvert(value, from, to) {
+  if (!ucumValid(from) || !ucumValid(to)) return null;
+  if (from === to) return value;
+  const key = `${from}\u0000${to}`;
+  let ok = ucumCommensurable.get(key);
+  if (ok === undefined) {
+    ok = ucum.convertUnitTo(from, 1, to).status === 'succeeded';
+    ucumCommensurable.set(key, ok);
+  }
+  if (!ok) return null;
+  const r = ucum.convertUnitTo(from, value, to);
+  return r.status === 'succeeded' && Number.isFinite(r.toVal) ? r.toVal : null;
+}
+
+/** Parses a quantity search value: {prefix, number (text), system, code}; system/code undefined when bare. */
+export function parseQuantityValue(alt) {
+  const parts = splitEscaped(alt, '|').map(unescapeValue);
+  if (parts.length !== 1 && parts.length !== 3) throw new Error(`quantity value needs number or number|system|code: ${alt}`);
+  const [prefix, text] = splitPrefix(parts[0]);
+  return { prefix, text, system: parts[1], code: parts[2] };
+}
+
+/** The UCUM unit a quantity search value is compared in, or null when it keeps the exact rules. */
+export function ucumSearchUnit({ system, code }) {
+  return code && (system === UCUM_SYSTEM || system === '') && ucumValid(code) ? code : null;
+}
+
+/** A stored Quantity's value in UCUM unit `unit`, or null (system not UCUM, code not UCUM, not commensurable). */
+export function quantityIn(q, unit) {
+  if (typeof q.value !== 'number') return null;
+  if (q.system !== undefined && q.system !== UCUM_SYSTEM) return null;
+  return ucumConvert(q.value, q.code, unit);
+}
+
+/**
+ * Does some stored quantity among `values` ([{type, value}]) that the search value `alt` compares
+ * after a conversion (a stored code other than the search unit) land within `rel` (relative) of
+ * a boundary of the search value (the ends of its range for eq/ne, the number otherwise)? Then the
+ * outcome depends on floating-point rounding, and the query generator avoids the value.
+ */
+export function quantityNearBoundary(alt, values, rel = 1e-9) {
+  const sv = parseQuantityValue(alt);
+  const unit = ucumSearchUnit(sv);
+  if (!unit) return false;
+  const r = decimalRange(sv.text);
+  const toNumber = (d) => Number(d.m) / 10 ** d.e;
+  const bounds = sv.prefix === 'eq' || sv.prefix === 'ne' ? [toNumber(r.lo), toNumber(r.hi)] : [Number(sv.text)];
+  return convertedValues(values, unit).some((x) => bounds.some((b) => Math.abs(x - b) <= rel * Math.max(Math.abs(x), Math.abs(b))));
+}
+
+const convertedCache = new WeakMap(); // values array -> Map unit -> [number]
+
+/** The values of the quantities among `values` whose code is not `unit` but converts to it, in `unit`. */
+function convertedValues(values, unit) {
+  if (!convertedCache.has(values)) convertedCache.set(values, new Map());
+  const byUnit = convertedCache.get(values);
+  if (!byUnit.has(unit)) {
+    const out = [];
+    for (const { type, value: q } of values) {
+      if (!QUANTITY_TYPES.has(type) || q.code === unit) continue;
+      const x = quantityIn(q, unit);
+      if (x !== null) out.push(x);
+    }
+    byUnit.set(unit, out);
+  }
+  return byUnit.get(unit);
+}
+
 /** Splits a leading prefix (eq, lt, ...) off a date/number/quantity value. */
 export function splitPrefix(v) {
   const p = v.slice(0, 2);
@@ -362,11 +471,21 @@ function valueMatcher(param, modifier, alt) {
     }
     case 'quantity': {
       if (modifier) throw new Error(`quantity modifier :${modifier} is not implemented`);
-      const parts = splitEscaped(alt, '|').map(unescapeValue);
-      if (parts.length !== 1 && parts.length !== 3) throw new Error(`quantity value needs number or number|system|code: ${alt}`);
-      const [prefix, text] = splitPrefix(parts[0]);
-      const [, system, code] = parts;
-      const test = numberMatcher(prefix, text);
+      const sv = parseQuantityValue(alt);
+      const { system, code } = sv;
+      const test = numberMatcher(sv.prefix, sv.text);
+      const unit = ucumSearchUnit(sv);
+      if (unit) {
+        return ({ type, value: q }) => {
+          if (!QUANTITY_TYPES.has(type)) return false;
+          const x = quantityIn(q, unit);
+          if (x !== null && test(x)) return true;
+          // `n||code` also keeps its literal meaning (search.html#quantity: the code or the
+          // human unit equals `code`), whatever the conversion says.
+          return system === '' && typeof q.value === 'number' &&
+            (q.code === code || q.unit === code) && test(q.value);
+        };
+      }
       return ({ type, value: q }) => {
         if (!QUANTITY_TYPES.has(type) || typeof q.value !== 'number') return false;
         if (system && q.system !== system) return false;

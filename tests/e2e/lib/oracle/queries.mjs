@@ -11,8 +11,22 @@
 // every prefix, time zones, Periods with open ends), quantity (units kg cm mm[Hg] /min Cel % ...,
 // precision of eq, ||unit), uri (:below, :above), :missing, chains (one and two levels),
 // _has, _include/_revinclude, _sort (one and two keys), _count paging, _summary=count,
-// _total=accurate, AND of repeated parameters.
-import { SearchOracle, compareDecimal, decimalRange, escapeValue, parseDateRange, parseDecimal } from './evaluator.mjs';
+// _total=accurate, AND of repeated parameters, and (last, so that adding them changes no other
+// query) UCUM conversions: a search unit other than the stored one ([lb_av] and g for kg, [in_i]
+// and m for cm, [degF] and K for Cel, g/L for mg/dL, ...), units that are not commensurable,
+// and unit strings that are not UCUM. A quantity value is never generated when a converted
+// stored value lands within 1e-9 (relative) of one of its boundaries (quantityNearBoundary).
+import {
+  SearchOracle,
+  compareDecimal,
+  decimalRange,
+  escapeValue,
+  parseDateRange,
+  parseDecimal,
+  quantityNearBoundary,
+  splitEscaped,
+  ucumConvert,
+} from './evaluator.mjs';
 import { parseReference } from './params.mjs';
 
 /** The seed of every random choice below (mulberry32, as lib/server.mjs's seededRandom). */
@@ -41,6 +55,25 @@ function mulberry32(seed) {
 
 const UCUM = 'http://unitsofmeasure.org';
 const DAY = 86_400_000;
+
+/**
+ * UCUM conversions (see the file comment): for each [LOINC code, stored unit, forms], a few
+ * stored values of that code, each searched in other units. A form is
+ * [prefix, search unit, decimals, '|' (with the UCUM system) or '||' (without), narrowing]
+ * with narrowing 'code' (the Observation code) or 'patient' (the Observation's Patient, so that
+ * every commensurable quantity of that patient is compared, whatever its code).
+ */
+const CONVERSIONS = [
+  ['29463-7', 'kg', [['gt', '[lb_av]', 0, '|', 'code'], ['eq', '[lb_av]', 1, '||', 'code'], ['eq', 'g', 0, '|', 'code'], ['ne', '[lb_av]', 0, '|', 'patient'], ['le', 'g', -2, '||', 'code']]],
+  ['8302-2', 'cm', [['lt', '[in_i]', 0, '||', 'code'], ['eq', '[in_i]', 2, '|', 'code'], ['eq', 'm', 3, '|', 'code'], ['ge', 'm', 2, '|', 'patient'], ['eq', 'mm', 0, '||', 'code']]],
+  ['8331-1', 'Cel', [['gt', '[degF]', 1, '|', 'code'], ['eq', '[degF]', 1, '||', 'code'], ['le', 'K', 1, '|', 'code'], ['eq', 'K', 2, '|', 'code']]],
+  ['2093-3', 'mg/dL', [['gt', 'g/L', 1, '|', 'code'], ['eq', 'g/dL', 3, '|', 'code'], ['ne', 'g/L', 1, '|', 'patient'], ['ge', 'g/L', 2, '||', 'patient']]],
+  ['777-3', '10*3/uL', [['gt', '10*6/uL', 2, '|', 'code'], ['eq', '10*9/L', 0, '|', 'code'], ['lt', '10*9/L', 0, '||', 'patient']]],
+  ['2947-0', 'mmol/L', [['gt', 'umol/L', -3, '|', 'code'], ['eq', 'mol/L', 4, '|', 'code']]],
+  ['4544-3', '%', [['lt', '1', 2, '|', 'patient'], ['eq', '1', 3, '||', 'code'], ['gt', '{ratio}', 2, '|', 'code']]],
+  ['72514-3', '{score}', [['gt', '%', -1, '|', 'code'], ['ge', '1', 1, '||', 'patient'], ['eq', '%', -1, '|', 'code']]],
+  ['33914-3', 'mL/min/{1.73_m2}', [['gt', 'mL/min', 0, '|', 'code'], ['lt', 'L/h', 1, '|', 'code']]],
+];
 
 /** A UTC instant (ms) as a FHIR dateTime with seconds and the given zone offset in minutes. */
 function isoWithOffset(ms, offsetMin) {
@@ -145,6 +178,40 @@ class Generator {
     this.seen.add(k);
     this.queries.push(q);
     return true;
+  }
+
+  /**
+   * Is every quantity value among `pairs` (a query on `type`) free of floating-point boundary
+   * cases (see quantityNearBoundary)? A chain `a.b.param` is checked on the values of the types
+   * that `a` can reference.
+   */
+  quantitySafe(type, pairs) {
+    if (!this.quantityValues) this.quantityValues = new Map();
+    return pairs.every(([name, value]) => {
+      if (name.startsWith('_') || name.includes(':missing')) return true;
+      const steps = name.split('.').map((x) => x.split(':')[0]);
+      let types = [type];
+      for (const step of steps.slice(0, -1)) {
+        types = types.flatMap((t) => {
+          const p = this.oracle.params.get(t, step);
+          return p && p.type === 'reference' ? p.targets : [];
+        });
+      }
+      const code = steps[steps.length - 1];
+      return types.every((t) => {
+        const p = this.oracle.params.get(t, code);
+        if (!p || p.type !== 'quantity') return true;
+        const key = `${t}.${code}`;
+        if (!this.quantityValues.has(key)) this.quantityValues.set(key, this.values(t, code).map(({ v }) => v));
+        return splitEscaped(value, ',').every((alt) => !quantityNearBoundary(alt, this.quantityValues.get(key)));
+      });
+    });
+  }
+
+  /** add() for a hand-written quantity query, which must be free of boundary cases. */
+  addQuantity(type, pairs) {
+    if (!this.quantitySafe(type, pairs)) throw new Error(`query generator: ${formatQuery({ type, pairs })} compares a converted value at a boundary`);
+    return this.add(type, pairs);
   }
 
   /** A narrowing parameter for big types: the Patient of `resource`, in one of four forms. */
@@ -598,24 +665,25 @@ class Generator {
         for (let k = 0; k < 3; k++) {
           const value = forms[turn++ % forms.length](q, n);
           const narrow = value.startsWith('ne') || !value.includes('|') ? this.narrow(resource) : [['code', resource.code.coding[0].code]];
-          this.add('Observation', [[code, value], ...narrow]);
+          const pairs = [[code, value], ...narrow];
+          if (this.quantitySafe('Observation', pairs)) this.add('Observation', pairs);
         }
       }
     }
     // combo- covers value and components; the example values (/min, Cel, %).
-    this.add('Observation', [['combo-value-quantity', `gt140|${UCUM}|mm[Hg]`]]);
-    this.add('Observation', [['combo-value-quantity', 'lt70||mm[Hg]'], ['code', '55284-4']]);
-    this.add('Observation', [['component-value-quantity', 'ge90||mm[Hg]'], ['component-code', '8462-4']]);
-    this.add('Observation', [['value-quantity', '44||/min']]);
-    this.add('Observation', [['value-quantity', '44||beats/minute']]); // the unit, not the code
-    this.add('Observation', [['value-quantity', `44|${UCUM}|beats/minute`]]); // with a system: code only
-    this.add('Observation', [['value-quantity', 'gt39||Cel']]);
-    this.add('Observation', [['value-quantity', `36.5|${UCUM}|Cel`]]);
-    this.add('Observation', [['value-quantity', 'ge95||%'], ['_tag', 'http://terminology.hl7.org/CodeSystem/v3-ActReason|HTEST']]);
-    this.add('Observation', [['value-quantity', 'gt0|http://example.org/other-units|kg']]);
-    this.add('Observation', [['value-quantity', 'gt0||lb']]);
-    this.add('Observation', [['value-quantity', 'gt100000']]);
-    this.add('Observation', [['value-quantity', `gt60|${UCUM}|kg,lt100||cm`], ['category', 'vital-signs'], ['value-quantity', 'lt90']]);
+    this.addQuantity('Observation', [['combo-value-quantity', `gt140|${UCUM}|mm[Hg]`]]);
+    this.addQuantity('Observation', [['combo-value-quantity', 'lt70||mm[Hg]'], ['code', '55284-4']]);
+    this.addQuantity('Observation', [['component-value-quantity', 'ge90||mm[Hg]'], ['component-code', '8462-4']]);
+    this.addQuantity('Observation', [['value-quantity', '44||/min']]);
+    this.addQuantity('Observation', [['value-quantity', '44||beats/minute']]); // the unit, not the code
+    this.addQuantity('Observation', [['value-quantity', `44|${UCUM}|beats/minute`]]); // with a system: code only
+    this.addQuantity('Observation', [['value-quantity', 'gt39||Cel']]);
+    this.addQuantity('Observation', [['value-quantity', `36.5|${UCUM}|Cel`]]);
+    this.addQuantity('Observation', [['value-quantity', 'ge95||%'], ['_tag', 'http://terminology.hl7.org/CodeSystem/v3-ActReason|HTEST']]);
+    this.addQuantity('Observation', [['value-quantity', 'gt0|http://example.org/other-units|kg']]);
+    this.addQuantity('Observation', [['value-quantity', 'gt0||lb']]);
+    this.addQuantity('Observation', [['value-quantity', 'gt100000']]);
+    this.addQuantity('Observation', [['value-quantity', `gt60|${UCUM}|kg,lt100||cm`], ['category', 'vital-signs'], ['value-quantity', 'lt90']]);
   }
 
   uris() {
@@ -676,7 +744,7 @@ class Generator {
     this.add('Procedure', [['encounter.type', this.pick(this.codings('Encounter', 'type').slice(0, 5)).code], ['date', 'ge2010']]);
     this.add('ExplanationOfBenefit', [['claim.patient', `Patient/${p1.id}`]]);
     this.add('DiagnosticReport', [['result.code', '2093-3']]); // Total Cholesterol
-    this.add('DiagnosticReport', [['result.value-quantity', `gt200|${UCUM}|mg/dL`], ['result.code', '2093-3']]);
+    this.addQuantity('DiagnosticReport', [['result.value-quantity', `gt200|${UCUM}|mg/dL`], ['result.code', '2093-3']]);
     // Two levels.
     this.add('Observation', [['encounter.subject:Patient.gender', 'female'], ['code', '8302-2']]);
     this.add('Observation', [['encounter.patient.family', p1.name[0].family], ['category', 'vital-signs']]);
@@ -820,6 +888,55 @@ class Generator {
     this.add('MedicationRequest', [['status', 'stopped'], ['authoredon', 'lt2000'], ['intent', 'order']]);
     this.add('Observation', [['code', '72166-2'], ['value-concept', '8517006'], ['date', 'ge2015']]);
   }
+
+  // UCUM conversions, with CONVERSIONS (see there).
+  conversions() {
+    const forCode = (loinc, unit) =>
+      this.values('Observation', 'value-quantity').filter(({ resource, v }) => v.value.code === unit && typeof v.value.value === 'number' && resource.code.coding[0].code === loinc);
+    for (const [loinc, unit, forms] of CONVERSIONS) {
+      const stored = forCode(loinc, unit);
+      if (!stored.length) continue;
+      for (const [prefix, to, decimals, bar, narrowing] of forms) {
+        // The first sampled value whose query has no boundary case.
+        for (const { resource, v } of this.sample(stored, 8)) {
+          const x = ucumConvert(v.value.value, unit, to);
+          if (x === null) throw new Error(`query generator: ${unit} does not convert to ${to}`);
+          // decimals < 0: rounded to 10^-decimals (toFixed takes no negative digits)
+          const num = decimals >= 0 ? x.toFixed(decimals) : String(Math.round(x / 10 ** -decimals) * 10 ** -decimals);
+          const value = `${prefix === 'eq' ? '' : prefix}${num}${bar === '|' ? `|${UCUM}|` : '||'}${to}`;
+          const narrow = narrowing === 'code' ? [['code', loinc]] : [['patient', this.patientOf(resource)]];
+          const pairs = [['value-quantity', value], ...narrow];
+          if (this.quantitySafe('Observation', pairs)) {
+            this.add('Observation', pairs);
+            break;
+          }
+        }
+      }
+    }
+    // combo- and component- in kPa (mm[Hg] is a pressure), a chain in g/L, a Duration in h and s.
+    this.addQuantity('Observation', [['component-value-quantity', `gt18|${UCUM}|kPa`], ['component-code', '8480-6']]);
+    this.addQuantity('Observation', [['combo-value-quantity', `lt9.5||kPa`], ['code', '55284-4']]);
+    this.addQuantity('DiagnosticReport', [['result.value-quantity', `gt2.05|${UCUM}|g/L`], ['result.code', '2093-3']]);
+    this.addQuantity('Encounter', [['length', `gt2|${UCUM}|h`]]);
+    this.addQuantity('Encounter', [['length', `2.33|${UCUM}|h`]]);
+    this.addQuantity('Encounter', [['length', 'le8401||s']]);
+    // The heart rate example: 44 /min, unit "beats/minute": the same in {beats}/min and Hz.
+    this.addQuantity('Observation', [['value-quantity', `44|${UCUM}|{beats}/min`]]);
+    this.addQuantity('Observation', [['value-quantity', '0.733||Hz']]);
+    this.addQuantity('Observation', [['value-quantity', `gt0.7|${UCUM}|s-1`], ['code', '8867-4']]);
+    // The body temperature example: 36.5 Cel with unit "C" (which, as a UCUM code, is a coulomb).
+    this.addQuantity('Observation', [['value-quantity', `97.7|${UCUM}|[degF]`], ['code', '8310-5']]);
+    this.addQuantity('Observation', [['value-quantity', '36.5||C']]);
+    // Not commensurable: no match (mass vs length, substance vs mass concentration, length vs mass).
+    this.addQuantity('Observation', [['value-quantity', `gt0|${UCUM}|m`], ['code', '29463-7']]);
+    this.addQuantity('Observation', [['value-quantity', `gt0|${UCUM}|mg/dL`], ['code', '2947-0']]);
+    this.addQuantity('Observation', [['value-quantity', 'gt0||[lb_av]'], ['code', '8302-2']]);
+    // Not UCUM as written: exact code (or unit, without a system) matching: KG and kilogram find
+    // nothing, (score) finds the MMSE scores coded `(score)`.
+    this.addQuantity('Observation', [['value-quantity', `gt0|${UCUM}|KG`], ['code', '29463-7']]);
+    this.addQuantity('Observation', [['value-quantity', 'gt0||kilogram'], ['code', '29463-7']]);
+    this.addQuantity('Observation', [['value-quantity', `gt0|${UCUM}|(score)`]]);
+  }
 }
 
 /** Generates the oracle's queries from the corpus behind `oracle` (a SearchOracle). */
@@ -837,6 +954,7 @@ export function generateQueries(oracle, seed = QUERY_SEED) {
   g.sorts();
   g.paging();
   g.combinations();
+  g.conversions();
   return g.queries;
 }
 

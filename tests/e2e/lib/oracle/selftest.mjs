@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCorpus } from './corpus.mjs';
-import { SearchOracle, dateMatches, parseDateRange } from './evaluator.mjs';
+import { SearchOracle, dateMatches, parseDateRange, ucumConvert, ucumValid } from './evaluator.mjs';
 import { SearchParameters } from './params.mjs';
 import { QUERY_SEED, formatQuery, generateQueries } from './queries.mjs';
 
@@ -61,6 +61,19 @@ check('... with a system the unit is not used', ids('Observation', [['value-quan
 check('eq44.0 is [43.95, 44.05)', ids('Observation', [['value-quantity', '44.0||/min']]), ['heart-rate']);
 check('eq43.6 is [43.55, 43.65)', ids('Observation', [['value-quantity', '43.6||/min']]), []);
 check('eq44 is [43.5, 44.5): 44 in', ids('Observation', [['value-quantity', 'lt44.5||/min'], ['value-quantity', '44']]), ['heart-rate']);
+// UCUM (ucum-lhc): conversions, affine temperatures, dimensionless annotations, strict codes.
+const near = (x, y) => x !== null && Math.abs(x - y) < 1e-9 * Math.abs(y);
+check('80 kg in [lb_av]', near(ucumConvert(80, 'kg', '[lb_av]'), 176.36980974790205), true);
+check('37 Cel in [degF] (affine)', near(ucumConvert(37, 'Cel', '[degF]'), 98.6), true);
+check('3 {score} in %', near(ucumConvert(3, '{score}', '%'), 300), true);
+check('mmol/L and mg/dL are not commensurable', ucumConvert(1, 'mmol/L', 'mg/dL'), null);
+check('kilogram is not a UCUM code (ucum-lhc would substitute kg)', ucumValid('kilogram'), false);
+check('KG is not a UCUM code (case counts)', ucumValid('KG'), false);
+const UCUM = 'http://unitsofmeasure.org';
+check('44 /min is 44 {beats}/min', ids('Observation', [['value-quantity', `44|${UCUM}|{beats}/min`]]), ['heart-rate']);
+check('36.5 Cel is 97.7 [degF]', ids('Observation', [['value-quantity', `97.7|${UCUM}|[degF]`], HTEST]), ['body-temperature']);
+check('95 % is 0.95 (unity)', ids('Observation', [['value-quantity', `0.95|${UCUM}|1`], HTEST]), ['satO2']);
+check('C is UCUM (coulomb): not the unit text "C" of 36.5 Cel', ids('Observation', [['value-quantity', '36.5||C'], HTEST]), []);
 check('_profile:below', ids('Observation', [['_profile:below', 'http://hl7.org/fhir/StructureDefinition/']]), ['body-temperature', 'heart-rate', 'satO2']);
 check('_profile:above', ids('Observation', [['_profile:above', 'http://hl7.org/fhir/StructureDefinition/vitalsigns/x']]), ['body-temperature', 'heart-rate', 'satO2']);
 // Two Practitioners carry accents: Urías and Rodrígez.
