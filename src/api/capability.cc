@@ -95,6 +95,16 @@ std::string CapabilityStatementJson(const fhir::SearchParameterRegistry& registr
         json::WriteString(r, out);
       }
     }
+    // Operations on the type (search.html, bulk data IG).
+    if (type == "Patient") {
+      out += R"(],"operation":[{"name":"everything","definition":)"
+             R"("http://hl7.org/fhir/OperationDefinition/Patient-everything"},)"
+             R"({"name":"export","definition":)"
+             R"("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"})";
+    } else if (type == "Group") {
+      out += R"(],"operation":[{"name":"export","definition":)"
+             R"("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"})";
+    }
     out += "],\"searchParam\":[";
     bool first_param = true;
     for (const fhir::SearchParameter& p : registry.ForType(type)) {
@@ -115,8 +125,9 @@ std::string CapabilityStatementJson(const fhir::SearchParameterRegistry& registr
     }
     out += "]}";
   }
-  out +=
-      R"(],"interaction":[{"code":"transaction"},{"code":"batch"},{"code":"history-system"}]}]})";
+  out += R"(],"interaction":[{"code":"transaction"},{"code":"batch"},{"code":"history-system"}],)"
+         R"("operation":[{"name":"export","definition":)"
+         R"("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}]}]})";
   return out;
 }
 
