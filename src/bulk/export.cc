@@ -232,18 +232,10 @@ core::Status ExportManager::Export(Job& job) {
       }
       // Nothing written after the transaction time (the manifest's promise), nothing before
       // _since.
-      SearchFilter before;
-      before.kind = SearchFilter::Kind::kLastUpdated;
-      before.param = "_lastUpdated";
-      before.any_of.push_back(SearchValue{.comparator = store::Comparator::kLt,
-                                          .begin = job.status.transaction_time + 1000,
-                                          .end = job.status.transaction_time + 1000});
-      q.filters.push_back(std::move(before));
+      q.filters.push_back(
+          records::LastUpdatedFilter(store::Comparator::kLt, job.status.transaction_time + 1000));
       if (req.since) {
-        SearchFilter after = q.filters.back();
-        after.any_of[0] = SearchValue{
-            .comparator = store::Comparator::kGe, .begin = *req.since, .end = *req.since};
-        q.filters.push_back(std::move(after));
+        q.filters.push_back(records::LastUpdatedFilter(store::Comparator::kGe, *req.since));
       }
       for (;;) {
         if (job.cancel) return core::Unavailable("the export was cancelled");

@@ -270,14 +270,7 @@ core::Result<SearchReply> RecordService::Everything(const std::string& patient_i
     ASSIGN_OR_RETURN(store::SearchFilter in,
                      PatientCompartmentFilter(search_parameters_, q.type, patient_id));
     q.filters.push_back(std::move(in));
-    if (since) {
-      store::SearchFilter lu;
-      lu.kind = store::SearchFilter::Kind::kLastUpdated;
-      lu.param = "_lastUpdated";
-      lu.any_of.push_back(
-          store::SearchValue{.comparator = store::Comparator::kGe, .begin = *since, .end = *since});
-      q.filters.push_back(std::move(lu));
-    }
+    if (since) q.filters.push_back(LastUpdatedFilter(store::Comparator::kGe, *since));
     ASSIGN_OR_RETURN(store::SearchPage page, store_.Search(q));
     for (auto& r : page.resources) reply.page.resources.push_back(std::move(r));
     if (page.next_cursor) {

@@ -598,6 +598,16 @@ class Parser {
 
 }  // namespace
 
+store::SearchFilter LastUpdatedFilter(store::Comparator comparator,
+                                      core::MicrosSinceEpoch instant) {
+  SearchFilter f;
+  f.kind = SearchFilter::Kind::kLastUpdated;
+  f.param = "_lastUpdated";
+  f.type = SearchParamType::kDate;
+  f.any_of.push_back(SearchValue{.comparator = comparator, .begin = instant, .end = instant});
+  return f;
+}
+
 std::string SearchDateText(std::string_view value) {
   std::string out(value);
   std::replace(out.begin(), out.end(), ' ', '+');

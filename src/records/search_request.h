@@ -51,6 +51,9 @@ core::Result<store::SearchFilter> PatientCompartmentFilter(
     const fhir::SearchParameterRegistry& registry, std::string_view type,
     std::string_view patient_id);
 
+// "_lastUpdated `comparator` `instant`" (an instant: the range is the point itself).
+store::SearchFilter LastUpdatedFilter(store::Comparator comparator, core::MicrosSinceEpoch instant);
+
 // A date search value as sent: a '+' of a time-zone offset that the query decoding turned
 // into a space ("2026-01-01T00:00:00 01:00") is put back. Dates never contain spaces.
 std::string SearchDateText(std::string_view value);

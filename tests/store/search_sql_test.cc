@@ -21,6 +21,7 @@
 #include "json/parse.h"
 #include "store/sqlite/sqlite_store.h"
 #include "testing/faulty_vfs.h"
+#include "testing/store_writes.h"
 #include "testing/temp_dir.h"
 
 namespace medulla::store::sqlite {
@@ -228,29 +229,9 @@ using IdList = std::vector<std::string>;
 
 // ---- writes ----
 
-Write Put(std::string type, std::string id, std::string content) {
-  Write w;
-  w.operation = Operation::kUpdate;  // creates with our id when new
-  w.type = type;
-  w.id = std::move(id);
-  w.resource.type = std::move(type);
-  w.resource.content = std::move(content);
-  return w;
-}
-
-Write Remove(std::string type, std::string id) {
-  Write w;
-  w.operation = Operation::kDelete;
-  w.type = std::move(type);
-  w.id = std::move(id);
-  return w;
-}
-
-WriteResult CommitOne(Store& store, Write w) {
-  Unit unit;
-  unit.writes.push_back(std::move(w));
-  return CommitAndWait(store, std::move(unit)).front();
-}
+using testing::CommitOne;
+using testing::DeleteWrite;
+using testing::UpdateWrite;  // creates with our id when new
 
 constexpr const char* kUcum = "http://unitsofmeasure.org";
 
@@ -270,14 +251,14 @@ class SearchSqlTest : public ::testing::Test {
   }
 
   void Save(std::string type, std::string id, std::string content) {
-    WriteResult r = CommitOne(*store_, Put(std::move(type), id, std::move(content)));
+    WriteResult r = CommitOne(*store_, UpdateWrite(std::move(type), id, std::move(content)));
     ASSERT_TRUE(r.status.ok()) << id << ": " << r.status.ToString();
     // The store does not validate; a typo would leave the resource out of the index silently.
     auto parsed = json::Parse(r.record.body);
     ASSERT_TRUE(parsed) << id << " is not valid JSON: " << r.record.body;
   }
   void Erase(std::string type, std::string id) {
-    WriteResult r = CommitOne(*store_, Remove(std::move(type), std::move(id)));
+    WriteResult r = CommitOne(*store_, DeleteWrite(std::move(type), std::move(id)));
     ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   }
 
@@ -1440,8 +1421,8 @@ TEST_F(SearchSqlTest, SearchSeesEveryAcknowledgedWriteOfConcurrentUnits) {
   std::vector<std::promise<void>> done(kUnits);
   for (int i = 0; i < kUnits; ++i) {
     Unit unit;
-    unit.writes.push_back(
-        Put("Patient", fmt::format("c{:03}", i), R"("gender":"unknown","birthDate":"2001-02-03")"));
+    unit.writes.push_back(UpdateWrite("Patient", fmt::format("c{:03}", i),
+                                      R"("gender":"unknown","birthDate":"2001-02-03")"));
     store_->Submit(std::move(unit), [&done, i](std::vector<WriteResult> r) {
       EXPECT_TRUE(r.front().status.ok());
       done[static_cast<size_t>(i)].set_value();
@@ -1715,19 +1696,19 @@ TEST_F(SearchFullDiskTest, IndexMatchesTheStoredVersionsAfterFailedBatches) {
   };
   // Written but (most likely) not indexed yet when the disk fills.
   for (int i = 0; i < 8; ++i) {
-    ASSERT_TRUE(
-        CommitOne(*store_, Put("Patient", fmt::format("p{}", i), patient("male"))).status.ok());
+    ASSERT_TRUE(CommitOne(*store_, UpdateWrite("Patient", fmt::format("p{}", i), patient("male")))
+                    .status.ok());
   }
   testing::SetWritesFail(true);
   std::vector<std::thread> writers;
   for (int t = 0; t < 16; ++t) {
     writers.emplace_back([&, t] {
-      CommitOne(*store_, Put("Patient", fmt::format("p{}", t % 8), patient("female")));
+      CommitOne(*store_, UpdateWrite("Patient", fmt::format("p{}", t % 8), patient("female")));
     });
   }
   for (auto& w : writers) w.join();
   testing::SetWritesFail(false);
-  ASSERT_TRUE(CommitOne(*store_, Put("Patient", "p0", patient("other"))).status.ok());
+  ASSERT_TRUE(CommitOne(*store_, UpdateWrite("Patient", "p0", patient("other"))).status.ok());
 
   std::map<std::string, IdList> by_gender;
   for (int i = 0; i < 8; ++i) {

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "testing/store_writes.h"
 #include "testing/temp_dir.h"
 
 namespace medulla::store::sqlite {
@@ -18,43 +19,10 @@ class FakeClock final : public core::Clock {
   core::MicrosSinceEpoch now = 1795248000LL * 1000000;  // 2026-11-21T08:00:00Z
 };
 
-fhir::ResourceParts Parts(std::string type, std::string content) {
-  fhir::ResourceParts p;
-  p.type = std::move(type);
-  p.content = std::move(content);
-  return p;
-}
-
-Write Create(std::string type, std::string id, std::string content = R"("active":true)") {
-  Write w;
-  w.operation = Operation::kCreate;
-  w.type = type;
-  w.id = std::move(id);
-  w.resource = Parts(std::move(type), std::move(content));
-  return w;
-}
-
-Write Update(std::string type, std::string id, std::string content,
-             std::optional<int64_t> if_match = {}) {
-  Write w = Create(std::move(type), std::move(id), std::move(content));
-  w.operation = Operation::kUpdate;
-  w.if_match = if_match;
-  return w;
-}
-
-Write Delete(std::string type, std::string id) {
-  Write w;
-  w.operation = Operation::kDelete;
-  w.type = std::move(type);
-  w.id = std::move(id);
-  return w;
-}
-
-WriteResult CommitOne(Store& store, Write w) {
-  Unit unit;
-  unit.writes.push_back(std::move(w));
-  return CommitAndWait(store, std::move(unit)).front();
-}
+using testing::CommitOne;
+using testing::CreateWrite;
+using testing::DeleteWrite;
+using testing::UpdateWrite;
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
@@ -73,7 +41,7 @@ class SqliteStoreTest : public ::testing::Test {
 };
 
 TEST_F(SqliteStoreTest, CreateStampsIdVersionAndLastUpdated) {
-  WriteResult r = CommitOne(*store_, Create("Patient", "p1"));
+  WriteResult r = CommitOne(*store_, CreateWrite("Patient", "p1"));
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_EQ(r.outcome, WriteOutcome::kCreated);
   EXPECT_EQ(r.record.version, 1);
@@ -86,8 +54,8 @@ TEST_F(SqliteStoreTest, CreateStampsIdVersionAndLastUpdated) {
 }
 
 TEST_F(SqliteStoreTest, UpdateMakesNewVersionAndKeepsOldOnes) {
-  CommitOne(*store_, Create("Patient", "p1", R"("gender":"male")"));
-  WriteResult u = CommitOne(*store_, Update("Patient", "p1", R"("gender":"female")"));
+  CommitOne(*store_, CreateWrite("Patient", "p1", R"("gender":"male")"));
+  WriteResult u = CommitOne(*store_, UpdateWrite("Patient", "p1", R"("gender":"female")"));
   ASSERT_TRUE(u.status.ok());
   EXPECT_EQ(u.outcome, WriteOutcome::kUpdated);
   EXPECT_EQ(u.record.version, 2);
@@ -99,23 +67,23 @@ TEST_F(SqliteStoreTest, UpdateMakesNewVersionAndKeepsOldOnes) {
 }
 
 TEST_F(SqliteStoreTest, UpdateOfUnknownIdCreates) {
-  WriteResult u = CommitOne(*store_, Update("Patient", "new", R"("active":false)"));
+  WriteResult u = CommitOne(*store_, UpdateWrite("Patient", "new", R"("active":false)"));
   ASSERT_TRUE(u.status.ok());
   EXPECT_EQ(u.outcome, WriteOutcome::kCreated);
   EXPECT_EQ(u.record.version, 1);
 }
 
 TEST_F(SqliteStoreTest, IfMatchRejectsStaleVersion) {
-  CommitOne(*store_, Create("Patient", "p1"));
-  EXPECT_TRUE(CommitOne(*store_, Update("Patient", "p1", R"("active":false)", 1)).status.ok());
-  WriteResult stale = CommitOne(*store_, Update("Patient", "p1", R"("active":true)", 1));
+  CommitOne(*store_, CreateWrite("Patient", "p1"));
+  EXPECT_TRUE(CommitOne(*store_, UpdateWrite("Patient", "p1", R"("active":false)", 1)).status.ok());
+  WriteResult stale = CommitOne(*store_, UpdateWrite("Patient", "p1", R"("active":true)", 1));
   EXPECT_EQ(stale.status.code(), core::Code::kPreconditionFailed);
   EXPECT_EQ(store_->ReadCurrent("Patient", "p1")->version, 2);
 }
 
 TEST_F(SqliteStoreTest, DeleteWritesTombstoneAndReadsAreGone) {
-  CommitOne(*store_, Create("Patient", "p1"));
-  WriteResult d = CommitOne(*store_, Delete("Patient", "p1"));
+  CommitOne(*store_, CreateWrite("Patient", "p1"));
+  WriteResult d = CommitOne(*store_, DeleteWrite("Patient", "p1"));
   ASSERT_TRUE(d.status.ok());
   EXPECT_EQ(d.outcome, WriteOutcome::kDeleted);
   EXPECT_EQ(d.record.version, 2);
@@ -124,27 +92,27 @@ TEST_F(SqliteStoreTest, DeleteWritesTombstoneAndReadsAreGone) {
   EXPECT_EQ(read.error().code(), core::Code::kGone);
   EXPECT_EQ(store_->ReadVersion("Patient", "p1", 2).error().code(), core::Code::kGone);
   EXPECT_TRUE(store_->ReadVersion("Patient", "p1", 1));
-  EXPECT_EQ(CommitOne(*store_, Delete("Patient", "p1")).outcome, WriteOutcome::kNoChange);
-  EXPECT_EQ(CommitOne(*store_, Delete("Patient", "never")).outcome, WriteOutcome::kNoChange);
+  EXPECT_EQ(CommitOne(*store_, DeleteWrite("Patient", "p1")).outcome, WriteOutcome::kNoChange);
+  EXPECT_EQ(CommitOne(*store_, DeleteWrite("Patient", "never")).outcome, WriteOutcome::kNoChange);
   EXPECT_EQ(store_->ReadCurrent("Patient", "never").error().code(), core::Code::kNotFound);
 }
 
 TEST_F(SqliteStoreTest, FailingUnitLeavesNoTrace) {
-  CommitOne(*store_, Create("Patient", "p1"));
+  CommitOne(*store_, CreateWrite("Patient", "p1"));
   Unit unit;
-  unit.writes.push_back(Create("Patient", "p2"));
-  unit.writes.push_back(Update("Patient", "p1", R"("active":false)", /*if_match=*/7));
+  unit.writes.push_back(CreateWrite("Patient", "p2"));
+  unit.writes.push_back(UpdateWrite("Patient", "p1", R"("active":false)", /*if_match=*/7));
   auto results = CommitAndWait(*store_, std::move(unit));
   EXPECT_EQ(results[1].status.code(), core::Code::kPreconditionFailed);
   EXPECT_EQ(results[0].status.code(), core::Code::kConflict);
   EXPECT_EQ(store_->ReadCurrent("Patient", "p2").error().code(), core::Code::kNotFound);
   // Sequence numbers of the rolled-back unit are reused: the feed has no holes.
-  EXPECT_EQ(CommitOne(*store_, Create("Patient", "p3")).record.seq, 2);
+  EXPECT_EQ(CommitOne(*store_, CreateWrite("Patient", "p3")).record.seq, 2);
 }
 
 TEST_F(SqliteStoreTest, ConditionalCreateFindsExisting) {
-  CommitOne(*store_, Create("Patient", "p1"));
-  Write w = Create("Patient", "p2");
+  CommitOne(*store_, CreateWrite("Patient", "p1"));
+  Write w = CreateWrite("Patient", "p2");
   SearchQuery by_id{.type = "Patient"};
   by_id.filters.push_back(
       SearchFilter{.kind = SearchFilter::Kind::kId, .any_of = {{.text = "p1"}}});
@@ -159,10 +127,10 @@ TEST_F(SqliteStoreTest, ConditionalCreateFindsExisting) {
 TEST_F(SqliteStoreTest, SearchPagesInInsertionOrderAndFiltersLastUpdated) {
   for (int i = 0; i < 7; ++i) {
     clock_.now += 1000000;
-    CommitOne(*store_, Create("Observation", fmt::format("o{}", i)));
+    CommitOne(*store_, CreateWrite("Observation", fmt::format("o{}", i)));
   }
-  CommitOne(*store_, Create("Patient", "other"));
-  CommitOne(*store_, Delete("Observation", "o3"));
+  CommitOne(*store_, CreateWrite("Patient", "other"));
+  CommitOne(*store_, DeleteWrite("Observation", "o3"));
   SearchQuery q{.type = "Observation", .count = 4};
   auto p1 = store_->Search(q);
   ASSERT_TRUE(p1);
@@ -197,10 +165,10 @@ TEST_F(SqliteStoreTest, SearchPagesInInsertionOrderAndFiltersLastUpdated) {
 }
 
 TEST_F(SqliteStoreTest, HistoryIsNewestFirstAndPaged) {
-  CommitOne(*store_, Create("Patient", "p1"));
-  CommitOne(*store_, Update("Patient", "p1", R"("active":false)"));
-  CommitOne(*store_, Create("Observation", "o1"));
-  CommitOne(*store_, Delete("Patient", "p1"));
+  CommitOne(*store_, CreateWrite("Patient", "p1"));
+  CommitOne(*store_, UpdateWrite("Patient", "p1", R"("active":false)"));
+  CommitOne(*store_, CreateWrite("Observation", "o1"));
+  CommitOne(*store_, DeleteWrite("Patient", "p1"));
   auto instance = store_->History(HistoryQuery{.type = "Patient", .id = "p1"});
   ASSERT_TRUE(instance);
   ASSERT_EQ(instance->entries.size(), 3u);
@@ -226,7 +194,8 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommits) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        if (CommitOne(*store_, Create("Patient", fmt::format("t{}-{}", t, i))).status.ok()) ++ok;
+        if (CommitOne(*store_, CreateWrite("Patient", fmt::format("t{}-{}", t, i))).status.ok())
+          ++ok;
       }
     });
   }
@@ -238,12 +207,12 @@ TEST_F(SqliteStoreTest, ConcurrentWritersShareCommits) {
 }
 
 TEST_F(SqliteStoreTest, DataSurvivesReopenAndSeqContinues) {
-  CommitOne(*store_, Create("Patient", "p1"));
+  CommitOne(*store_, CreateWrite("Patient", "p1"));
   ASSERT_TRUE(store_->Close().ok());
   store_.reset();
   Open();
   EXPECT_TRUE(store_->ReadCurrent("Patient", "p1"));
-  EXPECT_EQ(CommitOne(*store_, Create("Patient", "p2")).record.seq, 2);
+  EXPECT_EQ(CommitOne(*store_, CreateWrite("Patient", "p2")).record.seq, 2);
 }
 
 TEST_F(SqliteStoreTest, SecondOpenOfSameDirectoryFails) {
@@ -257,7 +226,8 @@ TEST_F(SqliteStoreTest, SecondOpenOfSameDirectoryFails) {
 
 TEST_F(SqliteStoreTest, SubmitAfterCloseFailsUnavailable) {
   ASSERT_TRUE(store_->Close().ok());
-  EXPECT_EQ(CommitOne(*store_, Create("Patient", "late")).status.code(), core::Code::kUnavailable);
+  EXPECT_EQ(CommitOne(*store_, CreateWrite("Patient", "late")).status.code(),
+            core::Code::kUnavailable);
 }
 
 }  // namespace
@@ -268,8 +238,8 @@ namespace {
 
 // Regression: _count=0 dereferenced the last row of an empty page and crashed the server.
 TEST_F(SqliteStoreTest, CountZeroReturnsOnlyTheTotal) {
-  CommitOne(*store_, Create("Patient", "p1"));
-  CommitOne(*store_, Create("Patient", "p2"));
+  CommitOne(*store_, CreateWrite("Patient", "p1"));
+  CommitOne(*store_, CreateWrite("Patient", "p2"));
   auto page = store_->Search(SearchQuery{.type = "Patient", .count = 0});
   ASSERT_TRUE(page);
   EXPECT_TRUE(page->resources.empty());
@@ -287,8 +257,8 @@ namespace medulla::store::sqlite {
 namespace {
 
 TEST_F(SqliteStoreTest, CreateOfAnExistingIdIsAConflictAndLeavesNoTrace) {
-  CommitOne(*store_, Create("Patient", "p1", R"("gender":"male")"));
-  WriteResult again = CommitOne(*store_, Create("Patient", "p1", R"("gender":"female")"));
+  CommitOne(*store_, CreateWrite("Patient", "p1", R"("gender":"male")"));
+  WriteResult again = CommitOne(*store_, CreateWrite("Patient", "p1", R"("gender":"female")"));
   EXPECT_EQ(again.status.code(), core::Code::kConflict);
   auto read = store_->ReadCurrent("Patient", "p1");
   ASSERT_TRUE(read);
@@ -296,7 +266,7 @@ TEST_F(SqliteStoreTest, CreateOfAnExistingIdIsAConflictAndLeavesNoTrace) {
   EXPECT_EQ(store_->Stats().last_seq, 1);
   // No partial row was left behind by the failed insert: the next write takes seq 2 cleanly,
   // and history shows exactly the two real versions.
-  WriteResult next = CommitOne(*store_, Create("Patient", "p2"));
+  WriteResult next = CommitOne(*store_, CreateWrite("Patient", "p2"));
   ASSERT_TRUE(next.status.ok()) << next.status.ToString();
   EXPECT_EQ(next.record.seq, 2);
   auto history = store_->History(HistoryQuery{.count = 10});
@@ -312,12 +282,12 @@ namespace {
 
 TEST_F(SqliteStoreTest, HistorySinceIsExactAtCommitBoundaries) {
   const core::MicrosSinceEpoch t0 = clock_.now;
-  CommitOne(*store_, Create("Patient", "a"));
+  CommitOne(*store_, CreateWrite("Patient", "a"));
   clock_.now = t0 + 5000000;
-  CommitOne(*store_, Create("Patient", "b"));
-  CommitOne(*store_, Update("Patient", "a", R"("active":false)"));
+  CommitOne(*store_, CreateWrite("Patient", "b"));
+  CommitOne(*store_, UpdateWrite("Patient", "a", R"("active":false)"));
   clock_.now = t0 + 9000000;
-  CommitOne(*store_, Create("Patient", "c"));
+  CommitOne(*store_, CreateWrite("Patient", "c"));
 
   auto count = [&](core::MicrosSinceEpoch since) {
     auto page = store_->History(HistoryQuery{.since = since, .count = 100});
@@ -370,8 +340,9 @@ class FullDiskTest : public ::testing::Test {
 TEST_F(FullDiskTest, WritesFailWholeAndTheStoreRecovers) {
   const std::string big(20000,
                         'x');  // big rows: the failure hits while inserting, not only at COMMIT
-  ASSERT_TRUE(CommitOne(*store_, Create("Patient", "before", "\"text\":{\"div\":\"" + big + "\"}"))
-                  .status.ok());
+  ASSERT_TRUE(
+      CommitOne(*store_, CreateWrite("Patient", "before", "\"text\":{\"div\":\"" + big + "\"}"))
+          .status.ok());
   testing::SetWritesFail(true);
   // Several units in flight at once, so they share batches.
   std::vector<std::thread> writers;
@@ -381,7 +352,7 @@ TEST_F(FullDiskTest, WritesFailWholeAndTheStoreRecovers) {
     writers.emplace_back([&, t] {
       std::string id = fmt::format("during{}", t);
       WriteResult r =
-          CommitOne(*store_, Create("Patient", id, "\"text\":{\"div\":\"" + big + "\"}"));
+          CommitOne(*store_, CreateWrite("Patient", id, "\"text\":{\"div\":\"" + big + "\"}"));
       if (r.status.ok()) {
         ++acknowledged;
         acked_ids[t] = id;
@@ -398,7 +369,7 @@ TEST_F(FullDiskTest, WritesFailWholeAndTheStoreRecovers) {
     EXPECT_EQ(read.has_value(), !acked_ids[t].empty()) << t;
   }
   // The store works again, with sequence numbers that continue from what is really stored.
-  WriteResult after = CommitOne(*store_, Create("Patient", "after"));
+  WriteResult after = CommitOne(*store_, CreateWrite("Patient", "after"));
   ASSERT_TRUE(after.status.ok()) << after.status.ToString();
   EXPECT_EQ(after.record.seq, 2 + acknowledged.load());
   EXPECT_TRUE(store_->ReadCurrent("Patient", "before"));

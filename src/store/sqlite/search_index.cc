@@ -148,11 +148,6 @@ std::string SearchIndexFingerprint(const fhir::SearchParameterRegistry& registry
   return fmt::format("{}:{:016x}", kIndexFormat, h);
 }
 
-bool IndexRows::empty() const {
-  return strings.empty() && tokens.empty() && references.empty() && uris.empty() && dates.empty() &&
-         numbers.empty() && quantities.empty() && present.empty();
-}
-
 IndexRows BuildIndexRows(std::string_view type, std::span<const fhir::IndexValue> values,
                          const ParamIds& ids) {
   using fhir::SearchParamType;

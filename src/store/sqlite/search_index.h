@@ -105,8 +105,6 @@ struct IndexRows {
   std::vector<Number> numbers;
   std::vector<Quantity> quantities;
   std::vector<Present> present;
-
-  bool empty() const;
 };
 
 // Identifies what the index was built from: the parameters' names, types and expressions,

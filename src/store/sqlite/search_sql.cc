@@ -128,8 +128,6 @@ class Compiler {
     return sql;
   }
 
-  Binder& binder() { return b_; }
-
  private:
   std::string NewAlias() { return fmt::format("x{}", next_alias_++); }
 

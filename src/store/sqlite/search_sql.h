@@ -23,8 +23,8 @@ struct SearchContext {
 
 core::Result<SearchPage> ExecuteSearch(const SearchContext& ctx, const SearchQuery& query);
 
-// The rks of current resources matching `query`'s filters (no paging; at most `limit`, in rk
-// order). For conditional writes on the writer connection.
+// The current resources matching `query`'s filters, with their bodies (no paging, no
+// includes; at most `limit`, in rk order). For conditional writes on the writer connection.
 core::Result<std::vector<VersionRecord>> FindMatches(const SearchContext& ctx,
                                                      const SearchQuery& query, size_t limit);
 
