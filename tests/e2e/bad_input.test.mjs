@@ -133,6 +133,50 @@ test('odd search and history parameters get 200 or 400, never a 5xx or a crash',
   });
 });
 
+test('injection-shaped, malformed and over-deep search values: 400 when strict, never a crash or a stray match', async () => {
+  const r = await http.post('/Patient', { resourceType: 'Patient', name: [{ family: 'Plain' }], gender: 'female' });
+  assert.equal(r.status, 201, show(r));
+  // Values are bound, never spliced into SQL: these must match nothing (or be refused), and
+  // the table must still be there afterwards.
+  const hostile = [
+    "/Patient?family=x'%20OR%20'1'='1",
+    '/Patient?family=x%22;%20DROP%20TABLE%20current;--',
+    '/Patient?gender=female%27)%20OR%201=1--',
+    '/Patient?identifier=a|b%27%20UNION%20SELECT%20*%20FROM%20versions--',
+    '/Patient?_id=1%20OR%201=1',
+    '/Patient?name:contains=%25',
+    '/Patient?name:contains=_',
+    '/Patient?birthdate=ge1970-01-01%27--',
+    '/Observation?value-quantity=1e999',
+    '/Observation?value-quantity=NaN',
+    '/Observation?subject.organization.partof.name=x',
+    '/Observation?subject:Patient.organization.name=x&_has:Observation:patient:_has:Observation:patient:code=1',
+    '/Patient?_sort=-nonsense',
+    '/Patient?_include=Nope:subject',
+    '/Patient?_cursor=n.zz',
+    `/Patient?family=${'a,'.repeat(200)}a`,
+  ];
+  for (const q of hostile) {
+    for (const strict of [false, true]) {
+      const headers = strict ? { Prefer: 'handling=strict' } : {};
+      const res = await http.get(q, { headers, timeoutMs: 10_000 });
+      assert.ok([200, 400].includes(res.status), `GET ${q} (strict ${strict}): want 200 or 400, got ${show(res)}`);
+      if (res.status === 400) assertOutcome(res, 400, `GET ${q}`);
+      if (res.status === 200) {
+        // A match is only allowed when lenient handling dropped the parameter, and said so.
+        const entries = res.json.entry || [];
+        const hits = entries.filter((e) => e.search && e.search.mode === 'match');
+        const ignored = entries.some((e) => e.search && e.search.mode === 'outcome');
+        assert.ok(hits.length === 0 || (!strict && ignored),
+          `GET ${q} (strict ${strict}): ${hits.length} matches${ignored ? '' : ' and no outcome entry'}`);
+      }
+    }
+  }
+  const still = await http.get('/Patient?family=plain');
+  assert.equal(still.status, 200, show(still));
+  assert.equal((still.json.entry || []).length, 1, 'the Patient is still found by an honest search');
+});
+
 test('malformed JSON bodies are 400 with an OperationOutcome', async () => {
   const bodies = {
     'truncated JSON': '{"resourceType": "Patient", ',
