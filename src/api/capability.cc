@@ -35,7 +35,8 @@ std::string_view Documentation(SearchParamType type) {
     case SearchParamType::kUri:
       return "Exact; modifiers :above, :below, :contains, :missing";
     case SearchParamType::kComposite:
-      return "";
+      return "One value per component separated by '$' (code$value), matched within the same "
+             "item; each component takes its own type's syntax and prefixes; modifier :missing";
   }
   return "";
 }
@@ -108,7 +109,6 @@ std::string CapabilityStatementJson(const fhir::SearchParameterRegistry& registr
     out += "],\"searchParam\":[";
     bool first_param = true;
     for (const fhir::SearchParameter& p : registry.ForType(type)) {
-      if (p.type == SearchParamType::kComposite) continue;  // not searchable yet
       if (!first_param) out += ",";
       first_param = false;
       out += "{\"name\":";

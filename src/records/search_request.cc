@@ -247,11 +247,10 @@ class Parser {
         return core::Fail(Bad(fmt::format("unknown search parameter '{}' for {}", std::string(code),
                                           std::string(type))));
       }
-      if (p->type == SearchParamType::kComposite) {
-        return core::Fail(Bad(fmt::format("composite search parameter '{}' is not supported yet",
-                                          std::string(code))));
-      }
       f.type = p->type;
+      for (const fhir::SearchParameter::Component& c : p->components) {
+        f.component_types.push_back(c.type);
+      }
       param_ = p;
     }
     RETURN_IF_ERROR(ApplyModifier(f, modifier));
@@ -432,8 +431,22 @@ class Parser {
         }
         return v;
       }
-      case SearchParamType::kComposite:
-        break;
+      case SearchParamType::kComposite: {
+        // One value per component, separated by '$' (search.html#composite); each is read as
+        // its component's type, prefixes included.
+        std::vector<std::string> parts = SplitUnescaped(raw, '$');
+        if (parts.size() != f.component_types.size()) {
+          return core::Fail(Bad(fmt::format("'{}' is not {} values separated by '$'", raw,
+                                            f.component_types.size())));
+        }
+        for (size_t i = 0; i < parts.size(); ++i) {
+          SearchFilter component;
+          component.type = f.component_types[i];
+          ASSIGN_OR_RETURN(SearchValue c, Value(component, parts[i]));
+          v.components.push_back(std::move(c));
+        }
+        return v;
+      }
     }
     return core::Fail(Bad("unsupported parameter type"));
   }

@@ -47,6 +47,8 @@ struct SearchValue {
   // quantity: the value and unit in canonical UCUM units, when the unit is convertible.
   std::optional<double> canonical_number, canonical_low, canonical_high;
   std::string canonical_code;
+  // composite: one value per component (`code$value`), each used as its component's type.
+  std::vector<SearchValue> components;
 };
 
 struct SearchFilter;
@@ -74,6 +76,8 @@ struct SearchFilter {
   Modifier modifier = Modifier::kNone;
   bool missing = false;  // with kMissing: true = has no value
   std::vector<SearchValue> any_of;
+  // composite: the type of each component, in order.
+  std::vector<fhir::SearchParamType> component_types;
   std::vector<LinkedFilters> links;
   std::vector<SearchFilter> alternatives;
 };

@@ -149,6 +149,11 @@ test('GET /metadata is a CapabilityStatement listing every resource type and its
     if (missingParams.length) problems.push(`${type}: search params missing ${missingParams.join(',')}`);
   }
   assert.deepEqual(problems.slice(0, 30), [], `CapabilityStatement problems (${problems.length})`);
+  // Composite parameters are searchable, and listed with their type.
+  const observation = new Map((listed.get('Observation').searchParam || []).map((p) => [p.name, p.type]));
+  for (const name of ['code-value-quantity', 'component-code-value-quantity', 'combo-code-value-concept', 'code-value-string']) {
+    assert.equal(observation.get(name), 'composite', `Observation.${name} should be listed as composite`);
+  }
 });
 
 test('create: 201, Location .../Patient/id/_history/1, ETag, Last-Modified, server-set id and meta', async () => {

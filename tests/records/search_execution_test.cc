@@ -156,6 +156,87 @@ TEST_F(SearchExecutionTest, QuantityWithoutSystemMatchesCodeOrUnitOfAnySystem) {
             (IdList{"ucum", "unit-only", "other-system"}));
 }
 
+// A blood pressure panel: systolic and diastolic as components (LOINC 8480-6, 8462-4).
+std::string BloodPressure(double systolic, double diastolic) {
+  auto component = [](const char* code, double value) {
+    return std::string(R"({"code":{"coding":[{"system":"http://loinc.org","code":")") + code +
+           R"("}]},"valueQuantity":{"value":)" + std::to_string(value) +
+           R"(,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}})";
+  };
+  return R"("status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},)"
+         R"("component":[)" +
+         component("8480-6", systolic) + "," + component("8462-4", diastolic) + "]";
+}
+
+TEST_F(SearchExecutionTest, CompositeComponentsPairWithinOneItem) {
+  Put("Observation", "high", BloodPressure(150, 95));
+  Put("Observation", "normal", BloodPressure(118, 76));
+  const std::string systolic = "http://loinc.org|8480-6$";
+  EXPECT_EQ(Ids("Observation", {{"component-code-value-quantity", systolic + "gt140"}}),
+            (IdList{"high"}));
+  // 95 is a component value of "high", but the diastolic's, not the systolic's: the pairing
+  // must hold inside one component.
+  EXPECT_EQ(Ids("Observation", {{"component-code-value-quantity", systolic + "95"}}), IdList{});
+  EXPECT_EQ(Ids("Observation", {{"component-code-value-quantity", "8462-4$95"}}), (IdList{"high"}));
+  // OR of composite values; AND of two composites; units converted (kPa).
+  EXPECT_EQ(Ids("Observation", {{"component-code-value-quantity", systolic + "gt140,8462-4$lt80"}}),
+            (IdList{"high", "normal"}));
+  EXPECT_EQ(Ids("Observation", {{"component-code-value-quantity", systolic + "lt120"},
+                                {"component-code-value-quantity", "8462-4$lt80"}}),
+            (IdList{"normal"}));
+  EXPECT_EQ(
+      Ids("Observation", {{"component-code-value-quantity",
+                           systolic + "gt18|http://unitsofmeasure.org|kPa"}}),  // 18 kPa = 135 mmHg
+      (IdList{"high"}));
+  // combo- covers the Observation itself and its components; code-value- only the former.
+  EXPECT_EQ(Ids("Observation", {{"combo-code-value-quantity", systolic + "gt140"}}),
+            (IdList{"high"}));
+  EXPECT_EQ(Ids("Observation", {{"code-value-quantity", systolic + "gt140"}}), IdList{});
+  EXPECT_EQ(Ids("Observation", {{"component-code-value-quantity:missing", "true"}}), IdList{});
+  // An update replaces the item rows; a delete removes them.
+  Put("Observation", "high", BloodPressure(121, 79));
+  EXPECT_EQ(Ids("Observation", {{"component-code-value-quantity", systolic + "gt140"}}), IdList{});
+  EXPECT_EQ(Ids("Observation", {{"component-code-value-quantity", systolic + "121"}}),
+            (IdList{"high"}));
+  Remove("Observation", "high");
+  EXPECT_EQ(Ids("Observation", {{"component-code-value-quantity", systolic + "121"}}), IdList{});
+}
+
+TEST_F(SearchExecutionTest, CompositeOfTheResourceItselfAndOfStringsAndConcepts) {
+  Put("Observation", "smoker",
+      R"("status":"final","code":{"coding":[{"system":"http://loinc.org","code":"72166-2"}]},)"
+      R"("valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"449868002"}]})");
+  Put("Observation", "note",
+      R"("status":"final","code":{"coding":[{"system":"http://loinc.org","code":"72166-2"}]},)"
+      R"("valueString":"Former smoker")");
+  Put("Observation", "glucose",
+      R"("status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2339-0"}]},)"
+      R"("valueQuantity":{"value":5.4,"system":"http://unitsofmeasure.org","code":"mmol/L"},)"
+      R"("effectiveDateTime":"2020-03-04")");
+  EXPECT_EQ(
+      Ids("Observation", {{"code-value-concept", "72166-2$http://snomed.info/sct|449868002"}}),
+      (IdList{"smoker"}));
+  EXPECT_EQ(Ids("Observation", {{"code-value-concept", "2339-0$449868002"}}), IdList{});
+  EXPECT_EQ(Ids("Observation", {{"code-value-string", "72166-2$former"}}), (IdList{"note"}));
+  EXPECT_EQ(Ids("Observation",
+                {{"code-value-quantity", "2339-0$ge5.4|http://unitsofmeasure.org|mmol/L"}}),
+            (IdList{"glucose"}));
+  EXPECT_EQ(Ids("Observation", {{"code-value-quantity", "2339-0$ge5.4"}, {"code", "72166-2"}}),
+            IdList{});
+}
+
+TEST_F(SearchExecutionTest, CompositeWithThreeComponents) {
+  Put("MolecularSequence", "seq",
+      R"("coordinateSystem":0,"referenceSeq":{"chromosome":{"coding":[{"code":"1"}]},)"
+      R"("windowStart":22125500,"windowEnd":22125510})");
+  EXPECT_EQ(Ids("MolecularSequence", {{"chromosome-window-coordinate", "1$ge22125500$le22125510"}}),
+            (IdList{"seq"}));
+  EXPECT_EQ(Ids("MolecularSequence", {{"chromosome-window-coordinate", "2$ge22125500$le22125510"}}),
+            IdList{});
+  EXPECT_EQ(Ids("MolecularSequence", {{"chromosome-window-coordinate", "1$gt22125500$le22125510"}}),
+            IdList{});
+}
+
 TEST_F(SearchExecutionTest, ReferencesChainsAndHas) {
   Put("Organization", "org1", R"("name":"Acme Hospital")");
   Put("Patient", "p1",

@@ -843,11 +843,53 @@ TEST(SearchRequestTest, LenientIgnoresWhatItCannotUseAndSaysWhy) {
   EXPECT_NE(r->ignored[1].find("birthdate"), std::string::npos) << r->ignored[1];
 }
 
-TEST(SearchRequestTest, UnsupportedSpecialParametersAndComposites) {
+TEST(SearchRequestTest, UnsupportedSpecialParameters) {
   for (const char* name : {"_text", "_content", "_list", "_query", "_filter", "_contained"}) {
     EXPECT_TRUE(Fails("Observation", {{name, "x"}})) << name;
   }
-  EXPECT_TRUE(Fails("Observation", {{"code-value-quantity", "1234$5"}}));
+}
+
+// ---- composite (search.html#composite) ----
+
+TEST(SearchRequestTest, CompositeSplitsOnDollarAndReadsEachComponentAsItsType) {
+  SearchFilter f = OneFilter("Observation", "code-value-quantity",
+                             "http://loinc.org|8480-6$gt140|http://unitsofmeasure.org|mm[Hg]");
+  EXPECT_EQ(f.type, SearchParamType::kComposite);
+  ASSERT_EQ(f.component_types,
+            (std::vector<SearchParamType>{SearchParamType::kToken, SearchParamType::kQuantity}));
+  ASSERT_EQ(f.any_of.size(), 1u);
+  const auto& parts = f.any_of[0].components;
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0].system, "http://loinc.org");
+  EXPECT_EQ(parts[0].code, "8480-6");
+  EXPECT_EQ(parts[1].comparator, Comparator::kGt);
+  EXPECT_EQ(parts[1].number, 140);
+  EXPECT_EQ(parts[1].code, "mm[Hg]");
+  EXPECT_TRUE(parts[1].canonical_number.has_value());
+}
+
+TEST(SearchRequestTest, CompositeOrValuesAndEscapedDollar) {
+  SearchFilter f = OneFilter("Observation", "code-value-string", "1234$a\\$b,5678$c");
+  ASSERT_EQ(f.any_of.size(), 2u);
+  ASSERT_EQ(f.any_of[0].components.size(), 2u);
+  EXPECT_EQ(f.any_of[0].components[1].exact, "a$b");
+  EXPECT_EQ(f.any_of[1].components[0].code, "5678");
+  // Three components: a token and two numbers with prefixes.
+  SearchValue v = OneValue("MolecularSequence", "chromosome-window-coordinate", "1$gt100$lt200");
+  ASSERT_EQ(v.components.size(), 3u);
+  EXPECT_EQ(v.components[1].comparator, Comparator::kGt);
+  EXPECT_EQ(v.components[2].comparator, Comparator::kLt);
+  EXPECT_EQ(v.components[2].number, 200);
+}
+
+TEST(SearchRequestTest, MalformedCompositesAreErrors) {
+  EXPECT_TRUE(Fails("Observation", {{"code-value-quantity", "1234"}}));       // one part
+  EXPECT_TRUE(Fails("Observation", {{"code-value-quantity", "1234$5$6"}}));   // three parts
+  EXPECT_TRUE(Fails("Observation", {{"code-value-quantity", "1234$abc"}}));   // not a number
+  EXPECT_TRUE(Fails("Observation", {{"code-value-date", "1234$2020-13"}}));   // not a date
+  EXPECT_TRUE(Fails("Observation", {{"code-value-quantity:exact", "1$5"}}));  // no modifiers
+  SearchFilter missing = OneFilter("Observation", "code-value-quantity:missing", "true");
+  EXPECT_EQ(missing.modifier, Modifier::kMissing);
 }
 
 TEST(SearchRequestTest, AppliedListsNormalisedParametersInOrder) {

@@ -43,6 +43,10 @@ std::string Key(std::string_view type, std::string_view param, std::string_view 
   return fmt::format("{}.{}{}", type, param, suffix);
 }
 
+std::string CompositeSuffix(size_t component) {
+  return fmt::format("${}", component);
+}
+
 template <typename T>
 void SortUnique(std::vector<T>& v) {
   std::sort(v.begin(), v.end());
@@ -100,6 +104,7 @@ core::Result<ParamIds> ParamIds::Load(Db& db, const fhir::SearchParameterRegistr
       want(Key(type, p.name, ""));
       if (p.type == fhir::SearchParamType::kToken) want(Key(type, p.name, ":text"));
       if (p.type == fhir::SearchParamType::kReference) want(Key(type, p.name, ":identifier"));
+      for (size_t c = 0; c < p.components.size(); ++c) want(Key(type, p.name, CompositeSuffix(c)));
     }
   }
   if (missing.empty()) return ids;
@@ -126,8 +131,67 @@ std::optional<int64_t> ParamIds::Find(std::string_view type, std::string_view pa
   return it->second;
 }
 
+namespace {
+
+IndexRows::Reference ReferenceRow(int64_t pid, const fhir::IndexValue& v) {
+  if (!v.target_id.empty()) return {pid, v.target_id, v.target_type};
+  return {pid, v.value, ""};
+}
+
+IndexRows::Quantity QuantityRow(int64_t pid, const fhir::IndexValue& v) {
+  IndexRows::Quantity q{pid, v.number, v.system, v.code, v.unit, std::nullopt, ""};
+  if (v.canonical_number) {
+    q.canonical_value = v.canonical_number;
+    q.canonical_code = v.canonical_code;
+  }
+  return q;
+}
+
+// One component value of a composite item, as a row of its type's table under `pid` (the
+// component's key). False when the value has nothing searchable.
+bool AddCompositeComponent(IndexRows& rows, int64_t pid, const fhir::IndexValue& v) {
+  using fhir::SearchParamType;
+  switch (v.type) {
+    case SearchParamType::kString:
+      if (v.value.empty()) return false;
+      rows.strings.push_back({pid, v.value, v.exact, v.group});
+      return true;
+    case SearchParamType::kToken:
+      if (v.code.empty()) return false;  // display text is not searchable in composites
+      rows.tokens.push_back({pid, v.code, v.system, v.group});
+      return true;
+    case SearchParamType::kReference: {
+      if (v.value.empty()) return false;
+      IndexRows::Reference r = ReferenceRow(pid, v);
+      r.group = v.group;
+      rows.references.push_back(std::move(r));
+      return true;
+    }
+    case SearchParamType::kUri:
+      rows.uris.push_back({pid, v.value, v.group});
+      return true;
+    case SearchParamType::kDate:
+      rows.dates.push_back({pid, v.begin, v.end, v.group});
+      return true;
+    case SearchParamType::kNumber:
+      rows.numbers.push_back({pid, v.number, v.group});
+      return true;
+    case SearchParamType::kQuantity: {
+      IndexRows::Quantity q = QuantityRow(pid, v);
+      q.group = v.group;
+      rows.quantities.push_back(std::move(q));
+      return true;
+    }
+    case SearchParamType::kComposite:
+      return false;
+  }
+  return false;
+}
+
+}  // namespace
+
 // Bump when the extraction or the row layout changes, so existing indexes are rebuilt.
-constexpr int kIndexFormat = 2;  // 2: quantities in canonical UCUM units
+constexpr int kIndexFormat = 3;  // 2: quantities in canonical UCUM units; 3: composites
 
 std::string SearchIndexFingerprint(const fhir::SearchParameterRegistry& registry) {
   // FNV-1a, 64 bits: a change detector, not a security measure.
@@ -154,10 +218,19 @@ IndexRows BuildIndexRows(std::string_view type, std::span<const fhir::IndexValue
   IndexRows rows;
   std::map<int64_t, IndexRows::SortKey> smallest;
   for (const fhir::IndexValue& v : values) {
-    // Composite parameters are indexed through their components' own parameters for now.
-    if (v.param == nullptr || v.param->type == SearchParamType::kComposite) continue;
+    if (v.param == nullptr) continue;
+    const bool composite = v.param->type == SearchParamType::kComposite;
+    if (composite && v.group >= kCompositeGroups) continue;
     std::optional<int64_t> pid = ids.Find(type, v.param->name);
     if (!pid) continue;
+    if (composite) {
+      // The component's rows go under "param$<component>", keyed by the item (group); the
+      // composite itself only records presence, for :missing (it is not sortable).
+      std::optional<int64_t> cpid = ids.Find(type, v.param->name, CompositeSuffix(v.component));
+      if (!cpid) continue;
+      if (AddCompositeComponent(rows, *cpid, v)) Keep(smallest, *pid, int64_t{0});
+      continue;
+    }
     switch (v.type) {
       case SearchParamType::kString:
         rows.strings.push_back({*pid, v.value, v.exact});
@@ -176,11 +249,7 @@ IndexRows BuildIndexRows(std::string_view type, std::span<const fhir::IndexValue
         break;
       case SearchParamType::kReference:
         if (!v.value.empty()) {
-          if (!v.target_id.empty()) {
-            rows.references.push_back({*pid, v.target_id, v.target_type});
-          } else {
-            rows.references.push_back({*pid, v.value, ""});
-          }
+          rows.references.push_back(ReferenceRow(*pid, v));
           Keep(smallest, *pid, v.value);
         } else if (!v.code.empty()) {
           if (auto ident = ids.Find(type, v.param->name, ":identifier"))
@@ -200,16 +269,10 @@ IndexRows BuildIndexRows(std::string_view type, std::span<const fhir::IndexValue
         rows.numbers.push_back({*pid, v.number});
         Keep(smallest, *pid, v.number);
         break;
-      case SearchParamType::kQuantity: {
-        IndexRows::Quantity q{*pid, v.number, v.system, v.code, v.unit, std::nullopt, ""};
-        if (v.canonical_number) {
-          q.canonical_value = v.canonical_number;
-          q.canonical_code = v.canonical_code;
-        }
-        rows.quantities.push_back(std::move(q));
+      case SearchParamType::kQuantity:
+        rows.quantities.push_back(QuantityRow(*pid, v));
         Keep(smallest, *pid, v.number);
         break;
-      }
       case SearchParamType::kComposite:
         break;
     }
@@ -250,40 +313,40 @@ namespace {
 void BindRow(Stmt& s, int64_t rk, const IndexRows::String& r) {
   s.Bind(1, r.pid);
   s.Bind(2, std::string_view(r.value));
-  s.Bind(3, rk);
+  s.Bind(3, IndexRowKey(rk, r.group));
   s.Bind(4, std::string_view(r.exact));
 }
 void BindRow(Stmt& s, int64_t rk, const IndexRows::Token& r) {
   s.Bind(1, r.pid);
   s.Bind(2, std::string_view(r.code));
-  s.Bind(3, rk);
+  s.Bind(3, IndexRowKey(rk, r.group));
   s.Bind(4, std::string_view(r.system));
 }
 void BindRow(Stmt& s, int64_t rk, const IndexRows::Reference& r) {
   s.Bind(1, r.pid);
   s.Bind(2, std::string_view(r.target_id));
-  s.Bind(3, rk);
+  s.Bind(3, IndexRowKey(rk, r.group));
   s.Bind(4, std::string_view(r.target_type));
 }
 void BindRow(Stmt& s, int64_t rk, const IndexRows::Uri& r) {
   s.Bind(1, r.pid);
   s.Bind(2, std::string_view(r.value));
-  s.Bind(3, rk);
+  s.Bind(3, IndexRowKey(rk, r.group));
 }
 void BindRow(Stmt& s, int64_t rk, const IndexRows::Date& r) {
   s.Bind(1, r.pid);
-  s.Bind(2, rk);
+  s.Bind(2, IndexRowKey(rk, r.group));
   s.Bind(3, r.begin);
   s.Bind(4, r.end);
 }
 void BindRow(Stmt& s, int64_t rk, const IndexRows::Number& r) {
   s.Bind(1, r.pid);
-  s.Bind(2, rk);
+  s.Bind(2, IndexRowKey(rk, r.group));
   BindDouble(s, 3, r.value);
 }
 void BindRow(Stmt& s, int64_t rk, const IndexRows::Quantity& r) {
   s.Bind(1, r.pid);
-  s.Bind(2, rk);
+  s.Bind(2, IndexRowKey(rk, r.group));
   BindDouble(s, 3, r.value);
   s.Bind(4, std::string_view(r.system));
   s.Bind(5, std::string_view(r.code));

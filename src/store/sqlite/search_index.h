@@ -8,8 +8,8 @@
 // holds one row per (pid, rk) that has any value, with the sort key (the smallest value): it
 // answers :missing and _sort without touching the value tables.
 //
-// Rows are written in the same transaction as the resource version, so a search sees exactly
-// the committed resources (bench/index_write_bench.cc measured the alternatives).
+// Rows are written by the store's commit thread behind the commits, in large batches
+// (sqlite_store.cc, the index tail; bench/index_write_bench.cc measured the alternatives).
 #pragma once
 
 #include <cstdint>
@@ -44,40 +44,60 @@ class ParamIds {
   std::map<std::string, int64_t, std::less<>> ids_;
 };
 
-// The index rows of one resource version, sorted and without duplicates.
+// Composite parameters (Observation `code-value-quantity`) index each component in its own
+// type's table, under the key "Type.param$<component>", and pair the components of one item
+// (one Observation.component, say) through the row key: rk * kCompositeGroups + group, group
+// in [1, kCompositeGroups). A search joins the components' rows on that key, and gets the
+// resource back as key / kCompositeGroups. Items past the last group are not indexed.
+inline constexpr int64_t kCompositeGroups = 1 << 16;
+
+// The row key of a value: the resource's rk for plain values, the composite key for the
+// components of a composite item (group > 0).
+inline int64_t IndexRowKey(int64_t rk, uint32_t group) {
+  return group == 0 ? rk : rk * kCompositeGroups + group;
+}
+
+// The index rows of one resource version, sorted and without duplicates. `group`: 0 for plain
+// values, the composite item for composite components (see kCompositeGroups).
 struct IndexRows {
   struct String {
     int64_t pid;
     std::string value;  // normalised
     std::string exact;  // as written
+    uint32_t group = 0;
     auto operator<=>(const String&) const = default;
   };
   struct Token {
     int64_t pid;
     std::string code;
     std::string system;
+    uint32_t group = 0;
     auto operator<=>(const Token&) const = default;
   };
   struct Reference {
     int64_t pid;
     std::string target_id;    // the id, or the whole reference when it is not Type/id
     std::string target_type;  // "" when the reference is not Type/id
+    uint32_t group = 0;
     auto operator<=>(const Reference&) const = default;
   };
   struct Uri {
     int64_t pid;
     std::string value;
+    uint32_t group = 0;
     auto operator<=>(const Uri&) const = default;
   };
   struct Date {
     int64_t pid;
     int64_t begin;
     int64_t end;
+    uint32_t group = 0;
     auto operator<=>(const Date&) const = default;
   };
   struct Number {
     int64_t pid;
     double value;
+    uint32_t group = 0;
     auto operator<=>(const Number&) const = default;
   };
   struct Quantity {
@@ -88,6 +108,7 @@ struct IndexRows {
     std::string unit;
     std::optional<double> canonical_value;
     std::string canonical_code;
+    uint32_t group = 0;
     auto operator<=>(const Quantity&) const = default;
   };
   using SortKey = std::variant<int64_t, double, std::string>;

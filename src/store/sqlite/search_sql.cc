@@ -175,7 +175,8 @@ class Compiler {
     std::string table;
     std::vector<std::string> conditions;
     int cost = 0;
-    bool point = true;  // each condition pins the leading key columns: test per rk cheaply
+    bool point = true;   // each condition pins the leading key columns: test per rk cheaply
+    bool range = false;  // the table leads with rk (date, number, quantity): see RangeFilter
   };
 
   // Combines alternatives into a compiled filter for resource `alias`.
@@ -310,41 +311,20 @@ class Compiler {
                       f.missing ? "NOT " : "", b_.Int(pid), alias);
       return c;
     }
-    switch (f.type) {
-      case SearchParamType::kString:
-        return CompileString(f, type, f.param, "", alias);
-      case SearchParamType::kToken:
-        if (f.modifier == Modifier::kText) return CompileString(f, type, f.param, ":text", alias);
-        return CompileToken(f, type, f.param, "", alias);
-      case SearchParamType::kReference:
-        if (f.modifier == Modifier::kIdentifier) {
-          return CompileToken(f, type, f.param, ":identifier", alias);
-        }
-        return CompileReference(f, type, alias);
-      case SearchParamType::kUri:
-        return CompileUri(f, type, alias);
-      case SearchParamType::kDate: {
-        ASSIGN_OR_RETURN(int64_t pid, Pid(type, f.param));
-        Alternatives a{"ix_date", {}, 2, true};
-        for (const SearchValue& v : f.any_of)
-          a.conditions.push_back(DateCondition(v, "T.begin", "T.end", b_));
-        return RangeFilter(a, pid, alias);
-      }
-      case SearchParamType::kNumber: {
-        ASSIGN_OR_RETURN(int64_t pid, Pid(type, f.param));
-        Alternatives a{"ix_number", {}, 2, true};
-        for (const SearchValue& v : f.any_of)
-          a.conditions.push_back(
-              NumberCondition(v.comparator, "T.value", v.number, v.low, v.high, b_));
-        return RangeFilter(a, pid, alias);
-      }
-      case SearchParamType::kQuantity:
-        return CompileQuantity(f, type, alias);
-      case SearchParamType::kComposite:
-        return core::Fail(core::InvalidArgument(
-            fmt::format("composite search parameter '{}' is not supported yet", f.param)));
+    if (f.type == SearchParamType::kComposite) return CompileComposite(f, type, alias);
+    // :text searches the display text as a string, :identifier the identifier as a token.
+    std::string_view suffix = f.modifier == Modifier::kText         ? ":text"
+                              : f.modifier == Modifier::kIdentifier ? ":identifier"
+                                                                    : "";
+    ASSIGN_OR_RETURN(int64_t pid, Pid(type, f.param, suffix));
+    Alternatives a = ValueAlternatives(f);
+    if (a.range) return RangeFilter(a, pid, alias);
+    Compiled c = FromAlternatives(a, pid, alias);
+    if (f.modifier == Modifier::kNot) {
+      c.test = "NOT (" + c.test + ")";
+      c.set.reset();
     }
-    return core::Fail(core::Internal("unknown search parameter type"));
+    return c;
   }
 
   // Date, number and quantity tables lead with rk: one EXISTS per resource, all alternatives
@@ -369,11 +349,42 @@ class Compiler {
     return c;
   }
 
-  core::Result<Compiled> CompileString(const SearchFilter& f, std::string_view type,
-                                       std::string_view param, std::string_view suffix,
-                                       const std::string& alias) {
-    ASSIGN_OR_RETURN(int64_t pid, Pid(type, param, suffix));
-    Alternatives a{"ix_string", {}, 0, true};
+  // The value table and one condition per OR-ed value of a filter on an indexed value
+  // (any type but composite; the modifier decides the table for :text and :identifier).
+  Alternatives ValueAlternatives(const SearchFilter& f) {
+    switch (f.type) {
+      case SearchParamType::kString:
+        return StringAlternatives(f);
+      case SearchParamType::kToken:
+        return f.modifier == Modifier::kText ? StringAlternatives(f) : TokenAlternatives(f);
+      case SearchParamType::kReference:
+        return f.modifier == Modifier::kIdentifier ? TokenAlternatives(f)
+                                                   : ReferenceAlternatives(f);
+      case SearchParamType::kUri:
+        return UriAlternatives(f);
+      case SearchParamType::kDate: {
+        Alternatives a{"ix_date", {}, 2, true, true};
+        for (const SearchValue& v : f.any_of)
+          a.conditions.push_back(DateCondition(v, "T.begin", "T.end", b_));
+        return a;
+      }
+      case SearchParamType::kNumber: {
+        Alternatives a{"ix_number", {}, 2, true, true};
+        for (const SearchValue& v : f.any_of)
+          a.conditions.push_back(
+              NumberCondition(v.comparator, "T.value", v.number, v.low, v.high, b_));
+        return a;
+      }
+      case SearchParamType::kQuantity:
+        return QuantityAlternatives(f);
+      case SearchParamType::kComposite:
+        break;
+    }
+    return Alternatives{"ix_token", {}, 0, true, false};  // no condition: matches nothing
+  }
+
+  Alternatives StringAlternatives(const SearchFilter& f) {
+    Alternatives a{"ix_string", {}, 0, true, false};
     for (const SearchValue& v : f.any_of) {
       if (f.modifier == Modifier::kExact) {
         a.conditions.push_back(
@@ -389,14 +400,11 @@ class Compiler {
         a.point = false;
       }
     }
-    return FromAlternatives(a, pid, alias);
+    return a;
   }
 
-  core::Result<Compiled> CompileToken(const SearchFilter& f, std::string_view type,
-                                      std::string_view param, std::string_view suffix,
-                                      const std::string& alias) {
-    ASSIGN_OR_RETURN(int64_t pid, Pid(type, param, suffix));
-    Alternatives a{"ix_token", {}, 0, true};
+  Alternatives TokenAlternatives(const SearchFilter& f) {
+    Alternatives a{"ix_token", {}, 0, true, false};
     for (const SearchValue& v : f.any_of) {
       if (!v.code.empty()) {
         std::string cond = fmt::format("T.code = {}", b_.Text(v.code));
@@ -408,18 +416,11 @@ class Compiler {
         a.point = false;
       }
     }
-    Compiled c = FromAlternatives(a, pid, alias);
-    if (f.modifier == Modifier::kNot) {
-      c.test = "NOT (" + c.test + ")";
-      c.set.reset();
-    }
-    return c;
+    return a;
   }
 
-  core::Result<Compiled> CompileReference(const SearchFilter& f, std::string_view type,
-                                          const std::string& alias) {
-    ASSIGN_OR_RETURN(int64_t pid, Pid(type, f.param));
-    Alternatives a{"ix_reference", {}, 0, true};
+  Alternatives ReferenceAlternatives(const SearchFilter& f) {
+    Alternatives a{"ix_reference", {}, 0, true, false};
     for (const SearchValue& v : f.any_of) {
       if (v.target_id.empty()) {
         // Any resource of the type (export: "in some patient's compartment").
@@ -433,13 +434,11 @@ class Compiler {
         cond += fmt::format(" AND T.target_type = {}", b_.Text(v.target_type));
       a.conditions.push_back(std::move(cond));
     }
-    return FromAlternatives(a, pid, alias);
+    return a;
   }
 
-  core::Result<Compiled> CompileUri(const SearchFilter& f, std::string_view type,
-                                    const std::string& alias) {
-    ASSIGN_OR_RETURN(int64_t pid, Pid(type, f.param));
-    Alternatives a{"ix_uri", {}, 0, true};
+  Alternatives UriAlternatives(const SearchFilter& f) {
+    Alternatives a{"ix_uri", {}, 0, true, false};
     for (const SearchValue& v : f.any_of) {
       switch (f.modifier) {
         case Modifier::kBelow:
@@ -463,13 +462,11 @@ class Compiler {
           a.conditions.push_back(fmt::format("T.value = {}", b_.Text(v.text)));
       }
     }
-    return FromAlternatives(a, pid, alias);
+    return a;
   }
 
-  core::Result<Compiled> CompileQuantity(const SearchFilter& f, std::string_view type,
-                                         const std::string& alias) {
-    ASSIGN_OR_RETURN(int64_t pid, Pid(type, f.param));
-    Alternatives a{"ix_quantity", {}, 2, true};
+  Alternatives QuantityAlternatives(const SearchFilter& f) {
+    Alternatives a{"ix_quantity", {}, 2, true, true};
     for (const SearchValue& v : f.any_of) {
       std::string cond;
       if (v.canonical_number) {
@@ -498,7 +495,70 @@ class Compiler {
       }
       a.conditions.push_back(std::move(cond));
     }
-    return RangeFilter(a, pid, alias);
+    return a;
+  }
+
+  // A composite (search.html#composite): some item of the resource has, in the same item,
+  // component values matching each part of one of the OR-ed values. The components' rows
+  // share the item's key (search_index.h, kCompositeGroups); they are joined on it, led by
+  // the first component, whose table is keyed by value.
+  core::Result<Compiled> CompileComposite(const SearchFilter& f, std::string_view type,
+                                          const std::string& alias) {
+    std::vector<std::string> pids;
+    for (size_t i = 0; i < f.component_types.size(); ++i) {
+      ASSIGN_OR_RETURN(int64_t pid, Pid(type, f.param, fmt::format("${}", i)));
+      pids.push_back(b_.Int(pid));
+    }
+    Compiled c;
+    c.cost = 0;
+    std::string set, test;
+    const std::string groups = b_.Int(kCompositeGroups);
+    for (const SearchValue& v : f.any_of) {
+      if (v.components.size() != pids.size() || pids.empty()) {
+        return core::Fail(core::Internal("composite value without its components"));
+      }
+      std::string from, where;
+      std::string first;
+      bool matchable = true;
+      for (size_t i = 0; i < pids.size(); ++i) {
+        SearchFilter component;
+        component.type = f.component_types[i];
+        component.any_of.push_back(v.components[i]);
+        Alternatives a = ValueAlternatives(component);
+        if (a.conditions.size() != 1) {
+          matchable = false;
+          break;
+        }
+        std::string t = NewAlias();
+        if (i == 0) {
+          first = t;
+          from = fmt::format("{} {}", a.table, t);
+          where = fmt::format("{}.pid = {}", t, pids[i]);
+          c.cost = std::max(c.cost, a.point && !a.range ? a.cost : 2);
+        } else {
+          from += fmt::format(" JOIN {1} {0} ON {0}.pid = {2} AND {0}.rk = {3}.rk", t, a.table,
+                              pids[i], first);
+        }
+        where += " AND (" + RenameTable(a.conditions.front(), t) + ")";
+      }
+      if (!matchable) continue;
+      set += fmt::format("{}SELECT {}.rk / {} FROM {} WHERE {}", set.empty() ? "" : " UNION ",
+                         first, groups, from, where);
+      // The resource's items: keys in (rk * groups, (rk + 1) * groups).
+      test += fmt::format(
+          "{0}EXISTS (SELECT 1 FROM {1} WHERE {2} AND {3}.rk > {4}.rk * {5} AND {3}.rk < ({4}.rk + "
+          "1) * {5})",
+          test.empty() ? "" : " OR ", from, where, first, alias, groups);
+    }
+    if (set.empty()) {
+      c.test = "0";
+      c.set = "SELECT NULL WHERE 0";
+      c.cost = 0;
+      return c;
+    }
+    c.set = set;
+    c.test = test;
+    return c;
   }
 
   core::Result<Compiled> CompileId(const SearchFilter& f, std::string_view type,

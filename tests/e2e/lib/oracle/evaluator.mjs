@@ -500,6 +500,15 @@ function valueMatcher(param, modifier, alt) {
       if (modifier === 'above') return ({ value: u }) => typeof u === 'string' && want.startsWith(u);
       return ({ value: u }) => u === want;
     }
+    case 'composite': {
+      // code$value: every component matches inside the same item (param.values: per item, per
+      // component, the values).
+      if (modifier) throw new Error(`composite modifier :${modifier} is not implemented`);
+      const parts = splitEscaped(alt, '$');
+      if (parts.length !== param.components.length) throw new Error(`composite value ${alt} needs ${param.components.length} parts`);
+      const tests = parts.map((part, i) => valueMatcher(param.components[i], undefined, part));
+      return (item) => tests.every((t, i) => item[i].some(t));
+    }
     default:
       throw new Error(`${param.type} parameters are not implemented by the oracle`);
   }

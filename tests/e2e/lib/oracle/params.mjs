@@ -21,8 +21,8 @@ const r4Model = require('fhirpath/fhir-context/r4');
 // Not part of the package's documented API; needed to give the resolve() stubs a type.
 const { ResourceNode } = require('fhirpath/src/types.js');
 
-/** The parameter types the oracle understands (composite and special are not evaluated). */
-export const SUPPORTED_TYPES = new Set(['string', 'token', 'reference', 'date', 'number', 'quantity', 'uri']);
+/** The parameter types the oracle understands (special is not evaluated). */
+export const SUPPORTED_TYPES = new Set(['string', 'token', 'reference', 'date', 'number', 'quantity', 'uri', 'composite']);
 
 /** [base/]Type/id[/_history/vid] -> {type, id}; anything else (#local, urn:, conditional) -> null. */
 export function parseReference(ref) {
@@ -91,7 +91,7 @@ export function expressionFor(expression, resourceType) {
  *   item ('Coding', 'CodeableConcept', 'date', 'Period', 'boolean', ...), memoised per resource.
  */
 export class ParamDef {
-  constructor(def, resourceType) {
+  constructor(def, resourceType, byUrl = new Map()) {
     this.id = def.id;
     this.code = def.code;
     this.type = def.type;
@@ -103,13 +103,57 @@ export class ParamDef {
       ? fhirpath.compile(this.expression, r4Model, { resolveInternalTypes: false, userInvocationTable: { resolve: resolveStub } })
       : null;
     this.cache = new WeakMap();
+    if (this.type === 'composite') this.compileComposite(def, byUrl);
+  }
+
+  /**
+   * Composite (search.html#composite): each `|` alternative of the expression gives items (the
+   * Observation itself, each Observation.component, ...); each component's expression is
+   * evaluated on one item at a time, with the alternative as fhirpath.js's base path so that
+   * choice types (`value`) resolve. Only plain paths are supported as alternatives.
+   */
+  compileComposite(def, byUrl) {
+    this.items = splitUnion(this.expression).map((alt) => {
+      if (!/^[A-Za-z]+(\.[A-Za-z]+)*$/.test(alt)) throw new Error(`${this.id}: composite item path ${alt} is not a plain path`);
+      return {
+        compiled: fhirpath.compile(alt, r4Model),
+        components: (def.component || []).map((c) => {
+          const cdef = byUrl.get(c.definition);
+          if (!cdef) throw new Error(`${this.id}: unknown component ${c.definition}`);
+          return {
+            type: cdef.type,
+            compiled: fhirpath.compile({ base: alt, expression: asToOfType(c.expression) }, r4Model, { resolveInternalTypes: false }),
+          };
+        }),
+      };
+    });
+    this.components = this.items.length ? this.items[0].components.map((c) => ({ type: c.type })) : [];
+  }
+
+  /** Composite: one entry per item, holding per component the values [{type, value}]. */
+  compositeValues(resource) {
+    const out = [];
+    for (const alt of this.items) {
+      for (const item of alt.compiled(resource)) {
+        out.push(
+          alt.components.map((c) => {
+            const raw = c.compiled(item);
+            const types = fhirpath.types(raw);
+            return fhirpath.resolveInternalTypes(raw).map((value, i) => ({ type: types[i].replace(/^(FHIR|System)\./, ''), value }));
+          }),
+        );
+      }
+    }
+    return out;
   }
 
   values(resource) {
     let v = this.cache.get(resource);
     if (v) return v;
     v = [];
-    if (this.compiled) {
+    if (this.type === 'composite') {
+      v = this.compositeValues(resource);
+    } else if (this.compiled) {
       const raw = this.compiled(resource);
       const types = fhirpath.types(raw);
       const plain = fhirpath.resolveInternalTypes(raw);
@@ -131,6 +175,7 @@ export class SearchParameters {
       }
     }
     this.defs = new Map(); // "Type.code" -> ParamDef
+    this.byUrl = new Map(bundle.entry.map(({ resource: def }) => [def.url, def]));
   }
 
   static load(file) {
@@ -142,7 +187,7 @@ export class SearchParameters {
     const key = `${resourceType}.${code}`;
     if (this.defs.has(key)) return this.defs.get(key);
     const def = ['Resource', 'DomainResource', resourceType].map((b) => this.byBase.get(b) && this.byBase.get(b).get(code)).find(Boolean);
-    const p = def ? new ParamDef(def, resourceType) : undefined;
+    const p = def ? new ParamDef(def, resourceType, this.byUrl) : undefined;
     this.defs.set(key, p);
     return p;
   }

@@ -14,7 +14,8 @@
 // _total=accurate, AND of repeated parameters, and (last, so that adding them changes no other
 // query) UCUM conversions: a search unit other than the stored one ([lb_av] and g for kg, [in_i]
 // and m for cm, [degF] and K for Cel, g/L for mg/dL, ...), units that are not commensurable,
-// and unit strings that are not UCUM. A quantity value is never generated when a converted
+// and unit strings that are not UCUM, then composites (code$value pairs, their pairing inside
+// one item, OR and AND). A quantity value is never generated when a converted
 // stored value lands within 1e-9 (relative) of one of its boundaries (quantityNearBoundary).
 import {
   SearchOracle,
@@ -937,6 +938,73 @@ class Generator {
     this.addQuantity('Observation', [['value-quantity', 'gt0||kilogram'], ['code', '29463-7']]);
     this.addQuantity('Observation', [['value-quantity', `gt0|${UCUM}|(score)`]]);
   }
+
+  // Composites (search.html#composite), after everything else: code$value pairs that must hold
+  // inside one item. The blood pressure panels (55284-4 in Synthea) give the pairing test: a diastolic
+  // code with a value only the systolic reaches matches the panel only if pairing is ignored.
+  composites() {
+    const LOINC = 'http://loinc.org';
+    const safe = (pairs) => this.compositeQuantitySafe(pairs);
+    const codesOf = (o) => (o.component || []).map((c) => c.code.coding[0].code).sort().join(',');
+    const panels = this.resources('Observation').filter((o) => codesOf(o) === '8462-4,8480-6' && o.component.every((c) => c.valueQuantity));
+    const valueOf = (o, loinc) => o.component.find((c) => c.code.coding[0].code === loinc).valueQuantity.value;
+    for (const o of this.sample(panels, 4)) {
+      const sys = valueOf(o, '8480-6');
+      const dia = valueOf(o, '8462-4');
+      const narrow = this.narrow(o);
+      for (const pairs of [
+        [['component-code-value-quantity', `${LOINC}|8480-6$gt${Math.floor(sys)}`], ...narrow],
+        [['component-code-value-quantity', `8462-4$lt${Math.ceil(dia)}|${UCUM}|mm[Hg]`], ...narrow],
+        [['component-code-value-quantity', `8462-4$ge${Math.floor(sys)}`], ...narrow], // pairing
+        [['combo-code-value-quantity', `${LOINC}|8480-6$${sys.toFixed(0)}||mm[Hg]`], ...narrow],
+        [['component-code-value-quantity', `8480-6$gt${Math.floor(sys)},8462-4$lt${Math.ceil(dia)}`], ...narrow],
+      ]) {
+        if (safe(pairs)) this.add('Observation', pairs);
+      }
+    }
+    this.add('Observation', [['component-code-value-quantity', `8480-6$gt150`], ['component-code-value-quantity', `8462-4$lt75`]], { max: 200 });
+    if (!this.add('Observation', [['component-code-value-quantity', `8480-6$gt20|${UCUM}|kPa`]], { max: 200 })) {
+      throw new Error('query generator: the kPa composite query matches too much');
+    }
+    this.add('Observation', [['code-value-quantity', '8480-6$gt0']]); // components are not the Observation's value
+    this.add('Observation', [['component-code-value-quantity:missing', 'false'], ['code', '55284-4'], ['date', 'ge2019']], { max: 200 });
+    // Observations' own values: one of each of a few quantity codes, in their units.
+    const quantities = this.resources('Observation').filter((o) => o.valueQuantity && typeof o.valueQuantity.value === 'number' && o.valueQuantity.code);
+    const byCode = new Map();
+    for (const o of quantities) if (!byCode.has(o.code.coding[0].code)) byCode.set(o.code.coding[0].code, o);
+    for (const o of this.sample([...byCode.values()], 6)) {
+      const q = o.valueQuantity;
+      const code = o.code.coding[0].code;
+      const pairs = [
+        [['code-value-quantity', `${code}$ge${Math.floor(q.value)}|${UCUM}|${q.code}`], ...this.narrow(o)],
+        [['combo-code-value-quantity', `${LOINC}|${code}$lt${Math.ceil(q.value)}`], ...this.narrow(o)],
+      ];
+      for (const p of pairs) if (safe(p)) this.add('Observation', p);
+    }
+    // Concepts and strings, and their OR and AND.
+    this.add('Observation', [['code-value-concept', `72166-2$http://snomed.info/sct|449868002`]]);
+    this.add('Observation', [['combo-code-value-concept', `${LOINC}|72166-2$8517006,72166-2$449868002`]]);
+    this.add('Observation', [['code-value-concept', '69453-9$22298006']]);
+    this.add('Observation', [['code-value-concept', '69453-9$449868002']]); // a code of another pair
+    this.add('Observation', [['code-value-string', '71802-3$patient is'], ['code-value-string', '71802-3$patient']]);
+    this.add('Observation', [['code-value-string', '76690-7$heterosexual,63513-6$no']]);
+    this.add('Observation', [['code-value-string', '63513-6$heterosexual']]);
+    this.add('Observation', [['component-code-value-concept', '8480-6$x']]);
+  }
+
+  /** quantitySafe for the quantity components of composite values. */
+  compositeQuantitySafe(pairs) {
+    return pairs.every(([name, value]) => {
+      const p = this.oracle.params.get('Observation', name.split(':')[0]);
+      if (!p || p.type !== 'composite') return this.quantitySafe('Observation', [[name, value]]);
+      const i = p.components.findIndex((c) => c.type === 'quantity');
+      if (i < 0) return true;
+      const key = `composite:${name}`;
+      if (!this.quantityValues) this.quantityValues = new Map();
+      if (!this.quantityValues.has(key)) this.quantityValues.set(key, this.resources('Observation').flatMap((r) => p.values(r).flatMap((item) => item[i])));
+      return splitEscaped(value, ',').every((alt) => !quantityNearBoundary(splitEscaped(alt, '$')[i], this.quantityValues.get(key)));
+    });
+  }
 }
 
 /** Generates the oracle's queries from the corpus behind `oracle` (a SearchOracle). */
@@ -955,6 +1023,7 @@ export function generateQueries(oracle, seed = QUERY_SEED) {
   g.paging();
   g.combinations();
   g.conversions();
+  g.composites();
   return g.queries;
 }
 

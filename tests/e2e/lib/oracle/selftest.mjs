@@ -73,7 +73,7 @@ const UCUM = 'http://unitsofmeasure.org';
 check('44 /min is 44 {beats}/min', ids('Observation', [['value-quantity', `44|${UCUM}|{beats}/min`]]), ['heart-rate']);
 check('36.5 Cel is 97.7 [degF]', ids('Observation', [['value-quantity', `97.7|${UCUM}|[degF]`], HTEST]), ['body-temperature']);
 check('95 % is 0.95 (unity)', ids('Observation', [['value-quantity', `0.95|${UCUM}|1`], HTEST]), ['satO2']);
-check('C is UCUM (coulomb): not the unit text "C" of 36.5 Cel', ids('Observation', [['value-quantity', '36.5||C'], HTEST]), []);
+check('36.5||C: C is UCUM (coulomb), but ||C also matches the unit text "C" of 36.5 Cel', ids('Observation', [['value-quantity', '36.5||C'], HTEST]), ['body-temperature']);
 check('_profile:below', ids('Observation', [['_profile:below', 'http://hl7.org/fhir/StructureDefinition/']]), ['body-temperature', 'heart-rate', 'satO2']);
 check('_profile:above', ids('Observation', [['_profile:above', 'http://hl7.org/fhir/StructureDefinition/vitalsigns/x']]), ['body-temperature', 'heart-rate', 'satO2']);
 // Two Practitioners carry accents: Urías and Rodrígez.
