@@ -45,6 +45,8 @@ int HttpStatusFor(core::Code code) {
       return 503;
     case core::Code::kResourceExhausted:
       return 429;
+    case core::Code::kTooCostly:
+      return 422;
     case core::Code::kUnsupported:
       return 501;
     case core::Code::kInternal:

@@ -61,6 +61,9 @@ core::Status Config::Validate() {
     return core::InvalidArgument("server.max_body_bytes is below 1 KiB");
   if (http.max_header_bytes < 1024)
     return core::InvalidArgument("server.max_header_bytes is below 1 KiB");
+  if (store.search_timeout.count() <= 0 || store.search_timeout > std::chrono::hours(1)) {
+    return core::InvalidArgument("store.search_timeout_ms must be 1 ms to 1 hour");
+  }
   if (store.synchronous != "full" && store.synchronous != "normal") {
     return core::InvalidArgument("store.synchronous must be \"full\" or \"normal\"");
   }
@@ -93,6 +96,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["server"]["access_log"], c.http.access_log);
     Read(t["server"]["shutdown_grace_ms"], c.shutdown_grace_ms);
     Read(t["store"]["synchronous"], c.store.synchronous);
+    ReadMillis(t["store"]["search_timeout_ms"], c.store.search_timeout);
     Read(t["log"]["level"], c.log_level);
   }
   if (auto v = Env("MEDULLA_DATA_DIR")) c.data_dir = v;
@@ -103,6 +107,8 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
   if (auto v = Env("MEDULLA_ACCESS_LOG"))
     c.http.access_log = std::string_view(v) != "0" && std::string_view(v) != "false";
   if (auto v = Env("MEDULLA_STORE_SYNCHRONOUS")) c.store.synchronous = v;
+  if (auto v = Env("MEDULLA_SEARCH_TIMEOUT_MS"))
+    c.store.search_timeout = std::chrono::milliseconds(std::atoll(v));
   return c;
 }
 

@@ -28,6 +28,8 @@ std::string_view CodeName(Code code) {
       return "unavailable";
     case Code::kResourceExhausted:
       return "resource exhausted";
+    case Code::kTooCostly:
+      return "too costly";
     case Code::kUnsupported:
       return "unsupported";
     case Code::kInternal:

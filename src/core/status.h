@@ -30,6 +30,7 @@ enum class Code {
   kPermissionDenied,    // 403
   kUnavailable,         // 503: shutting down, store closed
   kResourceExhausted,   // 429: a limit on concurrent work was reached; retry later
+  kTooCostly,           // 422: the request would exceed a limit on work (a search's time)
   kUnsupported,         // 501 / 415-like: a feature or format not implemented
   kInternal,            // 500: a bug or an I/O failure
 };
@@ -106,6 +107,9 @@ inline Status Unavailable(std::string m) {
 }
 inline Status ResourceExhausted(std::string m) {
   return {Code::kResourceExhausted, std::move(m)};
+}
+inline Status TooCostly(std::string m) {
+  return {Code::kTooCostly, std::move(m)};
 }
 inline Status Unsupported(std::string m) {
   return {Code::kUnsupported, std::move(m)};

@@ -51,6 +51,8 @@ std::string_view IssueTypeFor(core::Code code) {
       return "transient";
     case core::Code::kResourceExhausted:
       return "throttled";
+    case core::Code::kTooCostly:
+      return "too-costly";
     case core::Code::kUnsupported:
       return "not-supported";
     case core::Code::kInternal:

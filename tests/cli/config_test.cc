@@ -39,6 +39,8 @@ data_dir = "/srv/medulla"
 [server]
 listen = "0.0.0.0:9000"
 max_body_bytes = 1048576
+[store]
+search_timeout_ms = 2500
 [log]
 level = "debug"
 )");
@@ -51,6 +53,7 @@ level = "debug"
   EXPECT_EQ(c->http.max_body_bytes, 1048576u);
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->store.data_dir, "/srv/medulla");
+  EXPECT_EQ(c->store.search_timeout, std::chrono::milliseconds(2500));
 }
 
 TEST_F(ConfigTest, BadFileReportsWhere) {
@@ -69,6 +72,9 @@ TEST_F(ConfigTest, ValidateRejectsBadValues) {
   c.store.synchronous = "sometimes";
   EXPECT_FALSE(c.Validate().ok());
   c.store.synchronous = "normal";
+  c.store.search_timeout = std::chrono::milliseconds(0);
+  EXPECT_FALSE(c.Validate().ok());
+  c.store.search_timeout = std::chrono::milliseconds(10000);
   c.http.max_body_bytes = 10;
   EXPECT_FALSE(c.Validate().ok());
 }

@@ -4,6 +4,7 @@
 // OperationOutcome (or, for garbage that is not HTTP, a 400 or a closed connection), and the
 // server must keep serving everyone else.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import {
@@ -12,6 +13,7 @@ import {
   assertExpression,
   assertOutcome,
   checkRawFhir,
+  makeTempDir,
   rawHttp,
   readJson,
   seededRandom,
@@ -371,6 +373,34 @@ test('clients that stop half-way do not block other clients', async () => {
   } finally {
     for (const s of sockets) s.destroy();
     await Promise.all(held);
+  }
+});
+
+test('a search past store.search_timeout_ms is 422 too-costly; selective searches still answer', async () => {
+  // A server of its own with a 1 ms limit, and 10,000 Patients: substring searches matching
+  // every name, sorted and counted, read and sort every name row (about 60 ms here without the
+  // limit); a lookup by id reads one row (well under 1 ms).
+  const dir = makeTempDir('medulla-e2e-limit-');
+  const config = path.join(dir, 'medulla.toml');
+  fs.writeFileSync(config, '[store]\nsearch_timeout_ms = 1\n');
+  const limited = await MedullaServer.start({ dataDir: path.join(dir, 'data'), args: ['--config', config] });
+  try {
+    for (let b = 0; b < 10; b++) {
+      const entry = Array.from({ length: 1000 }, (_, i) => ({
+        resource: { resourceType: 'Patient', id: `p${b * 1000 + i}`, name: [{ family: `Family${b * 1000 + i}`, given: ['Ann', 'Lee'] }] },
+        request: { method: 'PUT', url: `Patient/p${b * 1000 + i}` },
+      }));
+      const res = await limited.http.post('/', { resourceType: 'Bundle', type: 'batch', entry }, { headers: { prefer: 'return=minimal' } });
+      assert.equal(res.status, 200, show(res));
+    }
+    const slow = await limited.http.get('/Patient?name:contains=a&given:contains=e&_sort=-name,given&_total=accurate');
+    const oo = assertOutcome(slow, 422, 'an unselective search past the limit');
+    assert.ok(oo.issue.some((i) => i.code === 'too-costly'), `want issue code too-costly: ${show(slow)}`);
+    const fast = await limited.http.get('/Patient?_id=p4242');
+    assert.equal(fast.status, 200, show(fast));
+    assert.deepEqual((fast.json.entry || []).map((e) => e.resource.id), ['p4242']);
+  } finally {
+    await limited.dispose();
   }
 });
 

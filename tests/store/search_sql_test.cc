@@ -716,6 +716,37 @@ TEST_F(SearchSqlTest, UnknownParameterIsInvalidArgument) {
   EXPECT_EQ(page.error().code(), core::Code::kInvalidArgument);
 }
 
+TEST_F(SearchSqlTest, SearchPastItsTimeLimitIsStoppedAsTooCostly) {
+  Close();
+  SqliteStoreOptions options;
+  options.search_timeout = std::chrono::milliseconds(0);  // stopped at the first check
+  Open(options);
+  Unit unit;
+  for (int i = 0; i < 3000; ++i) {
+    unit.writes.push_back(UpdateWrite("Patient", fmt::format("p{}", i),
+                                      fmt::format(R"("name":[{{"family":"Family{}"}}])", i)));
+  }
+  for (const WriteResult& r : CommitAndWait(*store_, std::move(unit))) ASSERT_TRUE(r.status.ok());
+  // A substring of every name: a scan of all the rows, far past the first progress check.
+  SearchQuery scan;
+  scan.type = "Patient";
+  scan.filters.push_back(Str("family", {"zzz"}, Modifier::kContains));
+  scan.want_total = true;
+  auto page = Search(scan);
+  ASSERT_FALSE(page);
+  EXPECT_EQ(page.error().code(), core::Code::kTooCostly) << page.error().ToString();
+  EXPECT_NE(page.error().message().find("selective"), std::string::npos);
+  // A point lookup stays under the first check, on the same (reused) reader connection.
+  EXPECT_EQ(Find("Patient", IdIs({"p7"})), (IdList{"p7"}));
+  // Conditional writes' criteria run under the same limit, on the writer.
+  Write conditional = testing::CreateWrite("Patient", "new", R"("active":true)");
+  SearchQuery criteria = scan;
+  criteria.want_total = false;
+  conditional.if_none_exist = criteria;
+  WriteResult r = CommitOne(*store_, std::move(conditional));
+  EXPECT_EQ(r.status.code(), core::Code::kTooCostly) << r.status.ToString();
+}
+
 TEST_F(SearchSqlTest, UriBelowAboveAndContains) {
   Save("ValueSet", "v1", R"("status":"active","url":"http://example.org/fhir/ValueSet/a")");
   Save("ValueSet", "v2", R"("status":"active","url":"http://example.org/fhir/ValueSet/a/b")");

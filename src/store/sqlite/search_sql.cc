@@ -952,9 +952,64 @@ class Includer {
   std::vector<Row> rows_;
 };
 
+// Interrupts the connection's statements once the search's time is up, for as long as it
+// lives (sqlite3_progress_handler: the callback runs every kProgressSteps VM steps, about
+// 0.1 ms, and a non-zero return interrupts the statement with SQLITE_INTERRUPT).
+class SearchDeadline {
+ public:
+  explicit SearchDeadline(const SearchContext& ctx)
+      : db_(ctx.db.handle()),
+        limit_(ctx.time_limit),
+        deadline_(std::chrono::steady_clock::now() + ctx.time_limit) {
+    sqlite3_progress_handler(db_, kProgressSteps, &SearchDeadline::Check, this);
+  }
+  ~SearchDeadline() { sqlite3_progress_handler(db_, 0, nullptr, nullptr); }
+  SearchDeadline(const SearchDeadline&) = delete;
+  SearchDeadline& operator=(const SearchDeadline&) = delete;
+
+  // The result, or the time limit's error when the deadline interrupted it.
+  template <typename T>
+  core::Result<T> Checked(core::Result<T> r) const {
+    if (!expired_) return r;
+    return core::Fail(core::TooCostly(fmt::format(
+        "the search was stopped after {} s; add more selective parameters (a patient, a code, "
+        "a date range) or drop _total=accurate and _sort",
+        std::chrono::duration<double>(limit_).count())));
+  }
+
+ private:
+  static constexpr int kProgressSteps = 10000;
+  static int Check(void* self) {
+    auto* d = static_cast<SearchDeadline*>(self);
+    if (std::chrono::steady_clock::now() > d->deadline_) d->expired_ = true;
+    return d->expired_ ? 1 : 0;
+  }
+  sqlite3* db_;
+  std::chrono::milliseconds limit_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool expired_ = false;
+};
+
+core::Result<SearchPage> RunSearch(const SearchContext& ctx, const SearchQuery& q);
+core::Result<std::vector<VersionRecord>> RunFindMatches(const SearchContext& ctx,
+                                                        const SearchQuery& q, size_t limit);
+
 }  // namespace
 
 core::Result<SearchPage> ExecuteSearch(const SearchContext& ctx, const SearchQuery& q) {
+  SearchDeadline deadline(ctx);
+  return deadline.Checked(RunSearch(ctx, q));
+}
+
+core::Result<std::vector<VersionRecord>> FindMatches(const SearchContext& ctx, const SearchQuery& q,
+                                                     size_t limit) {
+  SearchDeadline deadline(ctx);
+  return deadline.Checked(RunFindMatches(ctx, q, limit));
+}
+
+namespace {
+
+core::Result<SearchPage> RunSearch(const SearchContext& ctx, const SearchQuery& q) {
   SearchPage page;
   Binder b;
   Compiler compiler(ctx, b);
@@ -1030,8 +1085,8 @@ core::Result<SearchPage> ExecuteSearch(const SearchContext& ctx, const SearchQue
   return page;
 }
 
-core::Result<std::vector<VersionRecord>> FindMatches(const SearchContext& ctx, const SearchQuery& q,
-                                                     size_t limit) {
+core::Result<std::vector<VersionRecord>> RunFindMatches(const SearchContext& ctx,
+                                                        const SearchQuery& q, size_t limit) {
   Binder b;
   Compiler compiler(ctx, b);
   ASSIGN_OR_RETURN(std::string where, compiler.Where(q.type, q.filters, "m", 0));
@@ -1054,4 +1109,5 @@ core::Result<std::vector<VersionRecord>> FindMatches(const SearchContext& ctx, c
   return out;
 }
 
+}  // namespace
 }  // namespace medulla::store::sqlite

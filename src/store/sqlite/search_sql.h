@@ -3,6 +3,7 @@
 // keyset cursor and adds _include / _revinclude resources.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 
 #include "core/status.h"
@@ -19,6 +20,9 @@ struct SearchContext {
   const ParamIds& ids;
   const fhir::SearchParameterRegistry& registry;
   size_t max_page_bytes = 32 * 1024 * 1024;
+  // Work on `db` stops when this passes (SQLite's progress handler), and the search fails
+  // kTooCostly: no search holds a connection, or the writer, for longer.
+  std::chrono::milliseconds time_limit{10000};
 };
 
 core::Result<SearchPage> ExecuteSearch(const SearchContext& ctx, const SearchQuery& query);

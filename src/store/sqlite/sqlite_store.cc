@@ -390,6 +390,10 @@ core::Status SqliteStore::IndexTail(size_t upto) {
   return core::OkStatus();
 }
 
+SearchContext SqliteStore::WriterSearch(Db& db) const {
+  return SearchContext{db, *param_ids_, registry_, kMaxPageBytes, options_.search_timeout};
+}
+
 core::Status SqliteStore::ResolveReferences(const Write& w, WriteResult& result) {
   Db& db = *writer_;
   VersionRecord& rec = result.record;
@@ -400,8 +404,7 @@ core::Status SqliteStore::ResolveReferences(const Write& w, WriteResult& result)
   RETURN_IF_ERROR(IndexTail(index_tail_.size()));
   std::string body = rec.body;
   for (const Write::ConditionalReference& ref : w.conditional_references) {
-    ASSIGN_OR_RETURN(std::vector<VersionRecord> found,
-                     FindMatches(SearchContext{db, *param_ids_, registry_}, ref.query, 2));
+    ASSIGN_OR_RETURN(std::vector<VersionRecord> found, FindMatches(WriterSearch(db), ref.query, 2));
     if (found.size() != 1) {
       return core::PreconditionFailed(
           fmt::format("conditional reference '{}' matches {}; it must match exactly one resource",
@@ -966,7 +969,7 @@ WriteResult SqliteStore::ApplyWrite(Write& w, core::MicrosSinceEpoch now, bool& 
   if (w.if_none_exist) {
     // On the commit thread, inside the transaction: no other write can slip in between the
     // search and the write.
-    auto found = FindMatches(SearchContext{db, *param_ids_, registry_}, *w.if_none_exist, 2);
+    auto found = FindMatches(WriterSearch(db), *w.if_none_exist, 2);
     if (!found) return fail(found.error());
     if (w.planned_match) {
       std::string now_found = found->empty()      ? ""
@@ -1187,8 +1190,9 @@ core::Result<SearchPage> SqliteStore::Search(const SearchQuery& query) {
   ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
   // One read transaction for the whole search (probes, page, includes, total): one snapshot.
   RETURN_IF_ERROR(lease.db().Run("BEGIN"));
-  auto page =
-      ExecuteSearch(SearchContext{lease.db(), *param_ids_, registry_, kMaxPageBytes}, query);
+  auto page = ExecuteSearch(
+      SearchContext{lease.db(), *param_ids_, registry_, kMaxPageBytes, options_.search_timeout},
+      query);
   (void)lease.db().Run("COMMIT");
   return page;
 }

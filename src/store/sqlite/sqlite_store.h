@@ -29,6 +29,8 @@
 
 namespace medulla::store::sqlite {
 
+struct SearchContext;
+
 struct SqliteStoreOptions {
   std::string data_dir = "var/medulla";
   // "full": fsync the WAL on every commit (durable across power loss); "normal": durable
@@ -50,6 +52,9 @@ struct SqliteStoreOptions {
   std::function<void(int64_t done, int64_t total)> reindex_progress;  // during a rebuild
   // How long a search waits for the index to catch up with writes before 503.
   std::chrono::milliseconds index_wait{30000};
+  // How long one search may run (each page; a conditional write's criteria too) before it
+  // fails kTooCostly.
+  std::chrono::milliseconds search_timeout{10000};
 };
 
 class SqliteStore final : public Store {
@@ -116,6 +121,8 @@ class SqliteStore final : public Store {
   // Replaces the write's conditional references by their matches, in the stored body and in
   // the index (commit thread, inside the unit's savepoint).
   core::Status ResolveReferences(const Write& w, WriteResult& result);
+  // The context of a search on the writer connection (conditional writes and references).
+  SearchContext WriterSearch(Db& db) const;
   // Indexes tail entries [index_flushed_, upto) in the open transaction (commit thread).
   core::Status IndexTail(size_t upto);
   // Blocks until versions up to `target` are indexed (any thread but the commit thread).
