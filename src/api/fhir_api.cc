@@ -1,7 +1,9 @@
 #include "api/fhir_api.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -133,10 +135,16 @@ std::string_view StatusLine(int status) {
       return "410 Gone";
     case 412:
       return "412 Precondition Failed";
+    case 405:
+      return "405 Method Not Allowed";
+    case 406:
+      return "406 Not Acceptable";
     case 413:
       return "413 Payload Too Large";
     case 422:
       return "422 Unprocessable Entity";
+    case 429:
+      return "429 Too Many Requests";
     case 501:
       return "501 Not Implemented";
     case 503:
@@ -859,15 +867,67 @@ std::string_view EntryStatus(const records::BundleEntryReply& e) {
 
 }  // namespace
 
+namespace {
+
+// Keeps the response of a request answered inside the server (a Bundle's GET entry).
+class CapturedResponse final : public http::Responder::Sink {
+ public:
+  void Complete(http::Response response) override {
+    if (!response_) response_ = std::move(response);
+  }
+  std::optional<http::Response> response_;
+};
+
+}  // namespace
+
+http::Response FhirApi::AnswerBundleRead(std::string_view url, const std::string& base,
+                                         bool strict) {
+  // request.url is relative to the base ("Patient/1", "Patient?name=x"); the server's own
+  // absolute URL is accepted too, another server's is not.
+  if (url.starts_with(base + "/")) url.remove_prefix(base.size());
+  if (url.find("://") != std::string_view::npos) {
+    return Outcome(
+        400, core::InvalidArgument(fmt::format(
+                 "GET '{}': a Bundle entry may only read from this server", std::string(url))));
+  }
+  while (url.starts_with('/')) url.remove_prefix(1);
+  http::Request sub;
+  sub.method = "GET";
+  sub.target = "/" + std::string(url);
+  sub.headers.emplace_back("accept", "application/fhir+json");
+  auto segs = SplitPath(sub.path());
+  // Reads, searches, history and $everything; not the bulk operations, which start jobs.
+  bool bulk = std::any_of(segs.begin(), segs.end(), [](std::string_view seg) {
+    return seg.find("export") != std::string_view::npos &&
+           (seg.starts_with('$') || seg.starts_with("%24"));
+  });
+  if (segs.empty() || bulk) {
+    return Outcome(400, core::InvalidArgument(fmt::format(
+                            "GET '{}' is not a read, search or $everything", std::string(url))));
+  }
+  Context ctx{sub, base, records::ParseQueryString(sub.query()), {}, strict};
+  auto sink = std::make_shared<CapturedResponse>();
+  {
+    // GET routes answer before they return (their store calls block), so the response is
+    // captured by the time this Responder goes (unanswered, it would give 500).
+    http::Responder responder(sink);
+    Route(ctx, responder);
+  }
+  return std::move(*sink->response_);
+}
+
 void FhirApi::Bundle(Context& ctx, http::Responder responder) {
   if (!AcceptableBodyType(ctx.request)) {
     return responder.Send(
         Outcome(415, core::Unsupported("send the Bundle as application/fhir+json")));
   }
+  // With GET entries the callback runs on this thread after the writes (ProcessBundle), where
+  // the reads can be answered.
   records_.ProcessBundle(
-      ctx.request.body, [responder = std::make_shared<http::Responder>(std::move(responder)),
-                         prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
-                         base = ctx.base](core::Result<records::BundleReply> reply) mutable {
+      ctx.request.body,
+      [this, responder = std::make_shared<http::Responder>(std::move(responder)),
+       prefer = std::string(ctx.prefer_return), ct = ctx.content_type, base = ctx.base,
+       strict = ctx.strict](core::Result<records::BundleReply> reply) mutable {
         if (!reply) return responder->Send(Failure(reply.error()));
         std::string out =
             BundleHeader(reply->transaction ? "transaction-response" : "batch-response");
@@ -877,6 +937,21 @@ void FhirApi::Bundle(Context& ctx, http::Responder responder) {
           if (!first) out += ",";
           first = false;
           out += "{";
+          if (!e.read_url.empty()) {
+            http::Response r = AnswerBundleRead(e.read_url, base, strict);
+            bool ok = r.status < 300 && !r.body.empty() && r.body.front() == '{';
+            if (ok) out += "\"resource\":" + r.body + ",";
+            out += fmt::format("\"response\":{{\"status\":\"{}\"", StatusLine(r.status));
+            for (const auto& [name, value] : r.headers) {
+              if (name == "ETag") {
+                out += ",\"etag\":";
+                json::WriteString(value, out);
+              }
+            }
+            if (!ok && !r.body.empty() && r.body.front() == '{') out += ",\"outcome\":" + r.body;
+            out += "}}";
+            continue;
+          }
           if (!e.status.ok()) {
             out += fmt::format("\"response\":{{\"status\":\"{}\",\"outcome\":",
                                StatusLine(HttpStatusFor(e.status.code())));

@@ -59,6 +59,8 @@ class FhirApi {
                const std::string& id);
   void Metadata(Context& ctx, http::Responder& responder);
   void Bundle(Context& ctx, http::Responder responder);
+  // A Bundle's GET entry: what a GET of `url` (relative to `base`) answers.
+  http::Response AnswerBundleRead(std::string_view url, const std::string& base, bool strict);
   // Bulk Data: kick-off ($export at system, Patient, Group level), status, files.
   void ExportKickOff(Context& ctx, http::Responder& responder, bulk::ExportLevel level,
                      const std::string& group_id);

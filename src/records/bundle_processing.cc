@@ -1,5 +1,6 @@
 // RecordService::ProcessBundle: batch and transaction Bundles posted to the base URL.
 #include <atomic>
+#include <future>
 #include <memory>
 #include <mutex>
 
@@ -66,6 +67,31 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
   const json::Value* entries = root.Find("entry");
   const size_t n = entries && entries->is_array() ? entries->size() : 0;
 
+  // GET entries are answered by the caller after the writes, and may search: never on the
+  // commit thread (a search waits for the index, which the commit thread writes). So with GET
+  // entries, this thread waits for the writes and calls `done` itself.
+  bool has_reads = false;
+  for (size_t i = 0; i < n; ++i) {
+    const json::Value* request = entries->items()[i]->Find("request");
+    if (request && request->StringOr("method") == "GET") has_reads = true;
+  }
+  std::shared_ptr<std::promise<core::Result<BundleReply>>> on_this_thread;
+  BundleCallback caller_done;
+  if (has_reads) {
+    on_this_thread = std::make_shared<std::promise<core::Result<BundleReply>>>();
+    caller_done = std::move(done);
+    done = [on_this_thread](core::Result<BundleReply> r) {
+      on_this_thread->set_value(std::move(r));
+    };
+  }
+  struct Finally {
+    std::shared_ptr<std::promise<core::Result<BundleReply>>>& promise;
+    BundleCallback& done;
+    ~Finally() {
+      if (promise) done(promise->get_future().get());
+    }
+  } finally{on_this_thread, caller_done};
+
   // Conditional entries and references search the store now; the commit checks the results.
   Resolver resolve =
       [this](const std::string& t,
@@ -77,10 +103,11 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
   };
   if (type == "transaction") {
     std::vector<size_t> entry_index;
-    auto unit = BundleToUnit(*this, doc, &entry_index, resolve);
+    BundleReads reads;
+    auto unit = BundleToUnit(*this, doc, &entry_index, resolve, &reads);
     if (!unit) return done(core::Fail(unit.error()));
-    store_.Submit(std::move(*unit), [done = std::move(done), entry_index = std::move(entry_index),
-                                     n](std::vector<store::WriteResult> results) {
+    auto committed = [done = std::move(done), entry_index = std::move(entry_index),
+                      reads = std::move(reads), n](std::vector<store::WriteResult> results) {
       for (const auto& r : results) {
         if (!r.status.ok()) return done(core::Fail(Cause(results, entry_index)));
       }
@@ -92,8 +119,11 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
         e.outcome = results[i].outcome;
         e.record = std::move(results[i].record);
       }
+      for (const auto& [i, url] : reads) reply.entries[i].read_url = url;
       done(std::move(reply));
-    });
+    };
+    if (unit->writes.empty()) return committed({});
+    store_.Submit(std::move(*unit), std::move(committed));
     return;
   }
 
@@ -131,15 +161,20 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
     json::Value* wrapper = doc.NewObject(members);
     json::Value* saved_root = doc.root();
     doc.set_root(wrapper);
-    auto unit = BundleToUnit(*this, doc, nullptr, resolve);
+    BundleReads reads;
+    auto unit = BundleToUnit(*this, doc, nullptr, resolve, &reads);
     doc.set_root(saved_root);
     if (!unit) {
-      finish_one(i, BundleEntryReply{AtEntry(unit.error(), i), {}, {}});
+      finish_one(i, BundleEntryReply{AtEntry(unit.error(), i), {}, {}, {}});
+      continue;
+    }
+    if (!reads.empty()) {
+      finish_one(i, BundleEntryReply{core::OkStatus(), {}, {}, reads.front().second});
       continue;
     }
     store_.Submit(std::move(*unit), [finish_one, i](std::vector<store::WriteResult> results) {
       store::WriteResult& r = results.front();
-      finish_one(i, BundleEntryReply{std::move(r.status), r.outcome, std::move(r.record)});
+      finish_one(i, BundleEntryReply{std::move(r.status), r.outcome, std::move(r.record), {}});
     });
   }
 }

@@ -80,7 +80,8 @@ bool SplitTypeId(std::string_view url, std::string& type, std::string& id) {
 }  // namespace
 
 core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& doc,
-                                       std::vector<size_t>* entry_index, const Resolver& resolve) {
+                                       std::vector<size_t>* entry_index, const Resolver& resolve,
+                                       BundleReads* reads) {
   json::Value& bundle = *doc.root();
   if (!bundle.is_object() || bundle.StringOr("resourceType") != "Bundle") {
     return core::Fail(core::InvalidArgument("not a FHIR Bundle").WithLocation("resourceType"));
@@ -164,6 +165,11 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
     }
     std::string_view url = request ? request->StringOr("url") : "";
     size_t question = url.find('?');
+    if (method == "GET" && reads) {
+      if (url.empty()) return core::Fail(EntryError(i, "a GET entry needs request.url"));
+      reads->emplace_back(i, std::string(url));
+      continue;
+    }
     if (method == "DELETE") {
       p.op = store::Operation::kDelete;
       if (question != std::string_view::npos && resolve) {
@@ -180,8 +186,9 @@ core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Docum
       }
       RETURN_IF_ERROR(if_match(i, request, p));
     } else if (method == "GET" || method == "HEAD" || method == "PATCH") {
-      return core::Fail(EntryError(
-          i, fmt::format("request.method {} is not supported in an import", std::string(method))));
+      return core::Fail(
+          EntryError(i, fmt::format("request.method {} is not supported {}", std::string(method),
+                                    resolve ? "in a Bundle" : "in an import")));
     } else {
       if (!resource || !resource->is_object()) {
         return core::Fail(EntryError(i, "the entry has no resource"));

@@ -36,11 +36,16 @@ struct ImportStats {
 // POST with ifNoneExist, PUT and DELETE to Type?criteria, request.ifMatch, and conditional
 // references ("Patient?identifier=x|1"). `resolve` searches (at most 2 matches are needed) and
 // what it found is pinned in the writes, so the commit fails with 412 if it changed meanwhile.
+//
+// `reads`, when given (REST), receives the GET entries as (entry index, request.url): they are
+// not writes, and are answered by the caller after the unit commits (http.html#trules: reads
+// come last). Without it a GET entry is an error.
 using Resolver = std::function<core::Result<std::vector<store::VersionRecord>>(
     const std::string& type, std::string_view query)>;
+using BundleReads = std::vector<std::pair<size_t, std::string>>;
 core::Result<store::Unit> BundleToUnit(const RecordService& records, json::Document& bundle,
                                        std::vector<size_t>* entry_index = nullptr,
-                                       const Resolver& resolve = {});
+                                       const Resolver& resolve = {}, BundleReads* reads = nullptr);
 
 class Importer {
  public:

@@ -63,6 +63,8 @@ struct BundleEntryReply {
   core::Status status;  // a batch entry can fail alone
   store::WriteOutcome outcome = store::WriteOutcome::kCreated;
   store::VersionRecord record;
+  // A GET entry: its request.url, for the caller to answer (a read or search, after the writes).
+  std::string read_url;
 };
 struct BundleReply {
   bool transaction = false;  // else batch
@@ -94,7 +96,10 @@ class RecordService {
 
   // POST of a Bundle to the base: a transaction is stored all-or-nothing, with references to
   // entries' fullUrls rewritten to the new ids; a batch stores each entry on its own. Entries
-  // may POST, PUT or DELETE (conditional and GET entries are not supported yet: 400).
+  // may POST, PUT or DELETE (also conditionally) and GET: a GET entry comes back with its
+  // `read_url` for the caller to answer after the writes. When there are GET entries, `done`
+  // runs on the calling thread (after the commit), so the caller may search there; otherwise
+  // it may run on the store's commit thread.
   void ProcessBundle(std::string_view body, BundleCallback done);
 
   core::Result<store::VersionRecord> Read(const std::string& type, const std::string& id) const;

@@ -99,6 +99,58 @@ test('batch entries succeed or fail alone', async () => {
   assert.equal(stored.gender, 'female');
 });
 
+test('GET entries: reads and searches in a batch, and after the writes in a transaction', async () => {
+  const created = await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', name: [{ family: 'Getentry' }], gender: 'male' } });
+  const batch = await client.batch({
+    body: {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        { request: { method: 'GET', url: `Patient/${created.id}` } },
+        { request: { method: 'GET', url: 'Patient?family=getentry&_count=5' } },
+        { request: { method: 'GET', url: 'Patient/does-not-exist' } },
+        { request: { method: 'GET', url: 'Patient?nonsense=1' } },
+        { request: { method: 'GET', url: '$export' } },
+        { request: { method: 'GET', url: 'http://elsewhere.example/fhir/Patient/1' } },
+      ],
+    },
+  });
+  assert.equal(batch.type, 'batch-response');
+  assert.equal(batch.entry[0].response.status, '200 OK');
+  assert.equal(batch.entry[0].resource.id, created.id);
+  assert.equal(batch.entry[0].response.etag, 'W/"1"');
+  assert.equal(batch.entry[1].resource.type, 'searchset');
+  assert.deepEqual(batch.entry[1].resource.entry.filter((e) => e.search.mode === 'match').map((e) => e.resource.id), [created.id]);
+  assert.equal(batch.entry[2].response.status, '404 Not Found');
+  assert.equal(batch.entry[2].response.outcome.resourceType, 'OperationOutcome');
+  assert.equal(batch.entry[3].response.status, '200 OK', 'an unknown parameter is ignored (lenient)');
+  for (const i of [4, 5]) {
+    assert.equal(batch.entry[i].response.status, '400 Bad Request', `entry ${i}`);
+    assert.equal(batch.entry[i].response.outcome.resourceType, 'OperationOutcome');
+  }
+  // A transaction: the GET sees the transaction's own writes (reads come last, http.html#trules),
+  // wherever it stands in the Bundle.
+  const tx = await client.transaction({
+    body: {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { request: { method: 'GET', url: 'Patient?family=Txgetentry' } },
+        { fullUrl: 'urn:uuid:7d2e7a36-0d46-4f0b-8c5e-2f1c9f4b1a01', resource: { resourceType: 'Patient', name: [{ family: 'Txgetentry' }] }, request: { method: 'POST', url: 'Patient' } },
+      ],
+    },
+  });
+  assert.equal(tx.type, 'transaction-response');
+  assert.equal(tx.entry[1].response.status, '201 Created');
+  const found = tx.entry[0].resource.entry.filter((e) => e.search.mode === 'match').map((e) => e.resource.id);
+  assert.deepEqual(found, [tx.entry[1].resource.id]);
+  // A transaction of reads only writes nothing and answers each.
+  const reads = await client.transaction({
+    body: { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'GET', url: `Patient/${created.id}/_history/1` } }] },
+  });
+  assert.equal(reads.entry[0].resource.meta.versionId, '1');
+});
+
 test('a bundle that is not a batch or transaction, or is not a Bundle, is refused', async () => {
   for (const body of [
     { resourceType: 'Bundle', type: 'collection', entry: [] },
