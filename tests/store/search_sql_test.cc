@@ -305,6 +305,21 @@ class SearchSqlTest : public ::testing::Test {
     return out;
   }
   std::string DbPath() const { return dir_.path() + "/medulla.db"; }
+  // The number of index rows of one search_params key ("Observation.code-value-quantity$0")
+  // in `table`, read while the store is closed.
+  int64_t IndexRowsOf(const std::string& table, const std::string& key) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+    std::string sql = "SELECT count(*) FROM " + table +
+                      " WHERE pid = (SELECT pid FROM search_params WHERE name = ?)";
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+    sqlite3_bind_text(stmt, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+    int64_t n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return n;
+  }
 
   testing::TempDir dir_;
   core::MetricsRegistry metrics_;
@@ -745,6 +760,21 @@ TEST_F(SearchSqlTest, SearchPastItsTimeLimitIsStoppedAsTooCostly) {
   conditional.if_none_exist = criteria;
   WriteResult r = CommitOne(*store_, std::move(conditional));
   EXPECT_EQ(r.status.code(), core::Code::kTooCostly) << r.status.ToString();
+}
+
+TEST_F(SearchSqlTest, OnlyCompleteCompositeItemsAreIndexed) {
+  // A quantity Observation is an item of code-value-quantity (code and value) and of
+  // code-value-concept (code, no concept): only the first can ever match, only it has rows.
+  Save("Observation", "o1",
+       R"("status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},)"
+       R"("valueQuantity":{"value":72,"system":"http://unitsofmeasure.org","code":"/min"})");
+  Close();
+  EXPECT_EQ(IndexRowsOf("ix_token", "Observation.code-value-quantity$0"), 1);
+  EXPECT_EQ(IndexRowsOf("ix_quantity", "Observation.code-value-quantity$1"), 1);
+  EXPECT_EQ(IndexRowsOf("ix_present", "Observation.code-value-quantity"), 1);
+  EXPECT_EQ(IndexRowsOf("ix_token", "Observation.code-value-concept$0"), 0);
+  EXPECT_EQ(IndexRowsOf("ix_present", "Observation.code-value-concept"), 0);
+  EXPECT_EQ(IndexRowsOf("ix_token", "Observation.code"), 1);
 }
 
 TEST_F(SearchSqlTest, UriBelowAboveAndContains) {

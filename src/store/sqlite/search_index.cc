@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 namespace medulla::store::sqlite {
 
@@ -147,21 +148,55 @@ IndexRows::Quantity QuantityRow(int64_t pid, const fhir::IndexValue& v) {
   return q;
 }
 
+// Whether a component value gives a row (AddCompositeComponent adds one).
+bool Searchable(const fhir::IndexValue& v) {
+  using fhir::SearchParamType;
+  switch (v.type) {
+    case SearchParamType::kString:
+    case SearchParamType::kReference:
+      return !v.value.empty();
+    case SearchParamType::kToken:
+      return !v.code.empty();  // display text is not searchable in composites
+    case SearchParamType::kComposite:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// The composite items (by group) that have a searchable value for every component: only they
+// can match a composite search, so only they are indexed. Most Observations are an item of
+// code-value-concept, -string and -date with a code but no such value; their code rows would
+// be a third of ix_token.
+std::set<uint32_t> CompleteItems(std::span<const fhir::IndexValue> values) {
+  std::map<uint32_t, uint64_t> seen;  // group -> components with a value (bit per component)
+  std::map<uint32_t, size_t> wanted;  // group -> its parameter's component count
+  for (const fhir::IndexValue& v : values) {
+    if (v.param == nullptr || v.param->type != fhir::SearchParamType::kComposite) continue;
+    wanted[v.group] = v.param->components.size();
+    if (Searchable(v) && v.component < 64) seen[v.group] |= uint64_t{1} << v.component;
+  }
+  std::set<uint32_t> complete;
+  for (const auto& [group, n] : wanted) {
+    uint64_t all = n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+    if (seen[group] == all) complete.insert(group);
+  }
+  return complete;
+}
+
 // One component value of a composite item, as a row of its type's table under `pid` (the
 // component's key). False when the value has nothing searchable.
 bool AddCompositeComponent(IndexRows& rows, int64_t pid, const fhir::IndexValue& v) {
   using fhir::SearchParamType;
+  if (!Searchable(v)) return false;
   switch (v.type) {
     case SearchParamType::kString:
-      if (v.value.empty()) return false;
       rows.strings.push_back({pid, v.value, v.exact, v.group});
       return true;
     case SearchParamType::kToken:
-      if (v.code.empty()) return false;  // display text is not searchable in composites
       rows.tokens.push_back({pid, v.code, v.system, v.group});
       return true;
     case SearchParamType::kReference: {
-      if (v.value.empty()) return false;
       IndexRows::Reference r = ReferenceRow(pid, v);
       r.group = v.group;
       rows.references.push_back(std::move(r));
@@ -191,7 +226,8 @@ bool AddCompositeComponent(IndexRows& rows, int64_t pid, const fhir::IndexValue&
 }  // namespace
 
 // Bump when the extraction or the row layout changes, so existing indexes are rebuilt.
-constexpr int kIndexFormat = 3;  // 2: quantities in canonical UCUM units; 3: composites
+constexpr int kIndexFormat =
+    4;  // 2: canonical UCUM quantities; 3: composites; 4: complete items only
 
 std::string SearchIndexFingerprint(const fhir::SearchParameterRegistry& registry) {
   // FNV-1a, 64 bits: a change detector, not a security measure.
@@ -217,10 +253,11 @@ IndexRows BuildIndexRows(std::string_view type, std::span<const fhir::IndexValue
   using fhir::SearchParamType;
   IndexRows rows;
   std::map<int64_t, IndexRows::SortKey> smallest;
+  const std::set<uint32_t> complete = CompleteItems(values);
   for (const fhir::IndexValue& v : values) {
     if (v.param == nullptr) continue;
     const bool composite = v.param->type == SearchParamType::kComposite;
-    if (composite && v.group >= kCompositeGroups) continue;
+    if (composite && (v.group >= kCompositeGroups || !complete.contains(v.group))) continue;
     std::optional<int64_t> pid = ids.Find(type, v.param->name);
     if (!pid) continue;
     if (composite) {
