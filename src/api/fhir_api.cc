@@ -939,8 +939,9 @@ void FhirApi::Bundle(Context& ctx, http::Responder responder) {
           out += "{";
           if (!e.read_url.empty()) {
             http::Response r = AnswerBundleRead(e.read_url, base, strict);
-            bool ok = r.status < 300 && !r.body.empty() && r.body.front() == '{';
-            if (ok) out += "\"resource\":" + r.body + ",";
+            const bool json_body = !r.body.empty() && r.body.front() == '{';
+            const bool ok = r.status < 300;
+            if (ok && json_body) out += "\"resource\":" + r.body + ",";
             out += fmt::format("\"response\":{{\"status\":\"{}\"", StatusLine(r.status));
             for (const auto& [name, value] : r.headers) {
               if (name == "ETag") {
@@ -948,7 +949,7 @@ void FhirApi::Bundle(Context& ctx, http::Responder responder) {
                 json::WriteString(value, out);
               }
             }
-            if (!ok && !r.body.empty() && r.body.front() == '{') out += ",\"outcome\":" + r.body;
+            if (!ok && json_body) out += ",\"outcome\":" + r.body;
             out += "}}";
             continue;
           }

@@ -27,35 +27,14 @@ std::shared_ptr<spdlog::logger> Log() {
 // Patients per compartment filter when a Group is exported (the search's OR-list limit).
 constexpr size_t kPatientsPerQuery = 100;
 
-// "In the compartment of one of `patients`" for resources of `type` ("" ids: of any patient).
-SearchFilter InCompartments(const fhir::SearchParameterRegistry& registry, const std::string& type,
-                            const std::vector<std::string>& patients) {
-  SearchFilter any;
-  any.kind = SearchFilter::Kind::kAnyOf;
-  if (type == "Patient") {
-    SearchFilter ids;
-    ids.kind = SearchFilter::Kind::kId;
-    ids.param = "_id";
-    for (const std::string& p : patients) ids.any_of.push_back(SearchValue{.text = p});
-    if (!patients.empty()) any.alternatives.push_back(std::move(ids));
-    return any;
-  }
-  for (const std::string& param : fhir::PatientCompartment::Embedded().Params(type)) {
-    const fhir::SearchParameter* p = registry.Find(type, param);
-    if (!p || p->type != fhir::SearchParamType::kReference) continue;
-    SearchFilter ref;
-    ref.param = param;
-    ref.type = fhir::SearchParamType::kReference;
-    if (patients.empty()) {
-      ref.any_of.push_back(SearchValue{.target_type = "Patient"});
-    } else {
-      for (const std::string& id : patients) {
-        ref.any_of.push_back(SearchValue{.target_type = "Patient", .target_id = id});
-      }
-    }
-    any.alternatives.push_back(std::move(ref));
-  }
-  return any;
+// Group-level Patient resources: the members themselves (their compartments would add the
+// Patients that link to them).
+SearchFilter IsOneOf(const std::vector<std::string>& patients) {
+  SearchFilter ids;
+  ids.kind = SearchFilter::Kind::kId;
+  ids.param = "_id";
+  for (const std::string& p : patients) ids.any_of.push_back(SearchValue{.text = p});
+  return ids;
 }
 
 // Writes NDJSON lines into <dir>/<Type>-<n>.ndjson, starting a new file every `max_lines`.
@@ -226,9 +205,13 @@ core::Status ExportManager::Export(Job& job) {
       // Patient level, Patient: every patient. Otherwise what is in the patients' compartments.
       bool all_patients = req.level == ExportLevel::kPatient && type == "Patient";
       if (req.level != ExportLevel::kSystem && !all_patients) {
-        SearchFilter in = InCompartments(registry, type, patients);
-        if (in.alternatives.empty()) continue;  // nothing of this type can be in it
-        q.filters.push_back(std::move(in));
+        if (type == "Patient") {
+          q.filters.push_back(IsOneOf(patients));
+        } else {
+          auto in = records::PatientCompartmentFilter(registry, type, patients);
+          if (!in) continue;  // nothing of this type can be in a patient's compartment
+          q.filters.push_back(std::move(*in));
+        }
       }
       // Nothing written after the transaction time (the manifest's promise), nothing before
       // _since.

@@ -1,4 +1,5 @@
 // RecordService::ProcessBundle: batch and transaction Bundles posted to the base URL.
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <memory>
@@ -64,34 +65,29 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
     return done(core::Fail(core::InvalidArgument("the Bundle's type must be transaction or batch")
                                .WithLocation("Bundle.type")));
   }
-  const json::Value* entries = root.Find("entry");
-  const size_t n = entries && entries->is_array() ? entries->size() : 0;
+  const bool transaction = type == "transaction";
 
   // GET entries are answered by the caller after the writes, and may search: never on the
   // commit thread (a search waits for the index, which the commit thread writes). So with GET
   // entries, this thread waits for the writes and calls `done` itself.
-  bool has_reads = false;
-  for (size_t i = 0; i < n; ++i) {
-    const json::Value* request = entries->items()[i]->Find("request");
-    if (request && request->StringOr("method") == "GET") has_reads = true;
-  }
-  std::shared_ptr<std::promise<core::Result<BundleReply>>> on_this_thread;
-  BundleCallback caller_done;
-  if (has_reads) {
-    on_this_thread = std::make_shared<std::promise<core::Result<BundleReply>>>();
-    caller_done = std::move(done);
-    done = [on_this_thread](core::Result<BundleReply> r) {
-      on_this_thread->set_value(std::move(r));
-    };
-  }
-  struct Finally {
-    std::shared_ptr<std::promise<core::Result<BundleReply>>>& promise;
-    BundleCallback& done;
-    ~Finally() {
-      if (promise) done(promise->get_future().get());
-    }
-  } finally{on_this_thread, caller_done};
+  const json::Value* entries = root.Find("entry");
+  const bool has_reads =
+      entries && entries->is_array() &&
+      std::any_of(entries->items().begin(), entries->items().end(), [](const json::Value* e) {
+        const json::Value* request = e->Find("request");
+        return request && request->StringOr("method") == "GET";
+      });
+  if (!has_reads) return SubmitBundle(doc, transaction, std::move(done));
+  auto on_this_thread = std::make_shared<std::promise<core::Result<BundleReply>>>();
+  SubmitBundle(doc, transaction, [on_this_thread](core::Result<BundleReply> r) {
+    on_this_thread->set_value(std::move(r));
+  });
+  done(on_this_thread->get_future().get());
+}
 
+void RecordService::SubmitBundle(json::Document& doc, bool transaction, BundleCallback done) {
+  const json::Value* entries = doc.root()->Find("entry");
+  const size_t n = entries && entries->is_array() ? entries->size() : 0;
   // Conditional entries and references search the store now; the commit checks the results.
   Resolver resolve =
       [this](const std::string& t,
@@ -101,7 +97,7 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
     ASSIGN_OR_RETURN(store::SearchPage page, store_.Search(parsed.query));
     return std::move(page.resources);
   };
-  if (type == "transaction") {
+  if (transaction) {
     std::vector<size_t> entry_index;
     BundleReads reads;
     auto unit = BundleToUnit(*this, doc, &entry_index, resolve, &reads);
@@ -169,7 +165,9 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
       continue;
     }
     if (!reads.empty()) {
-      finish_one(i, BundleEntryReply{core::OkStatus(), {}, {}, reads.front().second});
+      BundleEntryReply read;
+      read.read_url = std::move(reads.front().second);
+      finish_one(i, std::move(read));
       continue;
     }
     store_.Submit(std::move(*unit), [finish_one, i](std::vector<store::WriteResult> results) {

@@ -126,6 +126,8 @@ class RecordService {
  private:
   // Commits one write as its own unit and reports it to `done`.
   void SubmitOne(store::Write write, WriteCallback done);
+  // ProcessBundle after its checks: plans and submits the (parsed) batch or transaction.
+  void SubmitBundle(json::Document& doc, bool transaction, BundleCallback done);
 
   store::Store& store_;
   const fhir::Definitions& definitions_;

@@ -661,13 +661,21 @@ std::string Unescape(std::string_view value) {
 core::Result<store::SearchFilter> PatientCompartmentFilter(
     const fhir::SearchParameterRegistry& registry, std::string_view type,
     std::string_view patient_id) {
+  const std::string id(patient_id);
+  return PatientCompartmentFilter(registry, type, std::span<const std::string>(&id, 1));
+}
+
+core::Result<store::SearchFilter> PatientCompartmentFilter(
+    const fhir::SearchParameterRegistry& registry, std::string_view type,
+    std::span<const std::string> patient_ids) {
   SearchFilter any;
   any.kind = SearchFilter::Kind::kAnyOf;
   if (type == "Patient") {
+    if (patient_ids.empty()) return core::Fail(Bad("every Patient is in a Patient compartment"));
     SearchFilter self;
     self.kind = SearchFilter::Kind::kId;
     self.param = "_id";
-    self.any_of.push_back(SearchValue{.text = std::string(patient_id)});
+    for (const std::string& id : patient_ids) self.any_of.push_back(SearchValue{.text = id});
     any.alternatives.push_back(std::move(self));
   }
   for (const std::string& param : fhir::PatientCompartment::Embedded().Params(type)) {
@@ -676,8 +684,10 @@ core::Result<store::SearchFilter> PatientCompartmentFilter(
     SearchFilter ref;
     ref.param = param;
     ref.type = SearchParamType::kReference;
-    ref.any_of.push_back(
-        SearchValue{.target_type = "Patient", .target_id = std::string(patient_id)});
+    for (const std::string& id : patient_ids) {
+      ref.any_of.push_back(SearchValue{.target_type = "Patient", .target_id = id});
+    }
+    if (patient_ids.empty()) ref.any_of.push_back(SearchValue{.target_type = "Patient"});
     any.alternatives.push_back(std::move(ref));
   }
   if (any.alternatives.empty()) {

@@ -3,6 +3,7 @@
 // plus what shapes the answer (_summary, _elements). Pure: no store, no I/O.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,11 @@ core::Result<ParsedSearch> ParseSearchRequest(const fhir::SearchParameterRegistr
 core::Result<store::SearchFilter> PatientCompartmentFilter(
     const fhir::SearchParameterRegistry& registry, std::string_view type,
     std::string_view patient_id);
+// The same for the compartments of several patients (one of them); no ids: of any patient,
+// for types other than Patient (kInvalidArgument for Patient: every Patient is in one).
+core::Result<store::SearchFilter> PatientCompartmentFilter(
+    const fhir::SearchParameterRegistry& registry, std::string_view type,
+    std::span<const std::string> patient_ids);
 
 // "_lastUpdated `comparator` `instant`" (an instant: the range is the point itself).
 store::SearchFilter LastUpdatedFilter(store::Comparator comparator, core::MicrosSinceEpoch instant);

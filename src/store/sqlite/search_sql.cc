@@ -990,25 +990,6 @@ class SearchDeadline {
   bool expired_ = false;
 };
 
-core::Result<SearchPage> RunSearch(const SearchContext& ctx, const SearchQuery& q);
-core::Result<std::vector<VersionRecord>> RunFindMatches(const SearchContext& ctx,
-                                                        const SearchQuery& q, size_t limit);
-
-}  // namespace
-
-core::Result<SearchPage> ExecuteSearch(const SearchContext& ctx, const SearchQuery& q) {
-  SearchDeadline deadline(ctx);
-  return deadline.Checked(RunSearch(ctx, q));
-}
-
-core::Result<std::vector<VersionRecord>> FindMatches(const SearchContext& ctx, const SearchQuery& q,
-                                                     size_t limit) {
-  SearchDeadline deadline(ctx);
-  return deadline.Checked(RunFindMatches(ctx, q, limit));
-}
-
-namespace {
-
 core::Result<SearchPage> RunSearch(const SearchContext& ctx, const SearchQuery& q) {
   SearchPage page;
   Binder b;
@@ -1110,4 +1091,16 @@ core::Result<std::vector<VersionRecord>> RunFindMatches(const SearchContext& ctx
 }
 
 }  // namespace
+
+core::Result<SearchPage> ExecuteSearch(const SearchContext& ctx, const SearchQuery& q) {
+  SearchDeadline deadline(ctx);
+  return deadline.Checked(RunSearch(ctx, q));
+}
+
+core::Result<std::vector<VersionRecord>> FindMatches(const SearchContext& ctx, const SearchQuery& q,
+                                                     size_t limit) {
+  SearchDeadline deadline(ctx);
+  return deadline.Checked(RunFindMatches(ctx, q, limit));
+}
+
 }  // namespace medulla::store::sqlite
