@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev clang-format
   # libraries (see docs/architecture.md for why each was chosen)
   libboost-dev libsimdjson-dev libsqlite3-dev libexpected-dev libmimalloc-dev libspdlog-dev libfmt-dev libcli11-dev
-  libtomlplusplus-dev
+  libtomlplusplus-dev libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nodejs curl python3
 )

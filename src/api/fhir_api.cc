@@ -11,10 +11,13 @@
 #include "api/capability.h"
 #include "core/ids.h"
 #include "core/time.h"
+#include "fhir/compartments.h"
 #include "fhir/operation_outcome.h"
 #include "fhir/shaping.h"
 #include "json/parse.h"
 #include "json/write.h"
+#include "security/audit_event.h"
+#include "security/policy.h"
 
 namespace medulla::api {
 namespace {
@@ -156,6 +159,19 @@ std::string_view StatusLine(int status) {
 
 }  // namespace
 
+// What one request's audit entry says: who, from where, what they asked and reached.
+struct FhirApi::Access {
+  std::shared_ptr<const security::Principal> principal;  // null: no valid token
+  std::string remote;
+  std::string method;
+  std::string target;
+  std::string interaction = "operation";
+  std::vector<std::string> patients;   // request threads only
+  std::vector<std::string> resources;  // the first few "Type/id" reached
+  // Set when a REST write's unit carried the request's audit entry (same commit).
+  std::atomic<bool> audited{false};
+};
+
 struct FhirApi::Context {
   http::Request& request;
   std::string base;  // no trailing slash
@@ -163,6 +179,49 @@ struct FhirApi::Context {
   std::string_view prefer_return;  // minimal | representation | OperationOutcome
   bool strict = false;
   std::string content_type = kFhirJson;
+  std::shared_ptr<Access> access;
+  const security::Principal& principal() const { return *access->principal; }
+};
+
+// Wraps a request's Responder: before the response goes out, the access is in the audit log
+// (no access without its audit entry). If the log cannot take it, the client gets 503 instead
+// of the data.
+class FhirApi::AuditingSink final : public http::Responder::Sink {
+ public:
+  AuditingSink(FhirApi& api, std::shared_ptr<Access> access, http::Responder inner)
+      : api_(api), access_(std::move(access)), inner_(std::move(inner)) {}
+
+  void Complete(http::Response response) override {
+    if (access_->audited.load(std::memory_order_acquire)) return inner_.Send(std::move(response));
+    std::string outcome;
+    if (response.status >= 400 && !response.body.empty()) {
+      if (auto doc = json::Parse(response.body)) {
+        if (const json::Value* issues = doc->root()->Find("issue");
+            issues && issues->is_array() && issues->size() > 0) {
+          outcome = std::string(issues->items()[0]->StringOr("diagnostics"));
+        }
+      }
+    }
+    store::AuditEntry entry = api_.AuditEntryFor(*access_, response.status, outcome,
+                                                 access_->patients, access_->resources);
+    auto inner = std::make_shared<http::Responder>(std::move(inner_));
+    auto held = std::make_shared<http::Response>(std::move(response));
+    std::vector<store::AuditEntry> entries;
+    entries.push_back(std::move(entry));
+    api_.store_.Audit(std::move(entries), [inner, held](core::Status s) {
+      if (!s.ok()) {
+        return inner->Send(
+            Outcome(503, core::Unavailable("the access could not be recorded in the audit log: " +
+                                           s.message())));
+      }
+      inner->Send(std::move(*held));
+    });
+  }
+
+ private:
+  FhirApi& api_;
+  std::shared_ptr<Access> access_;
+  http::Responder inner_;
 };
 
 FhirApi::FhirApi(records::RecordService& records, store::Store& store,
@@ -174,6 +233,12 @@ FhirApi::FhirApi(records::RecordService& records, store::Store& store,
       options_(std::move(options)) {
   capability_json_ =
       CapabilityStatementJson(records_.search_parameters(), options_.version, options_.base_url);
+  security::Principal op;
+  op.role = security::Role::kAdmin;
+  op.subject = "local-operator";
+  op.client_id = "medulla";
+  op.scopes = security::ScopeSet::Parse("system/*.cruds");
+  operator_ = std::make_shared<const security::Principal>(std::move(op));
 }
 
 http::Response FhirApi::ErrorResponse(int status, std::string_view message) {
@@ -186,7 +251,7 @@ http::Response FhirApi::ErrorResponse(int status, std::string_view message) {
 
 void FhirApi::Handle(http::Request& request, http::Responder responder) {
   std::string_view path = request.path();
-  // Operational endpoints: plain text, no FHIR negotiation.
+  // Operational endpoints: plain text, no FHIR negotiation, no token (probes).
   if (path == "/healthz") {
     return responder.Send(http::Response::Text(200, "ok\n"));
   }
@@ -194,7 +259,34 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
     return responder.Send(ready_.load() ? http::Response::Text(200, "ready\n")
                                         : http::Response::Text(503, "not ready\n"));
   }
+  // Everything else is audited, and needs a valid token except the server's self-description
+  // (the CapabilityStatement and the SMART configuration, which say how to get a token).
+  auto access = std::make_shared<Access>();
+  access->remote = request.remote;
+  access->method = request.method;
+  access->target = request.target;
+  const bool self_description = path == "/metadata" || path == "/.well-known/smart-configuration";
+  if (options_.authenticator == nullptr) {
+    access->principal = operator_;
+  } else if (!self_description || request.HasHeader("authorization")) {
+    auto principal = options_.authenticator->Authenticate(request.Header("authorization"));
+    if (principal) {
+      access->principal = std::move(*principal);
+    } else if (!self_description) {
+      http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));
+      http::Response r = Failure(principal.error());
+      r.headers.emplace_back("WWW-Authenticate",
+                             "Bearer realm=\"medulla\", error=\"invalid_token\"");
+      return audited.Send(std::move(r));
+    }
+  }
+  http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));
+  responder = std::move(audited);
   if (path == "/metrics") {
+    access->interaction = "read";
+    if (core::Status s = security::CheckAdministrator(*access->principal, "/metrics"); !s.ok()) {
+      return responder.Send(Failure(s));
+    }
     store::StoreStats stats = store_.Stats();
     metrics_.GetGauge("medulla_store_last_seq", "Sequence number of the last commit.")
         .Set(stats.last_seq);
@@ -202,7 +294,9 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
         http::Response::Text(200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"));
   }
 
-  Context ctx{request, options_.base_url, records::ParseQueryString(request.query()), {}, false};
+  Context ctx{
+      request, options_.base_url, records::ParseQueryString(request.query()), {}, false, kFhirJson,
+      access};
   if (ctx.base.empty()) {
     // Without a configured base_url the Host header names the server in links. Only a
     // well-formed host[:port] is taken, so a request cannot inject text into them.
@@ -213,6 +307,10 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
                  c == '[' || c == ']';
         });
     ctx.base = fmt::format("http://{}", plain ? host : "localhost");
+  }
+  if (path == "/.well-known/smart-configuration") {
+    access->interaction = "read";
+    return SmartConfiguration(ctx, responder);
   }
   // Content negotiation: JSON only. _format wins over Accept.
   for (const auto& [k, v] : ctx.params) {
@@ -249,26 +347,51 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
   const std::string& method = ctx.request.method;
   const bool get = method == "GET" || method == "HEAD";
   auto segs = SplitPath(ctx.request.path());
+  Access& access = *ctx.access;
   auto not_allowed = [&] {
     http::Response r = Outcome(
         405, core::Unsupported(fmt::format("{} is not allowed on {}", method, ctx.request.path())));
     responder.Send(std::move(r));
   };
+  // Every route below decides through the policy (security/policy.h) before it acts: `deny`
+  // answers a refusal.
+  auto deny = [&](const core::Status& s) { responder.Send(Failure(s)); };
 
+  if (!segs.empty() && segs[0] == "metadata" && segs.size() == 1) {
+    access.interaction = "capabilities";
+    return get ? Metadata(ctx, responder) : not_allowed();
+  }
+  if (!access.principal) {  // only the self-description above is open without a token
+    return deny(core::Unauthenticated("this endpoint needs an access token"));
+  }
+  const security::Principal& who = *access.principal;
   if (segs.empty()) {
+    access.interaction = "batch";
     if (method == "POST") return Bundle(ctx, std::move(responder));
     return not_allowed();
   }
-  if (segs[0] == "metadata" && segs.size() == 1) {
-    return get ? Metadata(ctx, responder) : not_allowed();
-  }
   if (segs[0] == "_history" && segs.size() == 1) {
+    access.interaction = "history-system";
+    if (core::Status s = security::CheckAdministrator(who, "system history"); !s.ok()) {
+      return deny(s);
+    }
     return get ? History(ctx, responder, "", "") : not_allowed();
   }
   auto is_op = [](std::string_view seg, std::string_view op) {
     return (seg.starts_with('$') && seg.substr(1) == op) ||
            (seg.starts_with("%24") && seg.substr(3) == op);
   };
+  // Bulk export reads every patient's data: a system-level operation.
+  const bool bulk = (is_op(segs[0], "export") && segs.size() == 1) || segs[0] == "$export-status" ||
+                    segs[0] == "$export-file" ||
+                    (segs.size() == 2 && segs[0] == "Patient" && is_op(segs[1], "export")) ||
+                    (segs.size() == 3 && segs[0] == "Group" && is_op(segs[2], "export"));
+  if (bulk) {
+    access.interaction = "operation";
+    if (core::Status s = security::CheckAdministrator(who, "bulk export"); !s.ok()) {
+      return deny(s);
+    }
+  }
   if (is_op(segs[0], "export") && segs.size() == 1) {
     return get || method == "POST" ? ExportKickOff(ctx, responder, bulk::ExportLevel::kSystem, "")
                                    : not_allowed();
@@ -302,13 +425,37 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
     return responder.Send(
         Outcome(404, core::NotFound(fmt::format("'{}' is not a FHIR R4 resource type", type))));
   }
+  // The audit log is append-only and has its own access rule.
+  if (type == "AuditEvent") {
+    access.interaction = segs.size() == 1 ? "search-type" : "read";
+    if (!get) {
+      return responder.Send(Outcome(
+          405, core::Unsupported("the audit log is append-only: AuditEvents are written by the "
+                                 "server, never through the API")));
+    }
+    if (segs.size() > 2) return not_allowed();
+    return AuditLog(ctx, responder, segs.size() == 2 ? std::string(segs[1]) : "");
+  }
+  auto permit = [&](std::string_view t, security::Interaction i) {
+    core::Status s = security::CheckInteraction(who, t, i);
+    if (!s.ok()) deny(s);
+    return s.ok();
+  };
   if (segs.size() == 1) {
-    if (get) return Search(ctx, responder, type, ctx.params);
-    if (method == "POST") return Create(ctx, std::move(responder), type);
+    if (get) {
+      access.interaction = "search-type";
+      return permit(type, security::kSearch) ? Search(ctx, responder, type, ctx.params) : void();
+    }
+    if (method == "POST") {
+      access.interaction = "create";
+      return permit(type, security::kCreate) ? Create(ctx, std::move(responder), type) : void();
+    }
     return not_allowed();
   }
   if (segs.size() == 2 && segs[1] == "_search") {
     if (method != "POST") return not_allowed();
+    access.interaction = "search-type";
+    if (!permit(type, security::kSearch)) return;
     // POST _search: parameters in a form body and/or the query string.
     records::QueryParams params = ctx.params;
     for (auto& p : records::ParseQueryString(ctx.request.body, /*plus_is_space=*/true)) {
@@ -317,26 +464,48 @@ void FhirApi::Route(Context& ctx, http::Responder& responder) {
     return Search(ctx, responder, type, params);
   }
   if (segs.size() == 2 && segs[1] == "_history") {
-    return get ? History(ctx, responder, type, "") : not_allowed();
+    access.interaction = "history-type";
+    if (!get) return not_allowed();
+    return permit(type, security::kRead) ? History(ctx, responder, type, "") : void();
   }
   std::string id(segs[1]);
   if (segs.size() == 2) {
-    if (get) return Read(ctx, responder, type, id);
-    if (method == "PUT") return Update(ctx, std::move(responder), type, id);
-    if (method == "DELETE") return Delete(ctx, std::move(responder), type, id);
+    if (get) {
+      access.interaction = "read";
+      return permit(type, security::kRead) ? Read(ctx, responder, type, id) : void();
+    }
+    if (method == "PUT") {
+      access.interaction = "update";
+      return permit(type, security::kUpdate) ? Update(ctx, std::move(responder), type, id) : void();
+    }
+    if (method == "DELETE") {
+      access.interaction = "delete";
+      return permit(type, security::kDelete) ? Delete(ctx, std::move(responder), type, id) : void();
+    }
     return not_allowed();
   }
   if (segs.size() == 3 && segs[2] == "_history") {
-    return get ? History(ctx, responder, type, id) : not_allowed();
+    access.interaction = "history-instance";
+    if (!get) return not_allowed();
+    return permit(type, security::kRead) ? History(ctx, responder, type, id) : void();
   }
   if (segs.size() == 3 && type == "Patient" && is_op(segs[2], "everything")) {
-    return get ? Everything(ctx, responder, id) : not_allowed();
+    access.interaction = "operation";
+    if (!get) return not_allowed();
+    return permit(type, security::kRead) ? Everything(ctx, responder, id) : void();
   }
   if (segs.size() == 3 && type == "Patient" && records_.IsResourceType(segs[2])) {
-    return get ? CompartmentSearch(ctx, responder, id, std::string(segs[2])) : not_allowed();
+    access.interaction = "search-type";
+    if (!get) return not_allowed();
+    std::string target(segs[2]);
+    return permit(target, security::kSearch) ? CompartmentSearch(ctx, responder, id, target)
+                                             : void();
   }
   if (segs.size() == 4 && segs[2] == "_history") {
-    return get ? VRead(ctx, responder, type, id, std::string(segs[3])) : not_allowed();
+    access.interaction = "vread";
+    if (!get) return not_allowed();
+    return permit(type, security::kRead) ? VRead(ctx, responder, type, id, std::string(segs[3]))
+                                         : void();
   }
   responder.Send(Outcome(404, core::NotFound(fmt::format("no route for {}", ctx.request.path()))));
 }
@@ -435,7 +604,8 @@ void FhirApi::ExportStatus(Context& ctx, http::Responder& responder, const std::
   json::WriteString(core::FormatInstant(status->transaction_time), out);
   out += ",\"request\":";
   json::WriteString(status->request_url, out);
-  out += ",\"requiresAccessToken\":false,\"output\":[";
+  out += fmt::format(",\"requiresAccessToken\":{},\"output\":[",
+                     options_.authenticator ? "true" : "false");
   bool first = true;
   for (const bulk::ExportFile& f : status->files) {
     if (!first) out += ",";
@@ -487,23 +657,158 @@ http::Response StoredResource(const std::string& content_type, store::VersionRec
   r.body = std::move(rec.body);
   return r;
 }
+
+// A resource the requester may not see reads as one that does not exist, so that a refusal
+// does not tell whether it does (a deleted one too: 410 would).
+core::Status NotVisible(const std::string& type, const std::string& id) {
+  return core::NotFound(fmt::format("{}/{} is not known", type, id));
+}
 }  // namespace
 
 void FhirApi::Read(Context& ctx, http::Responder& responder, const std::string& type,
                    const std::string& id) {
   auto rec = records_.Read(type, id);
-  if (!rec) return responder.Send(Failure(rec.error()));
+  if (!rec) {
+    if (rec.error().code() == core::Code::kGone && ctx.principal().PatientBinding()) {
+      return responder.Send(Failure(NotVisible(type, id)));
+    }
+    return responder.Send(Failure(rec.error()));
+  }
+  if (!Visible(ctx, *rec)) return responder.Send(Failure(NotVisible(type, id)));
   responder.Send(StoredResource(ctx.content_type, std::move(*rec)));
 }
 
 void FhirApi::VRead(Context& ctx, http::Responder& responder, const std::string& type,
                     const std::string& id, const std::string& version) {
   auto rec = records_.VRead(type, id, version);
-  if (!rec) return responder.Send(Failure(rec.error()));
+  if (!rec) {
+    if (rec.error().code() == core::Code::kGone && ctx.principal().PatientBinding()) {
+      return responder.Send(Failure(NotVisible(type, id)));
+    }
+    return responder.Send(Failure(rec.error()));
+  }
+  if (!Visible(ctx, *rec)) return responder.Send(Failure(NotVisible(type, id)));
   responder.Send(StoredResource(ctx.content_type, std::move(*rec)));
 }
 
+std::vector<std::string> FhirApi::PatientsOfRecord(const store::VersionRecord& r) const {
+  if (r.type == "Patient") return {r.id};
+  if (r.body.empty()) return {};
+  auto doc = json::Parse(r.body);
+  if (!doc) return {};
+  return fhir::PatientsOf(records_.search_parameters(), *doc->root());
+}
+
+bool FhirApi::Visible(Context& ctx, const store::VersionRecord& r) {
+  const security::Principal& who = ctx.principal();
+  if (!who.scopes.Allows(r.type, security::kRead) &&
+      !who.scopes.Allows(r.type, security::kSearch)) {
+    return false;
+  }
+  std::vector<std::string> patients = PatientsOfRecord(r);
+  if (!security::CanSee(who, r.type, patients)) return false;
+  Access& access = *ctx.access;
+  constexpr size_t kMaxAuditPatients = 1000;
+  for (std::string& p : patients) {
+    if (access.patients.size() >= kMaxAuditPatients) break;
+    if (std::find(access.patients.begin(), access.patients.end(), p) == access.patients.end()) {
+      access.patients.push_back(std::move(p));
+    }
+  }
+  if (access.resources.size() < 20) access.resources.push_back(r.type + "/" + r.id);
+  return true;
+}
+
+records::WriteControl FhirApi::ControlFor(Context& ctx, bool rest_write) {
+  records::WriteControl control;
+  std::shared_ptr<Access> access = ctx.access;
+  control.check = [this, access](const store::Write& w,
+                                 const std::vector<std::string>& patients) -> core::Status {
+    // The patients a write reaches are named in the request's audit entry, refused or not
+    // (this runs on the request's thread).
+    for (const std::string& p : patients) {
+      if (std::find(access->patients.begin(), access->patients.end(), p) ==
+          access->patients.end()) {
+        access->patients.push_back(p);
+      }
+    }
+    const security::Principal& who = *access->principal;
+    security::Interaction need = w.operation == store::Operation::kCreate   ? security::kCreate
+                                 : w.operation == store::Operation::kDelete ? security::kDelete
+                                                                            : security::kUpdate;
+    RETURN_IF_ERROR(security::CheckInteraction(who, w.type, need));
+    if (!who.PatientBinding()) return core::OkStatus();
+    if (w.operation != store::Operation::kCreate && w.if_none_exist) {
+      return core::PermissionDenied(
+          "a patient-bound token cannot update or delete by search criteria");
+    }
+    if (w.operation != store::Operation::kDelete) {
+      RETURN_IF_ERROR(security::CheckWriteContent(who, w.type, patients));
+    }
+    if (w.operation != store::Operation::kCreate) {
+      // What is there now must be the patient's too (or not exist).
+      auto current = store_.ReadCurrent(w.type, w.id);
+      if (current && !security::CanSee(who, w.type, PatientsOfRecord(*current))) {
+        return NotVisible(w.type, w.id);
+      }
+    }
+    return core::OkStatus();
+  };
+  control.audit = [this, access, rest_write](const std::vector<store::WriteResult>& results,
+                                             const std::vector<std::string>& patients) {
+    int status = 200;
+    std::string outcome;
+    std::vector<std::string> resources;
+    for (const store::WriteResult& r : results) {
+      if (!r.status.ok()) {
+        status = HttpStatusFor(r.status.code());
+        outcome = r.status.message();
+        break;
+      }
+      if (resources.size() < 20 && !r.record.id.empty()) {
+        resources.push_back(
+            fmt::format("{}/{}/_history/{}", r.record.type, r.record.id, r.record.version));
+      }
+    }
+    if (rest_write) access->audited.store(true, std::memory_order_release);
+    std::vector<store::AuditEntry> entries;
+    entries.push_back(AuditEntryFor(*access, status, outcome, patients, std::move(resources)));
+    return entries;
+  };
+  return control;
+}
+
+store::AuditEntry FhirApi::AuditEntryFor(const Access& access, int status, std::string_view outcome,
+                                         std::vector<std::string> patients,
+                                         std::vector<std::string> resources) const {
+  security::AccessRecord record;
+  record.principal = access.principal.get();
+  record.remote = access.remote;
+  record.method = access.method;
+  record.target = access.target;
+  record.interaction = access.interaction;
+  record.http_status = status;
+  record.outcome_text = outcome;
+  record.recorded = core::SystemClock::Instance().Now();
+  record.patients = std::move(patients);
+  record.resources = std::move(resources);
+  store::AuditEntry entry;
+  entry.event = security::RenderAuditEvent(record);
+  entry.recorded = record.recorded;
+  entry.patients = std::move(record.patients);
+  return entry;
+}
+
 namespace {
+
+// A write whose commit failed took its audit entry down with it: the response's own entry
+// must then be written (the renderer had marked the request audited).
+template <typename AccessT>
+void RetractAuditOnStoreFailure(AccessT& access, const core::Status& s) {
+  if (s.code() == core::Code::kInternal || s.code() == core::Code::kUnavailable) {
+    access.audited.store(false, std::memory_order_release);
+  }
+}
 
 bool AcceptableBodyType(const http::Request& req) {
   std::string_view ct = req.Header("content-type");
@@ -543,13 +848,17 @@ void FhirApi::Create(Context& ctx, http::Responder responder, const std::string&
   records_.Create(
       type, ctx.request.body, if_none_exist,
       [responder = std::make_shared<http::Responder>(std::move(responder)),
-       prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
-       base = ctx.base](core::Result<records::WriteReply> reply) mutable {
-        if (!reply) return responder->Send(Failure(reply.error()));
+       prefer = std::string(ctx.prefer_return), ct = ctx.content_type, base = ctx.base,
+       access = ctx.access](core::Result<records::WriteReply> reply) mutable {
+        if (!reply) {
+          RetractAuditOnStoreFailure(*access, reply.error());
+          return responder->Send(Failure(reply.error()));
+        }
         bool existing = reply->outcome == store::WriteOutcome::kExisting;
         responder->Send(WriteResponse(existing ? 200 : 201, prefer, ct, base, reply->record,
                                       existing ? "a matching resource already exists" : "created"));
-      });
+      },
+      ControlFor(ctx, /*rest_write=*/true));
 }
 
 void FhirApi::Update(Context& ctx, http::Responder responder, const std::string& type,
@@ -566,15 +875,20 @@ void FhirApi::Update(Context& ctx, http::Responder responder, const std::string&
           Outcome(400, core::InvalidArgument("If-Match must be a version ETag such as W/\"3\"")));
     }
   }
-  records_.Update(type, id, ctx.request.body, if_match,
-                  [responder = std::make_shared<http::Responder>(std::move(responder)),
-                   prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
-                   base = ctx.base](core::Result<records::WriteReply> reply) mutable {
-                    if (!reply) return responder->Send(Failure(reply.error()));
-                    bool created = reply->outcome == store::WriteOutcome::kCreated;
-                    responder->Send(WriteResponse(created ? 201 : 200, prefer, ct, base,
-                                                  reply->record, created ? "created" : "updated"));
-                  });
+  records_.Update(
+      type, id, ctx.request.body, if_match,
+      [responder = std::make_shared<http::Responder>(std::move(responder)),
+       prefer = std::string(ctx.prefer_return), ct = ctx.content_type, base = ctx.base,
+       access = ctx.access](core::Result<records::WriteReply> reply) mutable {
+        if (!reply) {
+          RetractAuditOnStoreFailure(*access, reply.error());
+          return responder->Send(Failure(reply.error()));
+        }
+        bool created = reply->outcome == store::WriteOutcome::kCreated;
+        responder->Send(WriteResponse(created ? 201 : 200, prefer, ct, base, reply->record,
+                                      created ? "created" : "updated"));
+      },
+      ControlFor(ctx, /*rest_write=*/true));
 }
 
 void FhirApi::Delete(Context& ctx, http::Responder responder, const std::string& type,
@@ -582,9 +896,12 @@ void FhirApi::Delete(Context& ctx, http::Responder responder, const std::string&
   records_.Delete(
       type, id,
       [responder = std::make_shared<http::Responder>(std::move(responder)),
-       prefer = std::string(ctx.prefer_return),
-       ct = ctx.content_type](core::Result<records::WriteReply> reply) mutable {
-        if (!reply) return responder->Send(Failure(reply.error()));
+       prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
+       access = ctx.access](core::Result<records::WriteReply> reply) mutable {
+        if (!reply) {
+          RetractAuditOnStoreFailure(*access, reply.error());
+          return responder->Send(Failure(reply.error()));
+        }
         http::Response r;
         if (reply->outcome == store::WriteOutcome::kDeleted) {
           r.headers.emplace_back("ETag", ETag(reply->record.version));
@@ -599,7 +916,8 @@ void FhirApi::Delete(Context& ctx, http::Responder responder, const std::string&
           r.status = 204;
         }
         responder->Send(std::move(r));
-      });
+      },
+      ControlFor(ctx, /*rest_write=*/true));
 }
 
 namespace {
@@ -729,19 +1047,35 @@ class ResultShaper {
 
 void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string& type,
                      const records::QueryParams& params) {
-  auto reply = records_.Search(type, params, ctx.strict);
+  // A patient-bound token searches inside its patient's compartment; directory types are open.
+  std::optional<std::string_view> bound = ctx.principal().PatientBinding();
+  std::optional<std::string_view> compartment;
+  if (bound && !security::IsDirectoryType(type)) {
+    if (type != "Patient" && fhir::PatientCompartment::Embedded().Params(type).empty()) {
+      return responder.Send(Failure(core::PermissionDenied(fmt::format(
+          "this token reaches its patient's record and directory types; {} is neither", type))));
+    }
+    compartment = *bound;
+  }
+  auto reply = records_.Search(type, params, ctx.strict, compartment);
   if (!reply) return responder.Send(Failure(reply.error()));
   SendSearchset(ctx, responder, "/" + type, *reply);
 }
 
 void FhirApi::CompartmentSearch(Context& ctx, http::Responder& responder,
                                 const std::string& patient_id, const std::string& type) {
+  if (auto bound = ctx.principal().PatientBinding(); bound && *bound != patient_id) {
+    return responder.Send(Failure(NotVisible("Patient", patient_id)));
+  }
   auto reply = records_.Search(type, ctx.params, ctx.strict, patient_id);
   if (!reply) return responder.Send(Failure(reply.error()));
   SendSearchset(ctx, responder, fmt::format("/Patient/{}/{}", patient_id, type), *reply);
 }
 
 void FhirApi::Everything(Context& ctx, http::Responder& responder, const std::string& patient_id) {
+  if (auto bound = ctx.principal().PatientBinding(); bound && *bound != patient_id) {
+    return responder.Send(Failure(NotVisible("Patient", patient_id)));
+  }
   auto reply = records_.Everything(patient_id, ctx.params, ctx.strict);
   if (!reply) return responder.Send(Failure(reply.error()));
   SendSearchset(ctx, responder, fmt::format("/Patient/{}/$everything", patient_id), *reply);
@@ -750,7 +1084,17 @@ void FhirApi::Everything(Context& ctx, http::Responder& responder, const std::st
 void FhirApi::SendSearchset(Context& ctx, http::Responder& responder, const std::string& path,
                             records::SearchReply& reply_ref) {
   records::SearchReply* reply = &reply_ref;
-  const store::SearchPage& page = reply->page;
+  store::SearchPage& page = reply->page;
+  // Only what the policy passes goes out: matches (a search of a type the token may search can
+  // still reach records it may not see) and included resources alike.
+  auto hidden = [&](const store::VersionRecord& r) { return !Visible(ctx, r); };
+  size_t before = page.resources.size() + page.included.size();
+  std::erase_if(page.resources, hidden);
+  std::erase_if(page.included, hidden);
+  if (page.resources.size() + page.included.size() < before) {
+    page.total.reset();  // the count would tell how many were withheld
+    reply->ignored.push_back("some resources were left out: this token may not see them");
+  }
   size_t bytes = 0;
   for (const auto& r : page.resources) bytes += r.body.size() + 128;
   std::string out = BundleHeader("searchset");
@@ -800,6 +1144,16 @@ void FhirApi::History(Context& ctx, http::Responder& responder, const std::strin
                       const std::string& id) {
   auto reply = records_.History(type, id, ctx.params);
   if (!reply) return responder.Send(Failure(reply.error()));
+  const bool had_entries = !reply->page.entries.empty();
+  std::erase_if(reply->page.entries, [&](const store::VersionRecord& e) {
+    // A deletion has no body: it shows to whoever may see the resource's other versions, which
+    // for a patient-bound token means it is left out.
+    return !Visible(ctx, e);
+  });
+  if (had_entries && reply->page.entries.empty() && !id.empty() &&
+      ctx.principal().PatientBinding()) {
+    return responder.Send(Failure(NotVisible(type, id)));
+  }
   if (!id.empty() && reply->page.entries.empty()) {
     // An instance that never existed: 404 rather than an empty history.
     auto exists = records_.VRead(type, id, "1");
@@ -880,8 +1234,8 @@ class CapturedResponse final : public http::Responder::Sink {
 
 }  // namespace
 
-http::Response FhirApi::AnswerBundleRead(std::string_view url, const std::string& base,
-                                         bool strict) {
+http::Response FhirApi::AnswerBundleRead(std::string_view url, Context& parent) {
+  const std::string& base = parent.base;
   // request.url is relative to the base ("Patient/1", "Patient?name=x"); the server's own
   // absolute URL is accepted too, another server's is not.
   if (url.starts_with(base + "/")) url.remove_prefix(base.size());
@@ -905,13 +1259,29 @@ http::Response FhirApi::AnswerBundleRead(std::string_view url, const std::string
     return Outcome(400, core::InvalidArgument(fmt::format(
                             "GET '{}' is not a read, search or $everything", std::string(url))));
   }
-  Context ctx{sub, base, records::ParseQueryString(sub.query()), {}, strict};
+  // The entry is decided by the same routes and policy as a GET of its own, as the Bundle's
+  // requester; what it reaches joins the Bundle's audit entry. The requester's access record
+  // stands in for the entry's own, whose interaction name it must not overwrite.
+  Access entry_access;
+  entry_access.principal = parent.access->principal;
+  std::shared_ptr<Access> borrowed(std::shared_ptr<Access>(), &entry_access);
+  Context ctx{sub,       base,    records::ParseQueryString(sub.query()), {}, parent.strict,
+              kFhirJson, borrowed};
   auto sink = std::make_shared<CapturedResponse>();
   {
     // GET routes answer before they return (their store calls block), so the response is
     // captured by the time this Responder goes (unanswered, it would give 500).
     http::Responder responder(sink);
     Route(ctx, responder);
+  }
+  Access& into = *parent.access;
+  for (std::string& p : entry_access.patients) {
+    if (std::find(into.patients.begin(), into.patients.end(), p) == into.patients.end()) {
+      into.patients.push_back(std::move(p));
+    }
+  }
+  for (std::string& r : entry_access.resources) {
+    if (into.resources.size() < 20) into.resources.push_back(std::move(r));
   }
   return std::move(*sink->response_);
 }
@@ -923,11 +1293,12 @@ void FhirApi::Bundle(Context& ctx, http::Responder responder) {
   }
   // With GET entries the callback runs on this thread after the writes (ProcessBundle), where
   // the reads can be answered.
+  records::WriteControl control = ControlFor(ctx, /*rest_write=*/false);
   records_.ProcessBundle(
       ctx.request.body,
       [this, responder = std::make_shared<http::Responder>(std::move(responder)),
        prefer = std::string(ctx.prefer_return), ct = ctx.content_type, base = ctx.base,
-       strict = ctx.strict](core::Result<records::BundleReply> reply) mutable {
+       &ctx](core::Result<records::BundleReply> reply) mutable {
         if (!reply) return responder->Send(Failure(reply.error()));
         std::string out =
             BundleHeader(reply->transaction ? "transaction-response" : "batch-response");
@@ -938,7 +1309,9 @@ void FhirApi::Bundle(Context& ctx, http::Responder responder) {
           first = false;
           out += "{";
           if (!e.read_url.empty()) {
-            http::Response r = AnswerBundleRead(e.read_url, base, strict);
+            // GET entries are answered on the request's thread (ProcessBundle), while `ctx`
+            // is alive.
+            http::Response r = AnswerBundleRead(e.read_url, ctx);
             const bool json_body = !r.body.empty() && r.body.front() == '{';
             const bool ok = r.status < 300;
             if (ok && json_body) out += "\"resource\":" + r.body + ",";
@@ -986,7 +1359,121 @@ void FhirApi::Bundle(Context& ctx, http::Responder responder) {
         res.content_type = ct;
         res.body = std::move(out);
         responder->Send(std::move(res));
-      });
+      },
+      control);
+}
+
+void FhirApi::AuditLog(Context& ctx, http::Responder& responder, const std::string& id) {
+  const security::Principal& who = ctx.principal();
+  store::AuditQuery query;
+  // The administrator (privacy officer) sees the whole log; a patient-bound token sees who
+  // touched its own patient's record, and nothing else.
+  std::optional<std::string_view> bound = ctx.principal().PatientBinding();
+  if (who.role != security::Role::kAdmin &&
+      !(bound &&
+        who.scopes.Allows("AuditEvent", id.empty() ? security::kSearch : security::kRead))) {
+    return responder.Send(Failure(security::CheckAdministrator(who, "the audit log")));
+  }
+  if (!id.empty()) {
+    int64_t seq = 0;
+    auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), seq);
+    if (ec != std::errc() || end != id.data() + id.size() || seq <= 0) {
+      return responder.Send(Failure(NotVisible("AuditEvent", id)));
+    }
+    query.seq = seq;
+    if (bound) query.patient = std::string(*bound);
+  } else {
+    for (const auto& [name, value] : ctx.params) {
+      if (name == "patient") {
+        std::string_view v = value;
+        if (v.starts_with("Patient/")) v.remove_prefix(8);
+        query.patient = std::string(v);
+      } else if (name == "_count") {
+        size_t n = 0;
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (ec != std::errc() || n == 0) {
+          return responder.Send(
+              Failure(core::InvalidArgument("_count must be a positive integer")));
+        }
+        query.count = std::min<size_t>(n, records_.options().max_page_size);
+      } else if (name == "_before") {
+        auto [end, ec] =
+            std::from_chars(value.data(), value.data() + value.size(), query.before_seq);
+        if (ec != std::errc()) {
+          return responder.Send(Failure(core::InvalidArgument("_before is a paging cursor")));
+        }
+      } else if (name != "_format" && ctx.strict) {
+        return responder.Send(Failure(core::InvalidArgument(
+            fmt::format("AuditEvent search supports patient and _count, not '{}'", name))));
+      }
+    }
+    if (bound) {
+      if (!query.patient.empty() && query.patient != *bound) {
+        return responder.Send(Failure(core::PermissionDenied(
+            "this token may see only the audit entries of its own patient's record")));
+      }
+      query.patient = std::string(*bound);
+    }
+  }
+  auto page = store_.AuditSearch(query);
+  if (!page) return responder.Send(Failure(page.error()));
+  // The stored event has no id: the log's sequence number is its id.
+  auto with_id = [](const store::AuditRecord& r) {
+    std::string out = fmt::format(R"({{"resourceType":"AuditEvent","id":"{}",)", r.seq);
+    constexpr std::string_view kPrefix = R"({"resourceType":"AuditEvent",)";
+    out += std::string_view(r.event).substr(kPrefix.size());
+    return out;
+  };
+  if (!id.empty()) {
+    if (page->entries.empty()) return responder.Send(Failure(NotVisible("AuditEvent", id)));
+    http::Response r;
+    r.content_type = ctx.content_type;
+    r.body = with_id(page->entries.front());
+    return responder.Send(std::move(r));
+  }
+  std::string out = BundleHeader("searchset");
+  records::QueryParams applied;
+  if (!query.patient.empty()) applied.emplace_back("patient", query.patient);
+  applied.emplace_back("_count", std::to_string(query.count));
+  std::vector<PageLink> links;
+  if (page->next_before_seq) {
+    links.push_back({"next", {"_before", std::to_string(*page->next_before_seq)}});
+  }
+  AppendLinksAndOpenEntries(out, ctx.base, "/AuditEvent", applied, std::move(links));
+  bool first = true;
+  for (const store::AuditRecord& r : page->entries) {
+    if (!first) out += ",";
+    first = false;
+    out += "{\"fullUrl\":";
+    json::WriteString(fmt::format("{}/AuditEvent/{}", ctx.base, r.seq), out);
+    out += ",\"resource\":";
+    out += with_id(r);
+    out += ",\"search\":{\"mode\":\"match\"}}";
+  }
+  CloseEntries(out);
+  http::Response r;
+  r.content_type = ctx.content_type;
+  r.body = std::move(out);
+  responder.Send(std::move(r));
+}
+
+void FhirApi::SmartConfiguration(Context& ctx, http::Responder& responder) {
+  // SMART App Launch 2.x, "Conformance": what a client needs to get a token here.
+  std::string base = ctx.base;
+  std::string out = "{\"issuer\":";
+  json::WriteString(options_.issuer, out);
+  out += ",\"token_endpoint\":";
+  json::WriteString(base + "/auth/token", out);
+  out += R"(,"grant_types_supported":["client_credentials"],)"
+         R"("token_endpoint_auth_methods_supported":["private_key_jwt"],)"
+         R"("token_endpoint_auth_signing_alg_values_supported":["RS256","ES256"],)"
+         R"("scopes_supported":["system/*.cruds","system/*.rs","user/*.cruds","patient/*.rs"],)"
+         R"("capabilities":["client-confidential-asymmetric","permission-v1","permission-v2",)"
+         R"("permission-patient","permission-user"],"code_challenge_methods_supported":["S256"]})";
+  http::Response r;
+  r.content_type = "application/json";
+  r.body = std::move(out);
+  responder.Send(std::move(r));
 }
 
 }  // namespace medulla::api

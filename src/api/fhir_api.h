@@ -10,6 +10,8 @@
 #include "core/metrics.h"
 #include "http/message.h"
 #include "records/record_service.h"
+#include "security/authenticator.h"
+#include "security/principal.h"
 #include "store/store.h"
 
 namespace medulla::api {
@@ -18,6 +20,10 @@ struct ApiOptions {
   // The server's base URL for fullUrl/Location/links. Empty: "http://" + the request's Host.
   std::string base_url;
   std::string version = "0.0.0";
+  // Verifies bearer tokens. nullptr: security is off (`security.enabled = false`, loopback
+  // only): every request acts as an administrator; it is still audited.
+  const security::Authenticator* authenticator = nullptr;
+  std::string issuer;  // for /.well-known/smart-configuration
 };
 
 class FhirApi {
@@ -37,7 +43,23 @@ class FhirApi {
 
  private:
   struct Context;
+  struct Access;
+  class AuditingSink;
   void Route(Context& ctx, http::Responder& responder);
+  // The policy's view of a stored resource: the patients it belongs to (a Patient: itself).
+  std::vector<std::string> PatientsOfRecord(const store::VersionRecord& r) const;
+  // Whether the requester may see `r` (its type's scope and its patient); a visible record's
+  // patients join the request's audit entry.
+  bool Visible(Context& ctx, const store::VersionRecord& r);
+  // The policy check and audit renderer of the request's writes. `rest_write`: one REST
+  // create, update or delete, whose unit carries the request's only audit entry.
+  records::WriteControl ControlFor(Context& ctx, bool rest_write);
+  store::AuditEntry AuditEntryFor(const Access& access, int status, std::string_view outcome,
+                                  std::vector<std::string> patients,
+                                  std::vector<std::string> resources) const;
+  // GET AuditEvent and AuditEvent/id: the audit log (admin; a patient: entries naming them).
+  void AuditLog(Context& ctx, http::Responder& responder, const std::string& id);
+  void SmartConfiguration(Context& ctx, http::Responder& responder);
   void Read(Context& ctx, http::Responder& responder, const std::string& type,
             const std::string& id);
   void VRead(Context& ctx, http::Responder& responder, const std::string& type,
@@ -60,7 +82,7 @@ class FhirApi {
   void Metadata(Context& ctx, http::Responder& responder);
   void Bundle(Context& ctx, http::Responder responder);
   // A Bundle's GET entry: what a GET of `url` (relative to `base`) answers.
-  http::Response AnswerBundleRead(std::string_view url, const std::string& base, bool strict);
+  http::Response AnswerBundleRead(std::string_view url, Context& parent);
   // Bulk Data: kick-off ($export at system, Patient, Group level), status, files.
   void ExportKickOff(Context& ctx, http::Responder& responder, bulk::ExportLevel level,
                      const std::string& group_id);
@@ -75,6 +97,7 @@ class FhirApi {
   ApiOptions options_;
   std::atomic<bool> ready_{false};
   std::string capability_json_;  // built once: the definitions never change at run time
+  std::shared_ptr<const security::Principal> operator_;  // who acts when security is off
 };
 
 }  // namespace medulla::api

@@ -1,6 +1,7 @@
 // The subcommands of `medulla`. Each returns the process exit code.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@ struct ServeArgs {
   std::optional<std::string> config;
   std::optional<std::string> data_dir;
   std::optional<std::string> listen;
+  bool insecure_behind_proxy = false;
 };
 int RunServe(const ServeArgs& args);
 
@@ -27,5 +29,23 @@ struct ReindexArgs {
   std::string data_dir;
 };
 int RunReindex(const ReindexArgs& args);
+
+struct TokenArgs {
+  std::optional<std::string> config;
+  std::optional<std::string> data_dir;
+  std::string role;
+  std::string patient;
+  std::string organization;
+  std::string scope;    // empty: the role's default scopes
+  std::string purpose;  // purpose of use (v3 ActReason), e.g. ETREAT for break-glass
+  std::string subject;  // sub; empty: cli:<role>
+  int64_t expires = 3600;
+};
+int RunToken(const TokenArgs& args);
+
+struct AuditArgs {
+  std::string data_dir;
+};
+int RunAuditVerify(const AuditArgs& args);
 
 }  // namespace medulla::cli

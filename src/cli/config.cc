@@ -68,7 +68,27 @@ core::Status Config::Validate() {
     return core::InvalidArgument("store.synchronous must be \"full\" or \"normal\"");
   }
   while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
+  if (!IsLoopback(http.host) && !insecure_behind_proxy) {
+    return core::InvalidArgument(fmt::format(
+        "listen '{}': plain HTTP is served on loopback addresses only; put medulla behind a "
+        "TLS-terminating proxy and pass --insecure-behind-proxy",
+        listen));
+  }
+  if (!security.enabled && !IsLoopback(http.host)) {
+    return core::InvalidArgument("security.enabled = false is allowed on loopback only");
+  }
+  if (security.leeway_seconds < 0 || security.leeway_seconds > 600) {
+    return core::InvalidArgument("security.leeway_seconds must be 0 to 600");
+  }
+  if (security.max_token_lifetime_seconds <= 0) {
+    return core::InvalidArgument("security.max_token_lifetime_seconds must be positive");
+  }
   return core::OkStatus();
+}
+
+bool IsLoopback(std::string_view host) {
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
 
 core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
@@ -96,6 +116,12 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["server"]["access_log"], c.http.access_log);
     Read(t["server"]["shutdown_grace_ms"], c.shutdown_grace_ms);
     Read(t["store"]["synchronous"], c.store.synchronous);
+    Read(t["security"]["enabled"], c.security.enabled);
+    Read(t["security"]["issuer"], c.security.issuer);
+    Read(t["security"]["audience"], c.security.audience);
+    Read(t["security"]["jwks_file"], c.security.jwks_file);
+    Read(t["security"]["leeway_seconds"], c.security.leeway_seconds);
+    Read(t["security"]["max_token_lifetime_seconds"], c.security.max_token_lifetime_seconds);
     ReadMillis(t["store"]["search_timeout_ms"], c.store.search_timeout);
     Read(t["log"]["level"], c.log_level);
   }
@@ -107,6 +133,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
   if (auto v = Env("MEDULLA_ACCESS_LOG"))
     c.http.access_log = std::string_view(v) != "0" && std::string_view(v) != "false";
   if (auto v = Env("MEDULLA_STORE_SYNCHRONOUS")) c.store.synchronous = v;
+  if (auto v = Env("MEDULLA_SECURITY")) c.security.enabled = std::string_view(v) != "off";
   if (auto v = Env("MEDULLA_SEARCH_TIMEOUT_MS"))
     c.store.search_timeout = std::chrono::milliseconds(std::atoll(v));
   return c;

@@ -20,11 +20,28 @@ struct Config {
   store::sqlite::SqliteStoreOptions store;
   int shutdown_grace_ms = 20000;  // how long SIGTERM waits for in-flight requests
 
+  // Authentication, authorisation and audit (docs/security.md).
+  struct Security {
+    // false: no tokens; every request acts as an administrator (still audited). For
+    // benchmarks and trusted single-user set-ups; refused unless listening on loopback.
+    bool enabled = true;
+    std::string issuer;     // the iss tokens must carry; empty: the built-in issuer's
+    std::string audience;   // the aud tokens must carry; empty: the built-in audience
+    std::string jwks_file;  // an external identity provider's keys (JWKS), trusted as well
+    int64_t leeway_seconds = 60;
+    int64_t max_token_lifetime_seconds = 7 * 24 * 3600;
+  } security;
+  // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
+  bool insecure_behind_proxy = false;
+
   // Checks values and fills derived fields (http.host/port, store.data_dir).
   core::Status Validate();
 };
 
 // Reads the TOML file (if any) over the defaults, then the environment.
 core::Result<Config> LoadConfig(const std::optional<std::string>& path);
+
+// Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost).
+bool IsLoopback(std::string_view host);
 
 }  // namespace medulla::cli

@@ -2,6 +2,9 @@
 //   medulla serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT]
 //   medulla import [--data-dir DIR] FILE...
 //   medulla reindex [--data-dir DIR]
+//   medulla token [--data-dir DIR] --role ROLE [--patient ID] [--organization ID] [--scope S]
+//                 [--expires SECONDS]
+//   medulla audit verify [--data-dir DIR]
 //   medulla --version
 #include <CLI/CLI.hpp>
 
@@ -20,6 +23,33 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--data-dir", serve.data_dir, "Data directory (default ./var/medulla)");
   serve_cmd->add_option("--listen", serve.listen,
                         "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve_cmd->add_flag("--insecure-behind-proxy", serve.insecure_behind_proxy,
+                      "Serve plain HTTP on a non-loopback address because a TLS-terminating "
+                      "proxy is in front (logged loudly)");
+
+  medulla::cli::TokenArgs token;
+  auto* token_cmd = app.add_subcommand(
+      "token", "Mint a signed access token with the data directory's key (printed last)");
+  token_cmd->add_option("--config", token.config, "TOML configuration file");
+  token_cmd->add_option("--data-dir", token.data_dir, "Data directory (default ./var/medulla)");
+  token_cmd
+      ->add_option("--role", token.role, "admin, clinician, patient, device, dispatcher or analyst")
+      ->required();
+  token_cmd->add_option("--patient", token.patient, "The patient the token is bound to");
+  token_cmd->add_option("--organization", token.organization, "The user's organisation");
+  token_cmd->add_option("--scope", token.scope,
+                        "SMART scopes, space-separated (default: the role's)");
+  token_cmd->add_option("--purpose", token.purpose,
+                        "Purpose of use, e.g. ETREAT (break-glass emergency access)");
+  token_cmd->add_option("--subject", token.subject, "The token's sub (default cli:ROLE)");
+  token_cmd->add_option("--expires", token.expires, "Lifetime in seconds (default 3600)");
+
+  medulla::cli::AuditArgs audit;
+  auto* audit_cmd = app.add_subcommand("audit", "Work with the audit log");
+  auto* verify_cmd = audit_cmd->add_subcommand(
+      "verify", "Check the audit log's hash chain; names the first edited or missing entry");
+  audit_cmd->require_subcommand(1);
+  verify_cmd->add_option("--data-dir", audit.data_dir, "Data directory (default ./var/medulla)");
 
   medulla::cli::ImportArgs import;
   auto* import_cmd = app.add_subcommand(
@@ -40,5 +70,7 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) return medulla::cli::RunServe(serve);
   if (import_cmd->parsed()) return medulla::cli::RunImport(import);
   if (reindex_cmd->parsed()) return medulla::cli::RunReindex(reindex);
+  if (token_cmd->parsed()) return medulla::cli::RunToken(token);
+  if (verify_cmd->parsed()) return medulla::cli::RunAuditVerify(audit);
   return 2;
 }

@@ -10,6 +10,7 @@
 #include "bulk/export.h"
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/security_setup.h"
 #include "core/logging.h"
 #include "core/metrics.h"
 #include "core/time.h"
@@ -36,6 +37,7 @@ int RunServe(const ServeArgs& args) {
   }
   if (args.data_dir) config->data_dir = *args.data_dir;
   if (args.listen) config->listen = *args.listen;
+  if (args.insecure_behind_proxy) config->insecure_behind_proxy = true;
   if (auto s = config->Validate(); !s.ok()) {
     std::fprintf(stderr, "medulla: %s\n", s.message().c_str());
     return 2;
@@ -52,6 +54,32 @@ int RunServe(const ServeArgs& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (config->insecure_behind_proxy) {
+    log->warn(
+        "*** --insecure-behind-proxy: serving PLAIN HTTP on {}; tokens and health data "
+        "cross the network unencrypted unless a TLS-terminating proxy is in front ***",
+        config->listen);
+  }
+  auto security = SetUpSecurity(*config);
+  if (!security) {
+    log->error("{}", security.error().message());
+    return 1;
+  }
+  config->store.audit_key = security->keys.audit_key;
+  std::unique_ptr<security::Authenticator> authenticator;
+  if (config->security.enabled) {
+    authenticator = std::make_unique<security::Authenticator>(
+        std::move(security->trusted),
+        security::AuthenticatorOptions{
+            security->issuer, security->audience, config->security.leeway_seconds,
+            security->keys.signing.kid(), config->security.max_token_lifetime_seconds},
+        core::SystemClock::Instance());
+  } else {
+    log->warn(
+        "*** security.enabled = false: no tokens are checked; every request acts as an "
+        "administrator (still audited) ***");
+  }
+
   core::MetricsRegistry metrics;
   const fhir::Definitions& definitions = fhir::Definitions::Embedded();
   auto store =
@@ -64,8 +92,10 @@ int RunServe(const ServeArgs& args) {
   // Bulk export jobs write under the data directory; they end before the store closes.
   auto exports = std::make_unique<bulk::ExportManager>(
       records, **store, bulk::ExportOptions{.directory = config->data_dir + "/exports"});
-  api::FhirApi fhir_api(records, **store, metrics,
-                        api::ApiOptions{config->base_url, MEDULLA_VERSION}, exports.get());
+  api::ApiOptions api_options{config->base_url, MEDULLA_VERSION};
+  api_options.authenticator = authenticator.get();
+  api_options.issuer = security->issuer;
+  api::FhirApi fhir_api(records, **store, metrics, std::move(api_options), exports.get());
   config->http.render_error = &api::FhirApi::ErrorResponse;
   auto server = http::Server::Start(
       config->http,
@@ -80,6 +110,12 @@ int RunServe(const ServeArgs& args) {
   fhir_api.SetReady(true);
   log->info("medulla {} serving FHIR R4 on http://{}:{} with data in {}", MEDULLA_VERSION,
             config->http.host, (*server)->port(), config->data_dir);
+  if (authenticator) {
+    log->info(
+        "tokens: issuer {}, audience {}; mint one with `medulla token --data-dir {} "
+        "--role admin`",
+        security->issuer, security->audience, config->data_dir);
+  }
 
   std::thread signal_thread([&] {
     int sig = 0;

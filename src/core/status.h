@@ -102,6 +102,12 @@ inline Status PreconditionFailed(std::string m) {
 inline Status TooLarge(std::string m) {
   return {Code::kTooLarge, std::move(m)};
 }
+inline Status Unauthenticated(std::string m) {
+  return {Code::kUnauthenticated, std::move(m)};
+}
+inline Status PermissionDenied(std::string m) {
+  return {Code::kPermissionDenied, std::move(m)};
+}
 inline Status Unavailable(std::string m) {
   return {Code::kUnavailable, std::move(m)};
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "fhir/search_parameters.h"
 #include "json/parse.h"
 
 extern "C" {
@@ -59,6 +60,34 @@ std::span<const std::string> PatientCompartment::Params(std::string_view type) c
   auto it = params_.find(type);
   if (it == params_.end()) return {};
   return it->second;
+}
+
+std::vector<std::string> PatientsOf(const SearchParameterRegistry& registry,
+                                    const json::Value& resource) {
+  if (!resource.is_object()) return {};
+  std::string_view type = resource.StringOr("resourceType");
+  return PatientsOf(
+      type, resource.StringOr("id"),
+      ExtractIndexValues(registry, resource, PatientCompartment::Embedded().Params(type)));
+}
+
+std::vector<std::string> PatientsOf(std::string_view type, std::string_view id,
+                                    std::span<const IndexValue> values) {
+  std::vector<std::string> out;
+  if (type == "Patient" && !id.empty()) out.emplace_back(id);
+  std::span<const std::string> params = PatientCompartment::Embedded().Params(type);
+  for (const IndexValue& v : values) {
+    if (v.type != SearchParamType::kReference || v.target_type != "Patient" ||
+        v.target_id.empty() || !v.param) {
+      continue;
+    }
+    if (std::find(params.begin(), params.end(), v.param->name) != params.end()) {
+      out.push_back(v.target_id);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 }  // namespace medulla::fhir

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "json/value.h"
 
 namespace medulla::fhir {
 
@@ -31,5 +32,17 @@ class PatientCompartment {
   std::map<std::string, std::vector<std::string>, std::less<>> params_;
   std::vector<std::string> types_;
 };
+
+class SearchParameterRegistry;
+
+// The patients in whose compartments `resource` is: itself for a Patient, and the patients its
+// compartment parameters refer to (Observation.subject, Encounter.participant...). Sorted,
+// unique. Empty for a type outside the compartment, or one not linked to any patient.
+std::vector<std::string> PatientsOf(const SearchParameterRegistry& registry,
+                                    const json::Value& resource);
+struct IndexValue;
+// The same from a resource's already extracted index values.
+std::vector<std::string> PatientsOf(std::string_view type, std::string_view id,
+                                    std::span<const IndexValue> values);
 
 }  // namespace medulla::fhir

@@ -466,4 +466,17 @@ std::vector<IndexValue> ExtractIndexValues(const SearchParameterRegistry& regist
   return out;
 }
 
+std::vector<IndexValue> ExtractIndexValues(const SearchParameterRegistry& registry,
+                                           const json::Value& resource,
+                                           std::span<const std::string> param_names) {
+  std::vector<IndexValue> out;
+  if (!resource.is_object()) return out;
+  std::string_view type = resource.StringOr("resourceType");
+  Extractor extractor(registry, resource, out);
+  for (const std::string& name : param_names) {
+    if (const SearchParameter* p = registry.Find(type, name)) extractor.Param(*p);
+  }
+  return out;
+}
+
 }  // namespace medulla::fhir

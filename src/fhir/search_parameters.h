@@ -112,5 +112,10 @@ std::string NormalizeSearchString(std::string_view text);
 // order of the registry's parameters. What does not apply is skipped. Thread-safe.
 std::vector<IndexValue> ExtractIndexValues(const SearchParameterRegistry& registry,
                                            const json::Value& resource);
+// Only the named parameters of the resource's type (a compartment's, say); unknown names are
+// skipped.
+std::vector<IndexValue> ExtractIndexValues(const SearchParameterRegistry& registry,
+                                           const json::Value& resource,
+                                           std::span<const std::string> param_names);
 
 }  // namespace medulla::fhir

@@ -49,7 +49,8 @@ core::Status AtEntry(const core::Status& s, size_t index) {
 
 }  // namespace
 
-void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
+void RecordService::ProcessBundle(std::string_view body, BundleCallback done,
+                                  const WriteControl& control) {
   auto parsed = json::Parse(body, options_.parse_limits);
   if (!parsed) return done(core::Fail(parsed.error()));
   // The document must outlive the asynchronous commit only as far as BundleToUnit's output,
@@ -77,15 +78,17 @@ void RecordService::ProcessBundle(std::string_view body, BundleCallback done) {
         const json::Value* request = e->Find("request");
         return request && request->StringOr("method") == "GET";
       });
-  if (!has_reads) return SubmitBundle(doc, transaction, std::move(done));
+  if (!has_reads) return SubmitBundle(doc, transaction, std::move(done), control);
   auto on_this_thread = std::make_shared<std::promise<core::Result<BundleReply>>>();
-  SubmitBundle(doc, transaction, [on_this_thread](core::Result<BundleReply> r) {
-    on_this_thread->set_value(std::move(r));
-  });
+  SubmitBundle(
+      doc, transaction,
+      [on_this_thread](core::Result<BundleReply> r) { on_this_thread->set_value(std::move(r)); },
+      control);
   done(on_this_thread->get_future().get());
 }
 
-void RecordService::SubmitBundle(json::Document& doc, bool transaction, BundleCallback done) {
+void RecordService::SubmitBundle(json::Document& doc, bool transaction, BundleCallback done,
+                                 const WriteControl& control) {
   const json::Value* entries = doc.root()->Find("entry");
   const size_t n = entries && entries->is_array() ? entries->size() : 0;
   // Conditional entries and references search the store now; the commit checks the results.
@@ -102,6 +105,7 @@ void RecordService::SubmitBundle(json::Document& doc, bool transaction, BundleCa
     BundleReads reads;
     auto unit = BundleToUnit(*this, doc, &entry_index, resolve, &reads);
     if (!unit) return done(core::Fail(unit.error()));
+    if (core::Status s = Control(*unit, control); !s.ok()) return done(core::Fail(std::move(s)));
     auto committed = [done = std::move(done), entry_index = std::move(entry_index),
                       reads = std::move(reads), n](std::vector<store::WriteResult> results) {
       for (const auto& r : results) {
@@ -162,6 +166,10 @@ void RecordService::SubmitBundle(json::Document& doc, bool transaction, BundleCa
     doc.set_root(saved_root);
     if (!unit) {
       finish_one(i, BundleEntryReply{AtEntry(unit.error(), i), {}, {}, {}});
+      continue;
+    }
+    if (core::Status s = Control(*unit, control); !s.ok()) {
+      finish_one(i, BundleEntryReply{AtEntry(s, i), {}, {}, {}});
       continue;
     }
     if (!reads.empty()) {

@@ -2,6 +2,7 @@
 
 #include "fhir/compartments.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -38,9 +39,41 @@ std::optional<int64_t> ParsePositive(std::string_view s) {
 
 }  // namespace
 
-void RecordService::SubmitOne(store::Write write, WriteCallback done) {
+std::vector<std::string> RecordService::PatientsOfWrite(const store::Write& write) const {
+  if (write.index_values) return fhir::PatientsOf(write.type, write.id, *write.index_values);
+  if (write.operation != store::Operation::kDelete) return {};
+  auto current = store_.ReadCurrent(write.type, write.id);
+  if (!current || current->body.empty()) return {};
+  auto doc = json::Parse(current->body);
+  if (!doc) return {};
+  return fhir::PatientsOf(search_parameters_, *doc->root());
+}
+
+core::Status RecordService::Control(store::Unit& unit, const WriteControl& control) const {
+  if (!control.check && !control.audit) return core::OkStatus();
+  std::vector<std::string> touched;
+  for (size_t i = 0; i < unit.writes.size(); ++i) {
+    std::vector<std::string> patients = PatientsOfWrite(unit.writes[i]);
+    if (control.check) {
+      if (core::Status s = control.check(unit.writes[i], patients); !s.ok()) return s;
+    }
+    touched.insert(touched.end(), patients.begin(), patients.end());
+  }
+  if (control.audit) {
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    unit.audit = [audit = control.audit,
+                  touched = std::move(touched)](const std::vector<store::WriteResult>& results) {
+      return audit(results, touched);
+    };
+  }
+  return core::OkStatus();
+}
+
+void RecordService::SubmitOne(store::Write write, WriteCallback done, const WriteControl& control) {
   store::Unit unit;
   unit.writes.push_back(std::move(write));
+  if (core::Status s = Control(unit, control); !s.ok()) return done(core::Fail(std::move(s)));
   store_.Submit(std::move(unit), [done = std::move(done)](std::vector<store::WriteResult> r) {
     store::WriteResult& result = r.front();
     if (!result.status.ok()) return done(core::Fail(std::move(result.status)));
@@ -89,7 +122,8 @@ core::Result<PreparedResource> RecordService::Prepare(std::string_view body,
 }
 
 void RecordService::Create(std::string_view type, std::string_view body,
-                           std::optional<std::string_view> if_none_exist, WriteCallback done) {
+                           std::optional<std::string_view> if_none_exist, WriteCallback done,
+                           const WriteControl& control) {
   auto prepared = Prepare(body, type);
   if (!prepared) return done(core::Fail(prepared.error()));
   store::Write w;
@@ -107,11 +141,12 @@ void RecordService::Create(std::string_view type, std::string_view body,
     if (!parsed) return done(core::Fail(parsed.error()));
     w.if_none_exist = std::move(parsed->query);
   }
-  SubmitOne(std::move(w), std::move(done));
+  SubmitOne(std::move(w), std::move(done), control);
 }
 
 void RecordService::Update(std::string_view type, std::string_view id, std::string_view body,
-                           std::optional<int64_t> if_match, WriteCallback done) {
+                           std::optional<int64_t> if_match, WriteCallback done,
+                           const WriteControl& control) {
   if (!fhir::IsValidId(id)) {
     return done(core::Fail(InvalidId(id)));
   }
@@ -134,10 +169,11 @@ void RecordService::Update(std::string_view type, std::string_view id, std::stri
   w.resource = std::move(prepared->parts);
   w.index_values = std::move(prepared->index_values);
   w.if_match = if_match;
-  SubmitOne(std::move(w), std::move(done));
+  SubmitOne(std::move(w), std::move(done), control);
 }
 
-void RecordService::Delete(std::string_view type, std::string_view id, WriteCallback done) {
+void RecordService::Delete(std::string_view type, std::string_view id, WriteCallback done,
+                           const WriteControl& control) {
   if (!fhir::IsValidId(id)) {
     return done(core::Fail(InvalidId(id)));
   }
@@ -145,7 +181,7 @@ void RecordService::Delete(std::string_view type, std::string_view id, WriteCall
   w.operation = store::Operation::kDelete;
   w.type = std::string(type);
   w.id = std::string(id);
-  SubmitOne(std::move(w), std::move(done));
+  SubmitOne(std::move(w), std::move(done), control);
 }
 
 core::Result<store::VersionRecord> RecordService::Read(const std::string& type,

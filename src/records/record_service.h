@@ -36,6 +36,19 @@ struct WriteReply {
 // Called exactly once, after the write is durable or has failed; possibly on another thread.
 using WriteCallback = std::function<void(core::Result<WriteReply>)>;
 
+// How the caller (api/) checks and logs writes: its access policy and audit trail.
+struct WriteControl {
+  // Asked for each write before it is submitted, with the patients whose compartments the new
+  // content is in (none for a delete). An error refuses the write (a transaction: all of it).
+  std::function<core::Status(const store::Write& write, const std::vector<std::string>& patients)>
+      check;
+  // Renders the unit's audit entries once its results are known (store::AuditRenderer), with
+  // the patients its writes touched. Unset: no audit entries.
+  std::function<std::vector<store::AuditEntry>(const std::vector<store::WriteResult>& results,
+                                               const std::vector<std::string>& patients)>
+      audit;
+};
+
 struct SearchReply {
   store::SearchPage page;
   // The parameters applied, normalised, for the Bundle's self link (without paging cursor).
@@ -89,10 +102,13 @@ class RecordService {
 
   // Thread-safe. `if_none_exist` is the query string of an If-None-Exist header.
   void Create(std::string_view type, std::string_view body,
-              std::optional<std::string_view> if_none_exist, WriteCallback done);
+              std::optional<std::string_view> if_none_exist, WriteCallback done,
+              const WriteControl& control = {});
   void Update(std::string_view type, std::string_view id, std::string_view body,
-              std::optional<int64_t> if_match, WriteCallback done);
-  void Delete(std::string_view type, std::string_view id, WriteCallback done);
+              std::optional<int64_t> if_match, WriteCallback done,
+              const WriteControl& control = {});
+  void Delete(std::string_view type, std::string_view id, WriteCallback done,
+              const WriteControl& control = {});
 
   // POST of a Bundle to the base: a transaction is stored all-or-nothing, with references to
   // entries' fullUrls rewritten to the new ids; a batch stores each entry on its own. Entries
@@ -100,7 +116,7 @@ class RecordService {
   // `read_url` for the caller to answer after the writes. When there are GET entries, `done`
   // runs on the calling thread (after the commit), so the caller may search there; otherwise
   // it may run on the store's commit thread.
-  void ProcessBundle(std::string_view body, BundleCallback done);
+  void ProcessBundle(std::string_view body, BundleCallback done, const WriteControl& control = {});
 
   core::Result<store::VersionRecord> Read(const std::string& type, const std::string& id) const;
   core::Result<store::VersionRecord> VRead(const std::string& type, const std::string& id,
@@ -125,9 +141,14 @@ class RecordService {
 
  private:
   // Commits one write as its own unit and reports it to `done`.
-  void SubmitOne(store::Write write, WriteCallback done);
+  void SubmitOne(store::Write write, WriteCallback done, const WriteControl& control);
   // ProcessBundle after its checks: plans and submits the (parsed) batch or transaction.
-  void SubmitBundle(json::Document& doc, bool transaction, BundleCallback done);
+  void SubmitBundle(json::Document& doc, bool transaction, BundleCallback done,
+                    const WriteControl& control);
+  // Runs control.check on each write of the unit and sets its audit renderer.
+  core::Status Control(store::Unit& unit, const WriteControl& control) const;
+  // The patients whose compartments a write's content is in (a delete: the current version's).
+  std::vector<std::string> PatientsOfWrite(const store::Write& write) const;
 
   store::Store& store_;
   const fhir::Definitions& definitions_;

@@ -98,10 +98,41 @@ struct WriteResult {
   VersionRecord record;  // the version written (or found, for kExisting)
 };
 
+// One entry of the audit log: an AuditEvent, appended in commit order to an append-only log in
+// which each entry's hash covers the previous entry's (docs/security.md). The log's sequence
+// number is the AuditEvent's id.
+struct AuditEntry {
+  std::string event;                  // the AuditEvent JSON, without id
+  std::vector<std::string> patients;  // the patients whose records the event touched
+  core::MicrosSinceEpoch recorded = 0;
+};
+// A unit's audit entries, rendered on the commit thread once its writes' results are known, and
+// appended in the same transaction (outside the unit's savepoint, so a failed write is logged
+// as failed). Keep it short.
+using AuditRenderer = std::function<std::vector<AuditEntry>(const std::vector<WriteResult>&)>;
+
 // A unit commits all-or-nothing: if any write fails, none of the unit is stored, and every
 // write reports a status (the failing one its own, the others kConflict "rolled back").
 struct Unit {
   std::vector<Write> writes;
+  AuditRenderer audit;  // optional
+};
+
+// The audit log, newest first. `patient` set: the entries that touched that patient.
+struct AuditQuery {
+  std::string patient;
+  int64_t seq = 0;         // one entry (GET AuditEvent/123); 0: a search
+  int64_t before_seq = 0;  // paging cursor (exclusive); 0 = from the newest
+  size_t count = 50;
+};
+struct AuditRecord {
+  int64_t seq = 0;
+  core::MicrosSinceEpoch recorded = 0;
+  std::string event;
+};
+struct AuditPage {
+  std::vector<AuditRecord> entries;
+  std::optional<int64_t> next_before_seq;
 };
 
 // Called once the unit is durable (or has failed), on the store's commit thread: keep it short.
@@ -128,6 +159,11 @@ class Store {
                                                   int64_t version) = 0;
   virtual core::Result<SearchPage> Search(const SearchQuery& query) = 0;
   virtual core::Result<HistoryPage> History(const HistoryQuery& query) = 0;
+
+  // Appends audit entries on their own (a read's, a denial's); `done` runs once they are in
+  // the log (durable across a process crash) or have failed, on the commit thread.
+  virtual void Audit(std::vector<AuditEntry> entries, std::function<void(core::Status)> done) = 0;
+  virtual core::Result<AuditPage> AuditSearch(const AuditQuery& query) = 0;
 
   virtual StoreStats Stats() const = 0;
 

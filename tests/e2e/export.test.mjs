@@ -71,7 +71,10 @@ async function manifestOf(location) {
 async function download(manifest) {
   const out = [];
   for (const o of manifest.output) {
-    const res = await rawFetch(o.url);
+    // The manifest says requiresAccessToken: the files need the token too.
+    assert.equal(manifest.requiresAccessToken, true);
+    assert.equal((await rawFetch(o.url)).status, 401, `${o.url} without a token`);
+    const res = await rawFetch(o.url, { headers: { authorization: `Bearer ${server.token}` } });
     assert.equal(res.status, 200, `${o.url}`);
     assert.match(res.headers.get('content-type'), /ndjson/);
     const lines = (await res.text()).split('\n').filter((l) => l.length > 0);
@@ -105,7 +108,7 @@ test('system level: every stored resource of the requested types, once', async (
   const location = await kickOff('$export?_type=Patient,Observation,Encounter&_outputFormat=application/fhir%2Bndjson');
   const manifest = await manifestOf(location);
   assert.ok(Date.parse(manifest.transactionTime) > 0, 'transactionTime');
-  assert.equal(manifest.requiresAccessToken, false);
+  assert.equal(manifest.requiresAccessToken, true);
   assert.ok(manifest.request.includes('$export'), 'request echoes the kick-off URL');
   const got = await download(manifest);
   const want = stored.filter((x) => ['Patient', 'Observation', 'Encounter'].includes(x.type));
@@ -152,5 +155,6 @@ test('DELETE on the status URL cancels the job and removes its files', async () 
   const reply = await client.request(location, { method: 'DELETE' });
   assert.equal(reply[RESPONSE_KEY].status, 202);
   await assert.rejects(client.request(location), (err) => err.response.status === 404);
-  assert.equal((await rawFetch(file)).status, 404, 'the file is gone');
+  const gone = await rawFetch(file, { headers: { authorization: `Bearer ${server.token}` } });
+  assert.equal(gone.status, 404, 'the file is gone');
 });

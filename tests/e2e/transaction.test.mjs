@@ -92,7 +92,7 @@ async function readOrStatus(type, id) {
   }
 }
 
-const TYPES = fhirResourceTypes().filter((t) => !['Bundle', 'Parameters', 'DomainResource', 'Resource'].includes(t));
+const TYPES = fhirResourceTypes().filter((t) => !['Bundle', 'Parameters', 'DomainResource', 'Resource', 'AuditEvent'].includes(t));
 
 /** `_total=accurate` of every type and every version in the system history. */
 async function snapshot() {

@@ -194,6 +194,7 @@ SqliteStore::SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metr
       clock_(clock),
       registry_(options_.search_parameters ? *options_.search_parameters
                                            : fhir::SearchParameterRegistry::Embedded()),
+      audit_(options_.audit_key),
       checkpoints_(metrics.GetCounter("medulla_store_checkpoints_total",
                                       "WAL checkpoints run by the background checkpointer.")),
       cache_(options_.read_cache_bytes),
@@ -308,6 +309,9 @@ core::Status SqliteStore::Initialize() {
   }
   RETURN_IF_ERROR(writer_->Exec(kCurrentSchema));
   RETURN_IF_ERROR(writer_->Exec(kSearchIndexSchema));
+  RETURN_IF_ERROR(writer_->Exec(kAuditSchema));
+  RETURN_IF_ERROR(audit_.Load(*writer_));
+  writer_synchronous_full_ = options_.synchronous == "full";
   RETURN_IF_ERROR(writer_->Exec(fmt::format(
       "INSERT OR IGNORE INTO medulla_meta(key, value) VALUES('schema', '{}')", kSchemaVersion)));
   ASSIGN_OR_RETURN(ParamIds ids, ParamIds::Load(*writer_, registry_));
@@ -679,6 +683,33 @@ void SqliteStore::Submit(Unit unit, UnitCallback done) {
   done(std::move(results));
 }
 
+void SqliteStore::Audit(std::vector<AuditEntry> entries, std::function<void(core::Status)> done) {
+  Unit unit;
+  unit.audit = [entries = std::move(entries)](const std::vector<WriteResult>&) mutable {
+    return std::move(entries);
+  };
+  UnitCallback report = [done = std::move(done)](std::vector<WriteResult> results) {
+    done(results.empty() ? core::OkStatus() : results.front().status);
+  };
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!closing_ && queue_.size() < options_.max_queued_units) {
+      queue_.push_back(Pending{std::move(unit), std::move(report), /*audit_only=*/true});
+      queue_depth_.Set(static_cast<int64_t>(queue_.size()));
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  WriteResult refused;
+  refused.status = core::Unavailable("the store is closing or its write queue is full");
+  report({std::move(refused)});
+}
+
+core::Result<AuditPage> SqliteStore::AuditSearch(const AuditQuery& query) {
+  ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
+  return SearchAuditLog(lease.db(), query);
+}
+
 void SqliteStore::CommitLoop() {
   pthread_setname_np(pthread_self(), "medulla-commit");  // for top, perf and gdb
   std::deque<Pending> batch;
@@ -728,6 +759,17 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
 
   std::vector<std::vector<WriteResult>> results;
   results.reserve(batch.size());
+  // A batch of audit entries alone (reads) is written to the WAL without an fsync: durable
+  // across a process crash, and made durable across power loss by the next write's commit
+  // (an fsync of the WAL covers every frame before it). Writes keep the configured mode.
+  if (options_.synchronous == "full") {
+    const bool writes = std::any_of(batch.begin(), batch.end(),
+                                    [](const Pending& p) { return !p.unit.writes.empty(); });
+    if (writes != writer_synchronous_full_ &&
+        writer_->Run(writes ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL").ok()) {
+      writer_synchronous_full_ = writes;
+    }
+  }
   core::Status begin = BeginWithRetry();
   bool committed = false;
   core::Status failure = core::Unavailable("the store could not commit the write");
@@ -739,6 +781,16 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
       // transaction. Then nothing more may run: a later SAVEPOINT would silently open (and its
       // RELEASE commit) a transaction of its own.
       if (broken) break;
+      if (p.unit.audit) {
+        for (AuditEntry& entry : p.unit.audit(results.back())) {
+          if (core::Status s = audit_.Append(*writer_, entry); !s.ok()) {
+            broken = true;
+            Log()->error("audit log: {}", s.message());
+            break;
+          }
+        }
+        if (broken) break;
+      }
     }
     if (!broken) {
       // Index work rides along in the same transaction: all of the tail when a search waits
@@ -808,6 +860,9 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
   } else {
     // Re-read where the sequence really stands rather than assume nothing reached the disk.
     RecoverSequence(seq_at_begin);
+    if (core::Status s = audit_.Load(*writer_); !s.ok()) {
+      Log()->error("audit log: {}", s.message());
+    }
     // The batch's versions are gone, and so are the index rows it wrote for older ones.
     index_tail_.resize(tail_at_begin);
     index_flushed_ = 0;
@@ -815,7 +870,7 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
     commit_failures_.Add();
     results.clear();
     for (Pending& p : batch) {
-      std::vector<WriteResult> failed(p.unit.writes.size());
+      std::vector<WriteResult> failed(p.audit_only ? 1 : p.unit.writes.size());
       for (auto& r : failed) r.status = failure;
       results.push_back(std::move(failed));
     }
@@ -862,6 +917,7 @@ void SqliteStore::RecoverSequence(int64_t fallback) {
 std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpoch now,
                                                 bool& broken) {
   std::vector<WriteResult> results;
+  if (unit.writes.empty()) return results;  // audit entries alone
   results.reserve(unit.writes.size());
   // Conditional writes search: the index must first catch up with everything before them
   // (in this transaction, outside the unit's savepoint so that a failed unit cannot undo it).

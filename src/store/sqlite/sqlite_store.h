@@ -23,6 +23,7 @@
 #include "core/metrics.h"
 #include "core/time.h"
 #include "store/resource_cache.h"
+#include "store/sqlite/audit_log.h"
 #include "store/sqlite/search_index.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store.h"
@@ -55,6 +56,9 @@ struct SqliteStoreOptions {
   // How long one search may run (each page; a conditional write's criteria too) before it
   // fails kTooCostly.
   std::chrono::milliseconds search_timeout{10000};
+  // The key of the audit log's hash chain (audit_log.h): the data directory's audit key. Tests
+  // may leave it empty (HMAC with an empty key still chains, but anyone can recompute it).
+  std::string audit_key;
 };
 
 class SqliteStore final : public Store {
@@ -72,6 +76,8 @@ class SqliteStore final : public Store {
                                           int64_t version) override;
   core::Result<SearchPage> Search(const SearchQuery& query) override;
   core::Result<HistoryPage> History(const HistoryQuery& query) override;
+  void Audit(std::vector<AuditEntry> entries, std::function<void(core::Status)> done) override;
+  core::Result<AuditPage> AuditSearch(const AuditQuery& query) override;
   StoreStats Stats() const override;
   core::Status Close() override;
 
@@ -79,6 +85,7 @@ class SqliteStore final : public Store {
   struct Pending {
     Unit unit;
     UnitCallback done;
+    bool audit_only = false;  // Audit(): its callback gets one result, the entries' status
   };
   class ReaderLease;
 
@@ -144,6 +151,8 @@ class SqliteStore final : public Store {
   const fhir::SearchParameterRegistry& registry_;
   std::unique_ptr<ParamIds> param_ids_;        // immutable after Open
   std::unique_ptr<Db> writer_;                 // owned by the commit thread after Open
+  AuditAppender audit_;                        // commit thread only after Open
+  bool writer_synchronous_full_ = false;       // commit thread: the writer's current mode
   int64_t next_seq_ = 1;                       // commit thread only
   core::MicrosSinceEpoch last_timestamp_ = 0;  // commit thread only
 

@@ -14,7 +14,7 @@
 //   * an afterEach hook that fails the current test if any violation was recorded, even if the
 //     test caught the rejection.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -127,6 +127,32 @@ export function runMedulla(args, { timeoutMs = 120_000, cwd = REPO_ROOT } = {}) 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tokens
+
+/** `medulla token --data-dir DIR ARGS...`: the token it prints on its last line. */
+export function mintToken(dataDir, args) {
+  const r = spawnSync(MEDULLA_BIN, ['token', '--data-dir', dataDir, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`medulla token ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout.trim().split('\n').pop();
+}
+
+// Each started server's admin token: requests to it carry it unless they set Authorization
+// themselves (the security tests send their own tokens, or none).
+const serverTokens = new Map();
+
+function withServerToken(input, init) {
+  const url = input instanceof Request ? input.url : String(input);
+  for (const [base, token] of serverTokens) {
+    if (!url.startsWith(base)) continue;
+    const headers = new Headers(init && init.headers ? init.headers : input instanceof Request ? input.headers : undefined);
+    if (headers.has('authorization')) return init;
+    headers.set('authorization', `Bearer ${token}`);
+    return { ...(init || {}), headers };
+  }
+  return init;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The server
 
 export class MedullaServer {
@@ -174,7 +200,11 @@ export class MedullaServer {
       const spawnError = new Promise((resolve) => child.once('error', resolve));
       const server = new MedullaServer({ child, port, dataDir, logPath });
       const outcome = await server.#waitHealthy(spawnError);
-      if (outcome === 'ok') return server;
+      if (outcome === 'ok') {
+        server.token = mintToken(dataDir, ['--role', 'admin', '--expires', '86400']);
+        serverTokens.set(server.base, server.token);
+        return server;
+      }
       const log = server.log();
       if (outcome === 'exited' && /in use|EADDRINUSE/i.test(log) && attempt < 2) {
         lastError = new Error(`port ${port} taken: ${tail(log, 300)}`);
@@ -313,6 +343,7 @@ function describeRequest(input, init) {
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 globalThis.fetch = async function schemaCheckedFetch(input, init) {
+  init = withServerToken(input, init);
   const res = await rawFetch(input, init);
   const buf = Buffer.from(await res.arrayBuffer());
   const where = `${describeRequest(input, init)} -> ${res.status}`;

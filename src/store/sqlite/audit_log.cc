@@ -1,0 +1,180 @@
+#include "store/sqlite/audit_log.h"
+
+#include <fmt/format.h>
+
+#include "security/jose.h"
+
+namespace medulla::store::sqlite {
+namespace {
+
+const std::string kGenesis(64, '0');
+
+}  // namespace
+
+std::string AuditChainHash(std::string_view key, std::string_view prev_hash, int64_t seq,
+                           int64_t recorded, const std::vector<std::string>& patients,
+                           std::string_view event) {
+  // Unambiguous: fixed-width hash, numbers and ids (no newlines in FHIR ids) each end a line,
+  // and the event, the only free text, comes last.
+  std::string input;
+  input.reserve(prev_hash.size() + event.size() + 64 + patients.size() * 40);
+  input.append(prev_hash);
+  input += fmt::format("\n{}\n{}\n{}\n", seq, recorded, patients.size());
+  for (const std::string& p : patients) {
+    input += p;
+    input += '\n';
+  }
+  input.append(event);
+  return security::HexEncode(security::HmacSha256(key, input));
+}
+
+core::Status AuditAppender::Load(Db& db) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   db.Prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"));
+  Stmt stmt(raw);
+  int rc = stmt.Step();
+  if (rc == SQLITE_ROW) {
+    next_seq_ = stmt.Int(0) + 1;
+    head_hash_ = stmt.Text(1);
+  } else if (rc == SQLITE_DONE) {
+    next_seq_ = 1;
+    head_hash_ = kGenesis;
+  } else {
+    return db.Error("read the audit log's head");
+  }
+  return core::OkStatus();
+}
+
+core::Status AuditAppender::Append(Db& db, const AuditEntry& entry) {
+  const int64_t seq = next_seq_;
+  std::string hash =
+      AuditChainHash(key_, head_hash_, seq, entry.recorded, entry.patients, entry.event);
+  {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     db.Prepare("INSERT INTO audit_log(seq, recorded, event, prev_hash, hash) "
+                                "VALUES(?, ?, ?, ?, ?)"));
+    Stmt stmt(raw);
+    stmt.Bind(1, seq);
+    stmt.Bind(2, entry.recorded);
+    stmt.Bind(3, std::string_view(entry.event));
+    stmt.Bind(4, std::string_view(head_hash_));
+    stmt.Bind(5, std::string_view(hash));
+    if (stmt.Step() != SQLITE_DONE) return db.Error("append to the audit log");
+  }
+  if (!entry.patients.empty()) {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     db.Prepare("INSERT INTO audit_patient(patient, seq) VALUES(?, ?)"));
+    for (const std::string& patient : entry.patients) {
+      Stmt stmt(raw);
+      stmt.Bind(1, std::string_view(patient));
+      stmt.Bind(2, seq);
+      if (stmt.Step() != SQLITE_DONE) return db.Error("append to the audit log");
+    }
+  }
+  next_seq_ = seq + 1;
+  head_hash_ = std::move(hash);
+  return core::OkStatus();
+}
+
+core::Result<AuditPage> SearchAuditLog(Db& db, const AuditQuery& query) {
+  const int64_t before = query.before_seq > 0 ? query.before_seq : INT64_MAX;
+  const int64_t limit = static_cast<int64_t>(query.count) + 1;  // one more: is there a next?
+  std::string sql;
+  if (query.seq > 0) {
+    sql = "SELECT seq, recorded, event FROM audit_log WHERE seq = ?1";
+  } else if (!query.patient.empty()) {
+    sql =
+        "SELECT a.seq, a.recorded, a.event FROM audit_patient p JOIN audit_log a ON a.seq = p.seq "
+        "WHERE p.patient = ?2 AND p.seq < ?3 ORDER BY p.seq DESC LIMIT ?4";
+  } else {
+    sql = "SELECT seq, recorded, event FROM audit_log WHERE seq < ?3 ORDER BY seq DESC LIMIT ?4";
+  }
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw, db.Prepare(sql));
+  Stmt stmt(raw);
+  if (query.seq > 0) stmt.Bind(1, query.seq);
+  if (!query.patient.empty()) stmt.Bind(2, std::string_view(query.patient));
+  if (query.seq == 0) {
+    stmt.Bind(3, before);
+    stmt.Bind(4, limit);
+  }
+  AuditPage page;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) {
+    if (query.seq == 0 && page.entries.size() == query.count) {
+      page.next_before_seq = page.entries.back().seq;
+      break;
+    }
+    page.entries.push_back(AuditRecord{stmt.Int(0), stmt.Int(1), stmt.Text(2)});
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return core::Fail(db.Error("search the audit log"));
+  return page;
+}
+
+core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key) {
+  AuditVerification out;
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw_rows,
+                   db.Prepare("SELECT seq, recorded, event, prev_hash, hash FROM audit_log "
+                              "ORDER BY seq"));
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw_patients,
+                   db.Prepare("SELECT seq, patient FROM audit_patient ORDER BY seq, rowid"));
+  Stmt rows(raw_rows);
+  Stmt patients(raw_patients);
+  int prc = patients.Step();
+  auto broken = [&](int64_t seq, std::string problem) {
+    out.broken_seq = seq;
+    out.problem = std::move(problem);
+    return out;
+  };
+  std::string expected_prev = kGenesis;
+  int64_t expected_seq = 1;
+  int rc;
+  while ((rc = rows.Step()) == SQLITE_ROW) {
+    const int64_t seq = rows.Int(0);
+    const std::string event = rows.Text(2);
+    const std::string prev = rows.Text(3);
+    const std::string hash = rows.Text(4);
+    if (seq != expected_seq) {
+      return broken(expected_seq, seq > expected_seq ? fmt::format("entries {} to {} are missing",
+                                                                   expected_seq, seq - 1)
+                                                     : "entries are out of order");
+    }
+    std::vector<std::string> touched;
+    if (prc == SQLITE_ROW && patients.Int(0) < seq) {
+      return broken(patients.Int(0), "a patient index row has no entry");
+    }
+    while (prc == SQLITE_ROW && patients.Int(0) == seq) {
+      touched.push_back(patients.Text(1));
+      prc = patients.Step();
+    }
+    if (prev != expected_prev) {
+      return broken(seq, "its previous-hash does not match the entry before it");
+    }
+    if (AuditChainHash(key, prev, seq, rows.Int(1), touched, event) != hash) {
+      return broken(seq, "its contents do not match its hash (edited)");
+    }
+    expected_prev = hash;
+    ++expected_seq;
+    ++out.entries;
+    out.head_seq = seq;
+    out.head_hash = hash;
+  }
+  if (rc != SQLITE_DONE) return core::Fail(db.Error("read the audit log"));
+  if (prc == SQLITE_ROW) return broken(patients.Int(0), "a patient index row has no entry");
+  if (prc != SQLITE_DONE) return core::Fail(db.Error("read the audit log's patient index"));
+  return out;
+}
+
+core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path, std::string_view key) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true));
+  // A store that never served has no audit tables yet: an empty, intact log.
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   db->Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"));
+  {
+    Stmt stmt(raw);
+    if (stmt.Step() != SQLITE_ROW) return core::Fail(db->Error("read the schema"));
+    if (stmt.Int(0) == 0) return AuditVerification{};
+  }
+  return VerifyAuditLog(*db, key);
+}
+
+}  // namespace medulla::store::sqlite

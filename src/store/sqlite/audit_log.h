@@ -1,0 +1,70 @@
+// The audit log in the embedded store: append-only, hash-chained AuditEvents (docs/security.md).
+//
+// Each row's hash is HMAC-SHA256, under the data directory's audit key, of the previous row's
+// hash, its own sequence number, time, patients and event. Editing or deleting a row breaks
+// the chain from there on, and recomputing the chain after an edit needs the key, which lives
+// outside the database. Truncating the newest rows leaves a valid chain: `medulla audit
+// verify` prints the head (sequence and hash) so that it can be recorded elsewhere.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/store.h"
+
+namespace medulla::store::sqlite {
+
+constexpr const char* kAuditSchema = R"sql(
+CREATE TABLE IF NOT EXISTS audit_log(
+  seq INTEGER PRIMARY KEY,        -- the AuditEvent's id
+  recorded INTEGER NOT NULL,      -- microseconds since the epoch
+  event TEXT NOT NULL,            -- the AuditEvent JSON, without id
+  prev_hash TEXT NOT NULL,        -- the previous row's hash (hex); 64 zeros for the first
+  hash TEXT NOT NULL              -- AuditChainHash of this row (hex)
+);
+-- AuditEvent?patient=: the patients each entry touched (covered by the entry's hash).
+CREATE TABLE IF NOT EXISTS audit_patient(patient TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_patient_by_patient ON audit_patient(patient, seq);
+)sql";
+
+// The hex hash of one entry given the previous one's.
+std::string AuditChainHash(std::string_view key, std::string_view prev_hash, int64_t seq,
+                           int64_t recorded, const std::vector<std::string>& patients,
+                           std::string_view event);
+
+// Appends entries on the writer connection, inside its open transaction, continuing the chain.
+class AuditAppender {
+ public:
+  explicit AuditAppender(std::string key) : key_(std::move(key)) {}
+  // Reads where the chain stands (at open, and after a failed transaction).
+  core::Status Load(Db& db);
+  // Appends; advances the in-memory head. After a failed transaction, call Load again.
+  core::Status Append(Db& db, const AuditEntry& entry);
+
+ private:
+  std::string key_;
+  int64_t next_seq_ = 1;
+  std::string head_hash_;
+};
+
+core::Result<AuditPage> SearchAuditLog(Db& db, const AuditQuery& query);
+
+struct AuditVerification {
+  int64_t entries = 0;
+  int64_t head_seq = 0;  // the newest entry
+  std::string head_hash;
+  // The first entry that does not verify, and why; nullopt: the chain is intact.
+  std::optional<int64_t> broken_seq;
+  std::string problem;
+};
+// Walks the whole chain in `db` (read-only use).
+core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key);
+// The same on a database file, opened read-only (a server may be using it).
+core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path, std::string_view key);
+
+}  // namespace medulla::store::sqlite

@@ -1,0 +1,1 @@
+QPfaa8AMI0jDXApm11oEiih2w5CocOfp-bbjqy4oeGg

@@ -1,0 +1,126 @@
+// Security through the real server with real tokens from `medulla token`: no way in without a
+// valid token, a patient token reaches only its own compartment by every path, a device writes
+// only for its patient, every access and denial is in the audit log, and an edited audit row is
+// named by `medulla audit verify`.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { MedullaServer, mintToken, runMedulla } from './lib/server.mjs';
+
+let server;
+let alice;
+let bob;
+
+async function as(token, method, p, body) {
+  const headers = { accept: 'application/fhir+json', authorization: token === null ? '' : `Bearer ${token}` };
+  if (body) headers['content-type'] = 'application/fhir+json';
+  const res = await fetch(`${server.base}${p}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
+}
+
+const obs = (pid) => ({
+  resourceType: 'Observation', status: 'final',
+  code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+  subject: { reference: `Patient/${pid}` },
+  valueQuantity: { value: 72, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+});
+
+before(async () => {
+  server = await MedullaServer.start();
+  const admin = server.token;
+  alice = (await as(admin, 'POST', '/Patient', { resourceType: 'Patient', name: [{ family: 'Alice' }] })).body.id;
+  bob = (await as(admin, 'POST', '/Patient', { resourceType: 'Patient', name: [{ family: 'Bob' }] })).body.id;
+  for (const pid of [alice, bob]) assert.equal((await as(admin, 'POST', '/Observation', obs(pid))).status, 201);
+});
+after(async () => server && (await server.dispose()));
+
+test('no token, a forged one, alg=none and a token for another data directory get 401', async () => {
+  assert.equal((await as(null, 'GET', `/Patient/${alice}`)).status, 401);
+  const [h, p, s] = server.token.split('.');
+  const none = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
+  assert.equal((await as(`${none}.${p}.`, 'GET', `/Patient/${alice}`)).status, 401, 'alg=none');
+  const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+  const widened = Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else', exp: claims.exp + 86400 })).toString('base64url');
+  assert.equal((await as(`${h}.${widened}.${s}`, 'GET', `/Patient/${alice}`)).status, 401, 'edited claims');
+  const stranger = mintToken(path.join(server.dataDir, '..', 'other-dir'), ['--role', 'admin']);
+  assert.equal((await as(stranger, 'GET', `/Patient/${alice}`)).status, 401, "another installation's key");
+  const res = await as(null, 'GET', '/metadata');
+  assert.equal(res.status, 200, 'the CapabilityStatement needs no token');
+});
+
+test('a patient token reaches its own compartment and nothing else, by any path', async () => {
+  const pt = mintToken(server.dataDir, ['--role', 'patient', '--patient', alice]);
+  assert.equal((await as(pt, 'GET', `/Patient/${alice}`)).status, 200);
+  assert.equal((await as(pt, 'GET', `/Patient/${bob}`)).status, 404, 'another patient reads as unknown');
+  // The resources sent, not the links (which echo the query).
+  const leaks = (b) => JSON.stringify((b.entry || []).map((e) => e.resource)).includes(bob);
+  for (const q of [`/Observation?subject=Patient/${bob}`, '/Observation', '/Observation?_include=Observation:subject',
+    `/Observation?subject:Patient.name=Bob`, '/Patient', `/Patient?_has:Observation:subject:code=8867-4`]) {
+    const r = await as(pt, 'GET', q);
+    assert.equal(r.status, 200, q);
+    assert.ok(!leaks(r.body), `${q} leaked Bob's data`);
+  }
+  const own = await as(pt, 'GET', '/Observation');
+  assert.equal(own.body.entry.length, 1, "Alice's own Observation is found");
+  for (const q of [`/Patient/${bob}/_history`, `/Patient/${bob}/$everything`, `/Patient/${bob}/Observation`]) {
+    assert.equal((await as(pt, 'GET', q)).status, 404, q);
+  }
+  assert.equal((await as(pt, 'GET', '/$export')).status, 403, '$export is for administrators');
+  const tx = await as(pt, 'POST', '/', { resourceType: 'Bundle', type: 'batch', entry: [
+    { request: { method: 'GET', url: `Patient/${bob}` } }, { request: { method: 'GET', url: `Observation?subject=${bob}` } }] });
+  assert.equal(tx.status, 200);
+  // A GET entry's resource is the read resource, or a searchset whose entries are the matches.
+  const reached = tx.body.entry.flatMap((e) =>
+    e.resource?.resourceType === 'Bundle' ? (e.resource.entry || []).map((x) => x.resource) : [e.resource]);
+  assert.ok(!JSON.stringify(reached).includes(bob), 'batch GET entries leaked');
+  assert.equal((await as(pt, 'POST', '/Observation', obs(alice))).status, 403, 'patient tokens are read-only');
+});
+
+test('a device token writes readings for its own patient only', async () => {
+  const dev = mintToken(server.dataDir, ['--role', 'device', '--patient', alice]);
+  assert.equal((await as(dev, 'POST', '/Observation', obs(alice))).status, 201);
+  assert.equal((await as(dev, 'POST', '/Observation', obs(bob))).status, 403);
+  const tx = await as(dev, 'POST', '/', { resourceType: 'Bundle', type: 'transaction', entry: [
+    { request: { method: 'POST', url: 'Observation' }, resource: obs(alice) },
+    { request: { method: 'POST', url: 'Observation' }, resource: obs(bob) }] });
+  assert.equal(tx.status, 403, 'a transaction with one foreign entry fails whole');
+  assert.equal((await as(dev, 'POST', '/Patient', { resourceType: 'Patient' })).status, 403, 'no scope for Patient');
+});
+
+test('accesses and denials are audited; patients see who looked at their record; edits are detected', async () => {
+  const admin = server.token;
+  const log = await as(admin, 'GET', `/AuditEvent?patient=${bob}&_count=200`);
+  assert.equal(log.status, 200);
+  const events = log.body.entry.map((e) => e.resource);
+  assert.ok(events.some((e) => e.outcome === '4' && e.agent[0].role[0].text === 'device'),
+    "the device's refused write for Bob is in Bob's audit trail");
+  assert.ok(events.every((e) => e.entity.some((x) => x.what?.reference === `Patient/${bob}`)));
+  const pt = mintToken(server.dataDir, ['--role', 'patient', '--patient', alice]);
+  const mine = await as(pt, 'GET', '/AuditEvent');
+  assert.equal(mine.status, 200);
+  assert.ok(mine.body.entry.length > 0);
+  for (const { resource } of mine.body.entry) {
+    assert.ok(resource.entity.some((x) => x.what?.reference === `Patient/${alice}`),
+      "a patient's view of the audit log holds only entries that touched its own record");
+  }
+  assert.equal((await as(pt, 'GET', `/AuditEvent?patient=${bob}`)).status, 403);
+  assert.equal((await as(admin, 'DELETE', '/AuditEvent/1')).status, 405, 'append-only');
+  const unauth = await as(admin, 'GET', '/AuditEvent?_count=1000');
+  assert.ok(unauth.body.entry.some((e) => e.resource.outcome === '4' && e.resource.agent[0].who.display === 'unauthenticated'),
+    'a request without a token is audited');
+
+  await server.stop();
+  assert.equal((await runMedulla(['audit', 'verify', '--data-dir', server.dataDir])).code, 0);
+  // Edit one row directly in the SQLite file (python3's sqlite3: Node 20 has no SQLite).
+  const edit = spawnSync('python3', ['-c',
+    "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); " +
+    "c.execute(\"UPDATE audit_log SET event = replace(event, 'Restful', 'RESTful') WHERE seq = 5\"); c.commit()",
+    path.join(server.dataDir, 'medulla.db')], { encoding: 'utf8' });
+  assert.equal(edit.status, 0, edit.stderr);
+  const verify = await runMedulla(['audit', 'verify', '--data-dir', server.dataDir]);
+  assert.notEqual(verify.code, 0);
+  assert.match(verify.stdout, /AuditEvent\/5\b/, 'names the edited entry');
+  server = null;
+});
