@@ -170,6 +170,14 @@ struct FhirApi::Access {
   std::vector<std::string> resources;  // the first few "Type/id" reached
   // Set when a REST write's unit carried the request's audit entry (same commit).
   std::atomic<bool> audited{false};
+
+  // A write whose commit failed took its audit entry down with it: the response's own entry
+  // must then be written.
+  void UnmarkIfStoreFailed(const core::Status& s) {
+    if (s.code() == core::Code::kInternal || s.code() == core::Code::kUnavailable) {
+      audited.store(false, std::memory_order_release);
+    }
+  }
 };
 
 struct FhirApi::Context {
@@ -801,15 +809,6 @@ store::AuditEntry FhirApi::AuditEntryFor(const Access& access, int status, std::
 
 namespace {
 
-// A write whose commit failed took its audit entry down with it: the response's own entry
-// must then be written (the renderer had marked the request audited).
-template <typename AccessT>
-void RetractAuditOnStoreFailure(AccessT& access, const core::Status& s) {
-  if (s.code() == core::Code::kInternal || s.code() == core::Code::kUnavailable) {
-    access.audited.store(false, std::memory_order_release);
-  }
-}
-
 bool AcceptableBodyType(const http::Request& req) {
   std::string_view ct = req.Header("content-type");
   return ct.empty() || ContainsJson(ct);
@@ -851,7 +850,7 @@ void FhirApi::Create(Context& ctx, http::Responder responder, const std::string&
        prefer = std::string(ctx.prefer_return), ct = ctx.content_type, base = ctx.base,
        access = ctx.access](core::Result<records::WriteReply> reply) mutable {
         if (!reply) {
-          RetractAuditOnStoreFailure(*access, reply.error());
+          access->UnmarkIfStoreFailed(reply.error());
           return responder->Send(Failure(reply.error()));
         }
         bool existing = reply->outcome == store::WriteOutcome::kExisting;
@@ -881,7 +880,7 @@ void FhirApi::Update(Context& ctx, http::Responder responder, const std::string&
        prefer = std::string(ctx.prefer_return), ct = ctx.content_type, base = ctx.base,
        access = ctx.access](core::Result<records::WriteReply> reply) mutable {
         if (!reply) {
-          RetractAuditOnStoreFailure(*access, reply.error());
+          access->UnmarkIfStoreFailed(reply.error());
           return responder->Send(Failure(reply.error()));
         }
         bool created = reply->outcome == store::WriteOutcome::kCreated;
@@ -899,7 +898,7 @@ void FhirApi::Delete(Context& ctx, http::Responder responder, const std::string&
        prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
        access = ctx.access](core::Result<records::WriteReply> reply) mutable {
         if (!reply) {
-          RetractAuditOnStoreFailure(*access, reply.error());
+          access->UnmarkIfStoreFailed(reply.error());
           return responder->Send(Failure(reply.error()));
         }
         http::Response r;

@@ -85,12 +85,6 @@ std::string RenderAuditEvent(const AccessRecord& a) {
     }
     out += ']';
   }
-  if (a.break_glass) {
-    // Flagged for review: a consent restriction was overridden (v3 ActReason BTG).
-    out += R"(,"meta":{"security":[)";
-    Coding(out, "http://terminology.hl7.org/CodeSystem/v3-ActReason", "BTG", "break the glass");
-    out += "]}";
-  }
   out += R"(,"agent":[{"type":{"coding":[)";
   Coding(out, "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP",
          "information recipient");

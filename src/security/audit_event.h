@@ -25,7 +25,6 @@ struct AccessRecord {
   std::string_view outcome_text;       // why it failed, for denials and errors
   std::vector<std::string> patients;   // the patients whose data was touched
   std::vector<std::string> resources;  // "Type/id" reached (the first few)
-  bool break_glass = false;            // a consent restriction was overridden
   core::MicrosSinceEpoch recorded = 0;
 };
 

@@ -1,7 +1,5 @@
 #include "security/principal.h"
 
-#include <algorithm>
-
 namespace medulla::security {
 
 std::string_view RoleName(Role role) {
@@ -89,11 +87,6 @@ std::string_view DefaultScopes(Role role) {
       return kAnalystCeiling.substr(0, kAnalystCeiling.find(" system/"));
   }
   return "";
-}
-
-bool Principal::BreakGlass() const {
-  return std::any_of(purpose_of_use.begin(), purpose_of_use.end(),
-                     [](const std::string& p) { return p == "BTG" || p == "ETREAT"; });
 }
 
 std::optional<std::string_view> Principal::PatientBinding() const {

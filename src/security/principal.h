@@ -42,9 +42,6 @@ struct Principal {
   ScopeSet scopes;                          // already bounded by the role's ceiling
   int64_t expires = 0;                      // exp, seconds since the epoch
 
-  // An emergency purpose of use: lets a clinician through a consent restriction, and flags
-  // the access for review (v3 ActReason BTG "break the glass", ETREAT "emergency treatment").
-  bool BreakGlass() const;
   // When set, every resource reached must be in this patient's compartment (or be a
   // directory resource: policy.h).
   std::optional<std::string_view> PatientBinding() const;

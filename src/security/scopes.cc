@@ -78,12 +78,6 @@ bool ScopeSet::Allows(std::string_view type, Interaction interaction) const {
   });
 }
 
-bool ScopeSet::AllowsAllTypes(Interaction interaction) const {
-  return std::any_of(scopes_.begin(), scopes_.end(), [&](const Scope& s) {
-    return (s.interactions & interaction) && s.type == "*";
-  });
-}
-
 bool ScopeSet::PatientLevelOnly() const {
   return !scopes_.empty() && std::all_of(scopes_.begin(), scopes_.end(), [](const Scope& s) {
     return s.context == ScopeContext::kPatient;

@@ -41,8 +41,6 @@ class ScopeSet {
 
   // Whether some scope grants `interaction` on `type`.
   bool Allows(std::string_view type, Interaction interaction) const;
-  // Whether some scope grants `interaction` on every type ("*"), in `context`.
-  bool AllowsAllTypes(Interaction interaction) const;
   // Whether every data scope is patient-level (the token is bound to its patient's data).
   bool PatientLevelOnly() const;
   bool HasSystemScope() const;

@@ -118,7 +118,8 @@ struct Unit {
   AuditRenderer audit;  // optional
 };
 
-// The audit log, newest first. `patient` set: the entries that touched that patient.
+// The audit log, newest first. `patient` set: the entries that touched that patient (also for
+// one entry by `seq`: none unless it touched them).
 struct AuditQuery {
   std::string patient;
   int64_t seq = 0;         // one entry (GET AuditEvent/123); 0: a search

@@ -106,6 +106,11 @@ test('accesses and denials are audited; patients see who looked at their record;
       "a patient's view of the audit log holds only entries that touched its own record");
   }
   assert.equal((await as(pt, 'GET', `/AuditEvent?patient=${bob}`)).status, 403);
+  const bobsOnly = events.find((e) => !e.entity.some((x) => x.what?.reference === `Patient/${alice}`));
+  assert.ok(bobsOnly, 'an entry that touched Bob alone');
+  assert.equal((await as(admin, 'GET', `/AuditEvent/${bobsOnly.id}`)).status, 200);
+  assert.equal((await as(pt, 'GET', `/AuditEvent/${bobsOnly.id}`)).status, 404,
+    "Alice cannot read an entry of Bob's record by its id");
   assert.equal((await as(admin, 'DELETE', '/AuditEvent/1')).status, 405, 'append-only');
   const unauth = await as(admin, 'GET', '/AuditEvent?_count=1000');
   assert.ok(unauth.body.entry.some((e) => e.resource.outcome === '4' && e.resource.agent[0].who.display === 'unauthenticated'),

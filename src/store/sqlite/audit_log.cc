@@ -80,7 +80,11 @@ core::Result<AuditPage> SearchAuditLog(Db& db, const AuditQuery& query) {
   const int64_t before = query.before_seq > 0 ? query.before_seq : INT64_MAX;
   const int64_t limit = static_cast<int64_t>(query.count) + 1;  // one more: is there a next?
   std::string sql;
-  if (query.seq > 0) {
+  if (query.seq > 0 && !query.patient.empty()) {
+    sql =
+        "SELECT a.seq, a.recorded, a.event FROM audit_patient p JOIN audit_log a ON a.seq = p.seq "
+        "WHERE p.seq = ?1 AND p.patient = ?2";
+  } else if (query.seq > 0) {
     sql = "SELECT seq, recorded, event FROM audit_log WHERE seq = ?1";
   } else if (!query.patient.empty()) {
     sql =

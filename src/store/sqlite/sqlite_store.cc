@@ -666,21 +666,27 @@ core::Status SqliteStore::Close() {
   return core::Unavailable("the final checkpoint stayed busy: a reader kept the WAL open");
 }
 
+bool SqliteStore::Enqueue(Pending& pending) {
+  std::lock_guard lock(queue_mu_);
+  if (closing_ || queue_.size() >= options_.max_queued_units) return false;
+  queue_.push_back(std::move(pending));
+  queue_depth_.Set(static_cast<int64_t>(queue_.size()));
+  queue_cv_.notify_one();
+  return true;
+}
+
+namespace {
+core::Status Refused() {
+  return core::Unavailable("the store is closing or its write queue is full");
+}
+}  // namespace
+
 void SqliteStore::Submit(Unit unit, UnitCallback done) {
-  {
-    std::lock_guard lock(queue_mu_);
-    if (!closing_ && queue_.size() < options_.max_queued_units) {
-      queue_.push_back(Pending{std::move(unit), std::move(done)});
-      queue_depth_.Set(static_cast<int64_t>(queue_.size()));
-      queue_cv_.notify_one();
-      return;
-    }
-  }
-  std::vector<WriteResult> results(unit.writes.size());
-  for (auto& r : results) {
-    r.status = core::Unavailable("the store is closing or its write queue is full");
-  }
-  done(std::move(results));
+  Pending pending{std::move(unit), std::move(done)};
+  if (Enqueue(pending)) return;
+  std::vector<WriteResult> results(pending.unit.writes.size());
+  for (auto& r : results) r.status = Refused();
+  pending.done(std::move(results));
 }
 
 void SqliteStore::Audit(std::vector<AuditEntry> entries, std::function<void(core::Status)> done) {
@@ -691,18 +697,11 @@ void SqliteStore::Audit(std::vector<AuditEntry> entries, std::function<void(core
   UnitCallback report = [done = std::move(done)](std::vector<WriteResult> results) {
     done(results.empty() ? core::OkStatus() : results.front().status);
   };
-  {
-    std::lock_guard lock(queue_mu_);
-    if (!closing_ && queue_.size() < options_.max_queued_units) {
-      queue_.push_back(Pending{std::move(unit), std::move(report), /*audit_only=*/true});
-      queue_depth_.Set(static_cast<int64_t>(queue_.size()));
-      queue_cv_.notify_one();
-      return;
-    }
-  }
+  Pending pending{std::move(unit), std::move(report), /*audit_only=*/true};
+  if (Enqueue(pending)) return;
   WriteResult refused;
-  refused.status = core::Unavailable("the store is closing or its write queue is full");
-  report({std::move(refused)});
+  refused.status = Refused();
+  pending.done({std::move(refused)});
 }
 
 core::Result<AuditPage> SqliteStore::AuditSearch(const AuditQuery& query) {

@@ -90,6 +90,9 @@ class SqliteStore final : public Store {
   class ReaderLease;
 
   SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metrics, const core::Clock& clock);
+  // Queues `pending` for the commit thread; false (and `pending` untouched) when the store is
+  // closing or the queue is full.
+  bool Enqueue(Pending& pending);
   core::Status Initialize();
   void CommitLoop();
   // Commits the batch (possibly empty: index work only); false if the transaction failed.
