@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Server benchmarks for docs/benchmarks.md, all in one run so the ratios are fair:
 #  1. nginx (one worker) serving the bytes of one stored Patient as a static file: the reference;
-#  2. medulla reads of that Patient by id;
-#  3. medulla creates of a Synthea-sized Patient, durable (synchronous=full);
-#  4. read latency (p50/p99) while the create load runs;
+#  2. medulla reads of that Patient by id, with a bearer token and an audit entry per read (the
+#     default), and on a reference server with neither (security.enabled = false and
+#     security.audit = false): the cost of security, as a ratio measured in the same run;
+#  3. medulla creates of a Synthea-sized Patient, durable (synchronous=full), on both servers;
+#  4. read latency (p50/p99) while the create load runs (secured server);
 #  5. `medulla import` of the Synthea bundles.
 # wrk: 1 thread, 64 connections, loopback. Usage: bench/run.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
@@ -20,10 +22,19 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rps() { sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p'; }
 
+start() {  # start DIR PORT [ENV...]: a server on 127.0.0.1:PORT
+  local dir=$1 p=$2
+  shift 2
+  env "$@" "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$p" >"$dir.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/healthz" >/dev/null && break; sleep 0.1; done
+}
 port=$(free_port)
-MEDULLA_ACCESS_LOG=1 "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+start "$work/data" "$port"
+token=$("$bin" token --data-dir "$work/data" --role admin | tail -1)
+auth="Authorization: Bearer $token"
+rport=$(free_port)
+start "$work/ref" "$rport" MEDULLA_SECURITY=off MEDULLA_AUDIT=off
 
 # A Synthea Patient without its id, as the create payload.
 python3 - "$root" "$work" <<'PY'
@@ -37,10 +48,15 @@ open(f"{work}/post.lua", "w").write(
     'wrk.method="POST"\nwrk.body=[==[%s]==]\nwrk.headers["Content-Type"]="application/fhir+json"\n'
     % json.dumps(pat))
 PY
-id=$(curl -s -X POST "http://127.0.0.1:$port/Patient" -H 'Content-Type: application/fhir+json' \
-  --data-binary @"$work/patient.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+create() {  # create PORT [HEADER]: the new Patient's id
+  curl -s -X POST "http://127.0.0.1:$1/Patient" -H 'Content-Type: application/fhir+json' \
+    ${2:+-H "$2"} --data-binary @"$work/patient.json" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+id=$(create "$port" "$auth")
+rid=$(create "$rport")
 mkdir -p "$work/www"
-curl -s "http://127.0.0.1:$port/Patient/$id" >"$work/www/p.json"
+curl -s -H "$auth" "http://127.0.0.1:$port/Patient/$id" >"$work/www/p.json"
 bytes=$(stat -c %s "$work/www/p.json")
 
 nport=$(free_port)
@@ -55,13 +71,27 @@ sleep 0.5
 nginx_rps=$(wrk -t1 -c64 -d"${secs}s" "http://127.0.0.1:$nport/p.json" | rps)
 kill "${pids[-1]}"; unset 'pids[-1]'
 
-read_rps=$(wrk -t1 -c64 -d"${secs}s" "http://127.0.0.1:$port/Patient/$id" | rps)
-create_rps=$(wrk -t1 -c64 -d"${secs}s" -s "$work/post.lua" "http://127.0.0.1:$port/Patient" | rps)
+# The secured and the reference server take turns, three rounds each; the medians are reported
+# (durable creates wait for fsync, whose latency varies from second to second on shared disks).
+median() { sort -n | sed -n 2p; }
+ref_reads=() reads=() ref_creates=() creates=()
+for _ in 1 2 3; do
+  ref_reads+=("$(wrk -t1 -c64 -d"${secs}s" "http://127.0.0.1:$rport/Patient/$rid" | rps)")
+  reads+=("$(wrk -t1 -c64 -d"${secs}s" -H "$auth" "http://127.0.0.1:$port/Patient/$id" | rps)")
+done
+for _ in 1 2 3; do
+  ref_creates+=("$(wrk -t1 -c64 -d"${secs}s" -s "$work/post.lua" "http://127.0.0.1:$rport/Patient" | rps)")
+  creates+=("$(wrk -t1 -c64 -d"${secs}s" -s "$work/post.lua" -H "$auth" "http://127.0.0.1:$port/Patient" | rps)")
+done
+ref_read_rps=$(printf '%s\n' "${ref_reads[@]}" | median)
+read_rps=$(printf '%s\n' "${reads[@]}" | median)
+ref_create_rps=$(printf '%s\n' "${ref_creates[@]}" | median)
+create_rps=$(printf '%s\n' "${creates[@]}" | median)
 
 # Reads under create load: 32 connections creating, 8 reading with latency recorded.
-wrk -t1 -c32 -d"${secs}s" -s "$work/post.lua" "http://127.0.0.1:$port/Patient" >"$work/bg.txt" &
+wrk -t1 -c32 -d"${secs}s" -s "$work/post.lua" -H "$auth" "http://127.0.0.1:$port/Patient" >"$work/bg.txt" &
 bg=$!
-wrk -t1 -c8 -d"${secs}s" --latency "http://127.0.0.1:$port/Patient/$id" >"$work/lat.txt"
+wrk -t1 -c8 -d"${secs}s" --latency -H "$auth" "http://127.0.0.1:$port/Patient/$id" >"$work/lat.txt"
 wait $bg
 p50=$(awk '$1=="50%"{print $2}' "$work/lat.txt")
 p99=$(awk '$1=="99%"{print $2}' "$work/lat.txt")
@@ -74,7 +104,9 @@ import_line=$("$bin" import --data-dir "$work/imp" "$root"/tests/data/fhir/synth
 
 printf '| figure | value |\n|---|---|\n'
 printf '| nginx static file (%s B), reads/s | %.0f |\n' "$bytes" "$nginx_rps"
-printf '| medulla read by id, reads/s | %.0f (%.2f x nginx) |\n' "$read_rps" "$(echo "$read_rps / $nginx_rps" | bc -l)"
-printf '| medulla create Patient (durable), creates/s | %.0f |\n' "$create_rps"
+printf '| medulla read by id, no token, no audit (reference), reads/s | %.0f (%.2f x nginx) |\n' "$ref_read_rps" "$(echo "$ref_read_rps / $nginx_rps" | bc -l)"
+printf '| medulla read by id, token + audit entry, reads/s | %.0f (%.2f x nginx, %.2f x reference) |\n' "$read_rps" "$(echo "$read_rps / $nginx_rps" | bc -l)" "$(echo "$read_rps / $ref_read_rps" | bc -l)"
+printf '| medulla create Patient (durable), no token, no audit (reference), creates/s | %.0f |\n' "$ref_create_rps"
+printf '| medulla create Patient (durable), token + audit entry, creates/s | %.0f (%.2f x reference) |\n' "$create_rps" "$(echo "$create_rps / $ref_create_rps" | bc -l)"
 printf '| reads under create load: p50 / p99 latency | %s / %s (%.0f reads/s beside %.0f creates/s) |\n' "$p50" "$p99" "$mixed_reads" "$mixed_creates"
 printf '| import of %s | %s |\n' "the Synthea bundles" "$import_line"

@@ -11,9 +11,11 @@ for target in "$build"/*_fuzz; do
   name=$(basename "$target" _fuzz)
   corpus="$work/corpus-$name"
   mkdir -p "$corpus"
-  # Seeds: fuzz/seeds-NAME/ for each target; the resource target also gets the FHIR examples
+  # Seeds: fuzz/seeds-NAME/ (and fuzz/seeds-NAME.py) for each target; the resource target also gets the FHIR examples
   # (valid and deliberately broken) and a few Synthea resources.
   cp "$root"/fuzz/seeds-"$name"/* "$corpus/" 2>/dev/null || true
+  # Binary seeds are made by a script rather than kept in git.
+  if [[ -x "$root/fuzz/seeds-$name.py" ]]; then "$root/fuzz/seeds-$name.py" "$corpus"; fi
   if [[ "$name" == fhir_resource ]]; then
     cp "$root"/tests/data/fhir/examples/*/*.json "$corpus/" 2>/dev/null || true
   fi

@@ -288,8 +288,10 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
       return audited.Send(std::move(r));
     }
   }
-  http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));
-  responder = std::move(audited);
+  if (options_.audit) {
+    http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));
+    responder = std::move(audited);
+  }
   if (path == "/metrics") {
     access->interaction = "read";
     if (core::Status s = security::CheckAdministrator(*access->principal, "/metrics"); !s.ok()) {
@@ -762,6 +764,7 @@ records::WriteControl FhirApi::ControlFor(Context& ctx, bool rest_write) {
     }
     return core::OkStatus();
   };
+  if (!options_.audit) return control;
   control.audit = [this, access, rest_write](const std::vector<store::WriteResult>& results,
                                              const std::vector<std::string>& patients) {
     int status = 200;
@@ -790,19 +793,18 @@ store::AuditEntry FhirApi::AuditEntryFor(const Access& access, int status, std::
                                          std::vector<std::string> patients,
                                          std::vector<std::string> resources) const {
   security::AccessRecord record;
-  record.principal = access.principal.get();
+  record.SetPrincipal(access.principal.get());
   record.remote = access.remote;
   record.method = access.method;
-  record.target = access.target;
+  record.target = access.target.substr(0, 2048);
   record.interaction = access.interaction;
   record.http_status = status;
   record.outcome_text = outcome;
-  record.recorded = core::SystemClock::Instance().Now();
   record.patients = std::move(patients);
   record.resources = std::move(resources);
   store::AuditEntry entry;
-  entry.event = security::RenderAuditEvent(record);
-  entry.recorded = record.recorded;
+  entry.event = security::EncodeAccessRecord(record);
+  entry.recorded = core::SystemClock::Instance().Now();
   entry.patients = std::move(record.patients);
   return entry;
 }
@@ -1416,18 +1418,30 @@ void FhirApi::AuditLog(Context& ctx, http::Responder& responder, const std::stri
   }
   auto page = store_.AuditSearch(query);
   if (!page) return responder.Send(Failure(page.error()));
-  // The stored event has no id: the log's sequence number is its id.
-  auto with_id = [](const store::AuditRecord& r) {
-    std::string out = fmt::format(R"({{"resourceType":"AuditEvent","id":"{}",)", r.seq);
-    constexpr std::string_view kPrefix = R"({"resourceType":"AuditEvent",)";
-    out += std::string_view(r.event).substr(kPrefix.size());
-    return out;
-  };
+  // The log keeps the facts; the AuditEvent is rendered from them, its id the log's sequence
+  // number.
+  std::vector<std::string> events;
+  for (const store::AuditRecord& r : page->entries) {
+    // Entries written before the log kept compact records hold the AuditEvent itself.
+    constexpr std::string_view kRendered = R"({"resourceType":"AuditEvent",)";
+    if (r.event.starts_with(kRendered)) {
+      events.push_back(fmt::format(R"({}"id":"{}",{})", kRendered, r.seq,
+                                   std::string_view(r.event).substr(kRendered.size())));
+      continue;
+    }
+    auto access = security::DecodeAccessRecord(r.event);
+    if (!access) {
+      return responder.Send(Failure(core::Internal(
+          fmt::format("audit entry {} is unreadable: run `medulla audit verify`", r.seq))));
+    }
+    access->recorded = r.recorded;
+    events.push_back(security::RenderAuditEvent(*access, std::to_string(r.seq)));
+  }
   if (!id.empty()) {
-    if (page->entries.empty()) return responder.Send(Failure(NotVisible("AuditEvent", id)));
+    if (events.empty()) return responder.Send(Failure(NotVisible("AuditEvent", id)));
     http::Response r;
     r.content_type = ctx.content_type;
-    r.body = with_id(page->entries.front());
+    r.body = std::move(events.front());
     return responder.Send(std::move(r));
   }
   std::string out = BundleHeader("searchset");
@@ -1439,14 +1453,12 @@ void FhirApi::AuditLog(Context& ctx, http::Responder& responder, const std::stri
     links.push_back({"next", {"_before", std::to_string(*page->next_before_seq)}});
   }
   AppendLinksAndOpenEntries(out, ctx.base, "/AuditEvent", applied, std::move(links));
-  bool first = true;
-  for (const store::AuditRecord& r : page->entries) {
-    if (!first) out += ",";
-    first = false;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i) out += ",";
     out += "{\"fullUrl\":";
-    json::WriteString(fmt::format("{}/AuditEvent/{}", ctx.base, r.seq), out);
+    json::WriteString(fmt::format("{}/AuditEvent/{}", ctx.base, page->entries[i].seq), out);
     out += ",\"resource\":";
-    out += with_id(r);
+    out += events[i];
     out += ",\"search\":{\"mode\":\"match\"}}";
   }
   CloseEntries(out);

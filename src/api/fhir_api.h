@@ -24,6 +24,8 @@ struct ApiOptions {
   // only): every request acts as an administrator; it is still audited.
   const security::Authenticator* authenticator = nullptr;
   std::string issuer;  // for /.well-known/smart-configuration
+  // false (security off, for the benchmark reference only): no audit entries.
+  bool audit = true;
 };
 
 class FhirApi {

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "security/local_keys.h"
 #include "store/sqlite/audit_log.h"
+#include "store/sqlite/audit_trail.h"
 
 namespace medulla::cli {
 
@@ -15,7 +16,8 @@ int RunAuditVerify(const AuditArgs& args) {
     std::fprintf(stderr, "medulla audit verify: %s\n", keys.error().message().c_str());
     return 2;
   }
-  auto report = store::sqlite::VerifyAuditLogFile(data_dir + "/medulla.db", keys->audit_key);
+  auto report = store::sqlite::VerifyAuditLogFile(
+      data_dir + "/medulla.db", store::sqlite::AuditTrail::JournalFiles(data_dir), keys->audit_key);
   if (!report) {
     std::fprintf(stderr, "medulla audit verify: %s\n", report.error().message().c_str());
     return 2;

@@ -77,6 +77,9 @@ core::Status Config::Validate() {
   if (!security.enabled && !IsLoopback(http.host)) {
     return core::InvalidArgument("security.enabled = false is allowed on loopback only");
   }
+  if (!security.audit && security.enabled) {
+    return core::InvalidArgument("security.audit = false needs security.enabled = false");
+  }
   if (security.leeway_seconds < 0 || security.leeway_seconds > 600) {
     return core::InvalidArgument("security.leeway_seconds must be 0 to 600");
   }
@@ -117,6 +120,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["server"]["shutdown_grace_ms"], c.shutdown_grace_ms);
     Read(t["store"]["synchronous"], c.store.synchronous);
     Read(t["security"]["enabled"], c.security.enabled);
+    Read(t["security"]["audit"], c.security.audit);
     Read(t["security"]["issuer"], c.security.issuer);
     Read(t["security"]["audience"], c.security.audience);
     Read(t["security"]["jwks_file"], c.security.jwks_file);
@@ -134,6 +138,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     c.http.access_log = std::string_view(v) != "0" && std::string_view(v) != "false";
   if (auto v = Env("MEDULLA_STORE_SYNCHRONOUS")) c.store.synchronous = v;
   if (auto v = Env("MEDULLA_SECURITY")) c.security.enabled = std::string_view(v) != "off";
+  if (auto v = Env("MEDULLA_AUDIT")) c.security.audit = std::string_view(v) != "off";
   if (auto v = Env("MEDULLA_SEARCH_TIMEOUT_MS"))
     c.store.search_timeout = std::chrono::milliseconds(std::atoll(v));
   return c;

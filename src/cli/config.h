@@ -22,9 +22,12 @@ struct Config {
 
   // Authentication, authorisation and audit (docs/security.md).
   struct Security {
-    // false: no tokens; every request acts as an administrator (still audited). For
+    // false: no tokens; every request acts as an administrator (audited unless audit = false). For
     // benchmarks and trusted single-user set-ups; refused unless listening on loopback.
     bool enabled = true;
+    // false (only with enabled = false): no audit entries either. The reference that the
+    // security benchmark measures the cost of tokens and audit against (docs/benchmarks.md).
+    bool audit = true;
     std::string issuer;     // the iss tokens must carry; empty: the built-in issuer's
     std::string audience;   // the aud tokens must carry; empty: the built-in audience
     std::string jwks_file;  // an external identity provider's keys (JWKS), trusted as well

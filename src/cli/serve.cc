@@ -77,7 +77,8 @@ int RunServe(const ServeArgs& args) {
   } else {
     log->warn(
         "*** security.enabled = false: no tokens are checked; every request acts as an "
-        "administrator (still audited) ***");
+        "administrator ({}) ***",
+        config->security.audit ? "still audited" : "and security.audit = false: NOT audited");
   }
 
   core::MetricsRegistry metrics;
@@ -95,6 +96,7 @@ int RunServe(const ServeArgs& args) {
   api::ApiOptions api_options{config->base_url, MEDULLA_VERSION};
   api_options.authenticator = authenticator.get();
   api_options.issuer = security->issuer;
+  api_options.audit = config->security.audit;
   api::FhirApi fhir_api(records, **store, metrics, std::move(api_options), exports.get());
   config->http.render_error = &api::FhirApi::ErrorResponse;
   auto server = http::Server::Start(

@@ -1,9 +1,13 @@
 #include "security/audit_event.h"
 
+#include <charconv>
+
 #include <fmt/format.h>
 
+#include "json/parse.h"
 #include "json/write.h"
 #include "security/jose.h"
+#include "security/principal.h"
 
 namespace medulla::security {
 namespace {
@@ -53,10 +57,101 @@ char AuditAction(std::string_view interaction) {
   return 'R';
 }
 
-std::string RenderAuditEvent(const AccessRecord& a) {
+void AccessRecord::SetPrincipal(const Principal* p) {
+  authenticated = p != nullptr;
+  if (!p) return;
+  subject = p->subject;
+  client_id = p->client_id;
+  role = std::string(RoleName(p->role));
+  token_id = p->token_id;
+  purpose_of_use = p->purpose_of_use;
+}
+
+namespace {
+
+void StrMember(std::string& out, std::string_view key, std::string_view value) {
+  if (value.empty()) return;
+  out += ',';
+  Str(out, key, value);
+}
+
+void ListMember(std::string& out, std::string_view key, const std::vector<std::string>& list) {
+  if (list.empty()) return;
+  out += ',';
+  json::WriteString(key, out);
+  out += ":[";
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (i) out += ',';
+    json::WriteString(list[i], out);
+  }
+  out += ']';
+}
+
+std::vector<std::string> ListOf(const json::Value& root, std::string_view key) {
+  std::vector<std::string> out;
+  const json::Value* list = root.Find(key);
+  if (!list || !list->is_array()) return out;
+  for (const json::Value* item : list->items()) {
+    if (item->is_string()) out.emplace_back(item->text());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string EncodeAccessRecord(const AccessRecord& a) {
+  std::string out;
+  out.reserve(256);
+  out += "{";
+  Str(out, "i", a.interaction);
+  out += fmt::format(R"(,"s":{},"a":{})", a.http_status, a.authenticated ? 1 : 0);
+  StrMember(out, "m", a.method);
+  StrMember(out, "t", a.target.substr(0, 2048));
+  StrMember(out, "o", a.outcome_text);
+  StrMember(out, "sub", a.subject);
+  StrMember(out, "cid", a.client_id);
+  StrMember(out, "role", a.role);
+  StrMember(out, "jti", a.token_id);
+  StrMember(out, "net", a.remote);
+  ListMember(out, "pou", a.purpose_of_use);
+  ListMember(out, "p", a.patients);
+  ListMember(out, "r", a.resources);
+  out += '}';
+  return out;
+}
+
+core::Result<AccessRecord> DecodeAccessRecord(std::string_view stored) {
+  ASSIGN_OR_RETURN(json::Document doc, json::Parse(stored));
+  const json::Value& root = *doc.root();
+  if (!root.is_object()) return core::Fail(core::Internal("an audit entry is not a JSON object"));
+  AccessRecord a;
+  a.interaction = root.StringOr("i");
+  if (const json::Value* s = root.Find("s"); s && s->is_number()) {
+    std::from_chars(s->text().data(), s->text().data() + s->text().size(), a.http_status);
+  }
+  if (const json::Value* auth = root.Find("a"); auth && auth->is_number()) {
+    a.authenticated = auth->text() == "1";
+  }
+  a.method = root.StringOr("m");
+  a.target = root.StringOr("t");
+  a.outcome_text = root.StringOr("o");
+  a.subject = root.StringOr("sub");
+  a.client_id = root.StringOr("cid");
+  a.role = root.StringOr("role");
+  a.token_id = root.StringOr("jti");
+  a.remote = root.StringOr("net");
+  a.purpose_of_use = ListOf(root, "pou");
+  a.patients = ListOf(root, "p");
+  a.resources = ListOf(root, "r");
+  return a;
+}
+
+std::string RenderAuditEvent(const AccessRecord& a, std::string_view id) {
   std::string out;
   out.reserve(1024);
-  out += R"({"resourceType":"AuditEvent","type":)";
+  out += R"({"resourceType":"AuditEvent",)";
+  Str(out, "id", id);
+  out += R"(,"type":)";
   Coding(out, "http://terminology.hl7.org/CodeSystem/audit-event-type", "rest",
          "Restful Operation");
   out += R"(,"subtype":[)";
@@ -74,13 +169,12 @@ std::string RenderAuditEvent(const AccessRecord& a) {
         a.outcome_text.empty() ? fmt::format("HTTP {}", a.http_status)
                                : fmt::format("HTTP {}: {}", a.http_status, a.outcome_text));
   }
-  const Principal* p = a.principal;
-  if (p && !p->purpose_of_use.empty()) {
+  if (!a.purpose_of_use.empty()) {
     out += R"(,"purposeOfEvent":[)";
-    for (size_t i = 0; i < p->purpose_of_use.size(); ++i) {
+    for (size_t i = 0; i < a.purpose_of_use.size(); ++i) {
       if (i) out += ',';
       out += R"({"coding":[)";
-      Coding(out, "http://terminology.hl7.org/CodeSystem/v3-ActReason", p->purpose_of_use[i]);
+      Coding(out, "http://terminology.hl7.org/CodeSystem/v3-ActReason", a.purpose_of_use[i]);
       out += "]}";
     }
     out += ']';
@@ -89,20 +183,20 @@ std::string RenderAuditEvent(const AccessRecord& a) {
   Coding(out, "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP",
          "information recipient");
   out += "]},";
-  if (p) {
+  if (a.authenticated) {
     out += R"("who":{"identifier":{"system":"urn:medulla:subject",)";
-    Str(out, "value", p->subject);
+    Str(out, "value", a.subject);
     out += "}},";
-    if (!p->client_id.empty()) {
-      Str(out, "altId", p->client_id);
+    if (!a.client_id.empty()) {
+      Str(out, "altId", a.client_id);
       out += ',';
     }
     out += R"("role":[{"text":)";
-    json::WriteString(RoleName(p->role), out);
+    json::WriteString(a.role, out);
     out += "}],";
-    if (!p->token_id.empty()) {
+    if (!a.token_id.empty()) {
       out += R"("policy":[)";
-      json::WriteString(p->token_id, out);
+      json::WriteString(a.token_id, out);
       out += "],";
     }
   } else {
@@ -146,7 +240,7 @@ std::string RenderAuditEvent(const AccessRecord& a) {
   Coding(out, "http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object");
   out += ',';
   Str(out, "description", fmt::format("{} {}", a.method, a.target.substr(0, 2048)));
-  if (size_t q = a.target.find('?'); q != std::string_view::npos) {
+  if (size_t q = a.target.find('?'); q != std::string::npos) {
     out += R"(,"role":)";
     Coding(out, "http://terminology.hl7.org/CodeSystem/object-role", "24", "Query");
     out += ',';

@@ -121,11 +121,40 @@ test('accesses and denials are audited; patients see who looked at their record;
   // Edit one row directly in the SQLite file (python3's sqlite3: Node 20 has no SQLite).
   const edit = spawnSync('python3', ['-c',
     "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); " +
-    "c.execute(\"UPDATE audit_log SET event = replace(event, 'Restful', 'RESTful') WHERE seq = 5\"); c.commit()",
+    "c.execute(\"UPDATE audit_log SET event = event || ' ' WHERE seq = 5\"); c.commit()",
     path.join(server.dataDir, 'medulla.db')], { encoding: 'utf8' });
   assert.equal(edit.status, 0, edit.stderr);
   const verify = await runMedulla(['audit', 'verify', '--data-dir', server.dataDir]);
   assert.notEqual(verify.code, 0);
   assert.match(verify.stdout, /AuditEvent\/5\b/, 'names the edited entry');
   server = null;
+});
+
+test('an answered read keeps its audit entry through kill -9', async () => {
+  const at = async (srv, method, p, body) => {
+    const headers = { accept: 'application/fhir+json', authorization: `Bearer ${srv.token}` };
+    if (body) headers['content-type'] = 'application/fhir+json';
+    const res = await fetch(`${srv.base}${p}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    return { status: res.status, body: await res.json() };
+  };
+  const s = await MedullaServer.start();
+  try {
+    const created = await at(s, 'POST', '/Patient', { resourceType: 'Patient', name: [{ family: 'Kill' }] });
+    assert.equal(created.status, 201);
+    const id = created.body.id;
+    for (let i = 0; i < 25; i++) assert.equal((await at(s, 'GET', `/Patient/${id}`)).status, 200);
+    await s.kill9();
+    const restarted = await MedullaServer.start({ dataDir: s.dataDir });
+    try {
+      const log = await at(restarted, 'GET', `/AuditEvent?patient=${id}&_count=100`);
+      assert.equal(log.status, 200);
+      const reads = log.body.entry.filter((e) => e.resource.subtype[0].code === 'read');
+      assert.ok(reads.length >= 25, `every answered read is in the log after kill -9 (found ${reads.length})`);
+    } finally {
+      await restarted.stop();
+    }
+    assert.equal((await runMedulla(['audit', 'verify', '--data-dir', s.dataDir])).code, 0, 'the chain is intact');
+  } finally {
+    await s.kill9();
+  }
 });

@@ -1,8 +1,12 @@
 #include "store/sqlite/audit_log.h"
 
+#include <fstream>
+#include <iterator>
+
 #include <fmt/format.h>
 
 #include "security/jose.h"
+#include "store/sqlite/audit_journal.h"
 
 namespace medulla::store::sqlite {
 namespace {
@@ -34,31 +38,49 @@ core::Status AuditAppender::Load(Db& db) {
   Stmt stmt(raw);
   int rc = stmt.Step();
   if (rc == SQLITE_ROW) {
-    next_seq_ = stmt.Int(0) + 1;
-    head_hash_ = stmt.Text(1);
+    head_ = Head{stmt.Int(0) + 1, stmt.Text(1)};
   } else if (rc == SQLITE_DONE) {
-    next_seq_ = 1;
-    head_hash_ = kGenesis;
+    head_ = Head{1, kGenesis};
   } else {
     return db.Error("read the audit log's head");
   }
   return core::OkStatus();
 }
 
-core::Status AuditAppender::Append(Db& db, const AuditEntry& entry) {
-  const int64_t seq = next_seq_;
-  std::string hash =
-      AuditChainHash(key_, head_hash_, seq, entry.recorded, entry.patients, entry.event);
+SealedAuditEntry AuditAppender::Seal(AuditEntry entry) {
+  SealedAuditEntry sealed;
+  sealed.seq = head_.next_seq;
+  sealed.recorded = entry.recorded;
+  sealed.hash =
+      AuditChainHash(key_, head_.hash, sealed.seq, entry.recorded, entry.patients, entry.event);
+  sealed.prev_hash = std::move(head_.hash);
+  sealed.patients = std::move(entry.patients);
+  sealed.event = std::move(entry.event);
+  head_ = Head{sealed.seq + 1, sealed.hash};
+  return sealed;
+}
+
+core::Status AuditAppender::Continue(const SealedAuditEntry& entry) {
+  if (entry.seq != head_.next_seq || entry.prev_hash != head_.hash) {
+    return core::Internal(fmt::format(
+        "the audit journal's entry {} does not continue the audit log (which ends at {})",
+        entry.seq, head_.next_seq - 1));
+  }
+  head_ = Head{entry.seq + 1, entry.hash};
+  return core::OkStatus();
+}
+
+core::Status AuditAppender::Insert(Db& db, const SealedAuditEntry& entry) {
   {
     ASSIGN_OR_RETURN(sqlite3_stmt * raw,
                      db.Prepare("INSERT INTO audit_log(seq, recorded, event, prev_hash, hash) "
                                 "VALUES(?, ?, ?, ?, ?)"));
     Stmt stmt(raw);
-    stmt.Bind(1, seq);
+    stmt.Bind(1, entry.seq);
     stmt.Bind(2, entry.recorded);
     stmt.Bind(3, std::string_view(entry.event));
-    stmt.Bind(4, std::string_view(head_hash_));
-    stmt.Bind(5, std::string_view(hash));
+    stmt.Bind(4, std::string_view(entry.prev_hash));
+    stmt.Bind(5, std::string_view(entry.hash));
     if (stmt.Step() != SQLITE_DONE) return db.Error("append to the audit log");
   }
   if (!entry.patients.empty()) {
@@ -67,12 +89,10 @@ core::Status AuditAppender::Append(Db& db, const AuditEntry& entry) {
     for (const std::string& patient : entry.patients) {
       Stmt stmt(raw);
       stmt.Bind(1, std::string_view(patient));
-      stmt.Bind(2, seq);
+      stmt.Bind(2, entry.seq);
       if (stmt.Step() != SQLITE_DONE) return db.Error("append to the audit log");
     }
   }
-  next_seq_ = seq + 1;
-  head_hash_ = std::move(hash);
   return core::OkStatus();
 }
 
@@ -168,17 +188,61 @@ core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key) {
   return out;
 }
 
-core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path, std::string_view key) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true));
-  // A store that never served has no audit tables yet: an empty, intact log.
-  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                   db->Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"));
+core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
+                                                   const std::vector<std::string>& journal_files,
+                                                   std::string_view key) {
+  AuditVerification out;
   {
-    Stmt stmt(raw);
-    if (stmt.Step() != SQLITE_ROW) return core::Fail(db->Error("read the schema"));
-    if (stmt.Int(0) == 0) return AuditVerification{};
+    ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true));
+    // A store that never served has no audit tables yet: an empty, intact log.
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     db->Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"));
+    bool has_log = false;
+    {
+      Stmt stmt(raw);
+      if (stmt.Step() != SQLITE_ROW) return core::Fail(db->Error("read the schema"));
+      has_log = stmt.Int(0) > 0;
+    }
+    if (has_log) {
+      ASSIGN_OR_RETURN(out, VerifyAuditLog(*db, key));
+      if (out.broken_seq) return out;
+    }
   }
-  return VerifyAuditLog(*db, key);
+  // Then the entries a running or killed server has not folded into the table yet. Read the
+  // files as they are: opening them as the server does would cut a torn end off.
+  std::vector<SealedAuditEntry> journaled;
+  for (const std::string& file : journal_files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) continue;  // folded and deleted meanwhile
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t whole = 0;
+    ASSIGN_OR_RETURN(std::vector<SealedAuditEntry> entries, DecodeAuditJournal(bytes, whole));
+    for (SealedAuditEntry& e : entries) journaled.push_back(std::move(e));
+  }
+  std::string head = out.head_hash.empty() ? kGenesis : out.head_hash;
+  for (const SealedAuditEntry& e : journaled) {
+    if (e.seq <= out.head_seq) continue;  // already in the table
+    if (e.seq != out.head_seq + 1) {
+      out.broken_seq = out.head_seq + 1;
+      out.problem = fmt::format("entries {} to {} are missing", out.head_seq + 1, e.seq - 1);
+      return out;
+    }
+    if (e.prev_hash != head) {
+      out.broken_seq = e.seq;
+      out.problem = "its previous-hash does not match the entry before it (journal)";
+      return out;
+    }
+    if (AuditChainHash(key, e.prev_hash, e.seq, e.recorded, e.patients, e.event) != e.hash) {
+      out.broken_seq = e.seq;
+      out.problem = "its contents do not match its hash (edited, in the journal)";
+      return out;
+    }
+    head = e.hash;
+    ++out.entries;
+    out.head_seq = e.seq;
+    out.head_hash = e.hash;
+  }
+  return out;
 }
 
 }  // namespace medulla::store::sqlite

@@ -37,19 +37,41 @@ std::string AuditChainHash(std::string_view key, std::string_view prev_hash, int
                            int64_t recorded, const std::vector<std::string>& patients,
                            std::string_view event);
 
-// Appends entries on the writer connection, inside its open transaction, continuing the chain.
+// An entry given its place in the chain: sequence number and hashes.
+struct SealedAuditEntry {
+  int64_t seq = 0;
+  int64_t recorded = 0;
+  std::vector<std::string> patients;
+  std::string event;
+  std::string prev_hash;
+  std::string hash;
+};
+
+// Extends the chain (commit thread only): Seal gives each entry the next sequence number and
+// its hash, in memory; Insert stores a sealed entry on the writer connection, inside its open
+// transaction.
 class AuditAppender {
  public:
   explicit AuditAppender(std::string key) : key_(std::move(key)) {}
-  // Reads where the chain stands (at open, and after a failed transaction).
+  // Reads where the stored chain stands (at open).
   core::Status Load(Db& db);
-  // Appends; advances the in-memory head. After a failed transaction, call Load again.
-  core::Status Append(Db& db, const AuditEntry& entry);
+  SealedAuditEntry Seal(AuditEntry entry);
+  // Continues the chain with an entry sealed before (the journal's, at open): it must be the
+  // next one.
+  core::Status Continue(const SealedAuditEntry& entry);
+  static core::Status Insert(Db& db, const SealedAuditEntry& entry);
+
+  // Where the chain stands, to return to after a failed transaction.
+  struct Head {
+    int64_t next_seq = 1;
+    std::string hash;
+  };
+  const Head& head() const { return head_; }
+  void Restore(Head head) { head_ = std::move(head); }
 
  private:
   std::string key_;
-  int64_t next_seq_ = 1;
-  std::string head_hash_;
+  Head head_;
 };
 
 core::Result<AuditPage> SearchAuditLog(Db& db, const AuditQuery& query);
@@ -64,7 +86,10 @@ struct AuditVerification {
 };
 // Walks the whole chain in `db` (read-only use).
 core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key);
-// The same on a database file, opened read-only (a server may be using it).
-core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path, std::string_view key);
+// The same on a database file, opened read-only (a server may be using it), followed by the
+// entries of the audit journal's files (AuditTrail::JournalFiles) not yet in the database.
+core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
+                                                   const std::vector<std::string>& journal_files,
+                                                   std::string_view key);
 
 }  // namespace medulla::store::sqlite

@@ -310,7 +310,7 @@ core::Status SqliteStore::Initialize() {
   RETURN_IF_ERROR(writer_->Exec(kCurrentSchema));
   RETURN_IF_ERROR(writer_->Exec(kSearchIndexSchema));
   RETURN_IF_ERROR(writer_->Exec(kAuditSchema));
-  RETURN_IF_ERROR(audit_.Load(*writer_));
+  RETURN_IF_ERROR(audit_.Open(options_.data_dir, *writer_));
   writer_synchronous_full_ = options_.synchronous == "full";
   RETURN_IF_ERROR(writer_->Exec(fmt::format(
       "INSERT OR IGNORE INTO medulla_meta(key, value) VALUES('schema', '{}')", kSchemaVersion)));
@@ -671,7 +671,9 @@ bool SqliteStore::Enqueue(Pending& pending) {
   if (closing_ || queue_.size() >= options_.max_queued_units) return false;
   queue_.push_back(std::move(pending));
   queue_depth_.Set(static_cast<int64_t>(queue_.size()));
-  queue_cv_.notify_one();
+  // The commit thread takes the whole queue each time: only an empty queue can have it waiting
+  // (a wake-up per unit was a futex call each, on every read's audit entry).
+  if (queue_.size() == 1) queue_cv_.notify_one();
   return true;
 }
 
@@ -690,21 +692,25 @@ void SqliteStore::Submit(Unit unit, UnitCallback done) {
 }
 
 void SqliteStore::Audit(std::vector<AuditEntry> entries, std::function<void(core::Status)> done) {
-  Unit unit;
-  unit.audit = [entries = std::move(entries)](const std::vector<WriteResult>&) mutable {
-    return std::move(entries);
-  };
-  UnitCallback report = [done = std::move(done)](std::vector<WriteResult> results) {
-    done(results.empty() ? core::OkStatus() : results.front().status);
-  };
-  Pending pending{std::move(unit), std::move(report), /*audit_only=*/true};
-  if (Enqueue(pending)) return;
-  WriteResult refused;
-  refused.status = Refused();
-  pending.done({std::move(refused)});
+  // On the caller's thread: sealed and journaled now, folded into the table by the commit
+  // thread (audit_trail.h).
+  done(audit_.Append(std::move(entries)));
 }
 
 core::Result<AuditPage> SqliteStore::AuditSearch(const AuditQuery& query) {
+  // Entries still in the journal move into the table first (read your own audit trail).
+  const int64_t target = audit_.sealed();
+  if (audit_.stored() < target) {
+    std::unique_lock lock(queue_mu_);
+    audit_fold_wanted_ = true;
+    queue_cv_.notify_one();
+    bool stored = index_cv_.wait_for(lock, options_.index_wait,
+                                     [&] { return audit_.stored() >= target || closing_; });
+    if (!stored || audit_.stored() < target) {
+      return core::Fail(
+          core::Unavailable("the audit log is catching up with recent entries; retry"));
+    }
+  }
   ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
   return SearchAuditLog(lease.db(), query);
 }
@@ -720,14 +726,20 @@ void SqliteStore::CommitLoop() {
       // Index work (index_tail_, this thread's own) is done when writes pause: with a tail,
       // wait only a little for the next unit; a waiting search cuts the pause short.
       auto ready = [this] {
-        return !queue_.empty() || closing_ || flush_target_ > indexed_pending_;
+        return !queue_.empty() || closing_ || flush_target_ > indexed_pending_ ||
+               audit_fold_wanted_;
       };
-      if (index_tail_.empty()) {
+      // Audit entries in the journal are folded into the table when writes pause, like the
+      // index tail: at least every kIndexIdle under a load of reads alone.
+      if (index_tail_.empty() && audit_.unfolded() == 0) {
         queue_cv_.wait(lock, ready);
       } else {
         queue_cv_.wait_for(lock, kIndexIdle, ready);
       }
-      if (queue_.empty() && closing_ && (index_tail_.empty() || failures_in_a_row > 0)) return;
+      if (queue_.empty() && closing_ &&
+          ((index_tail_.empty() && audit_.unfolded() == 0) || failures_in_a_row > 0)) {
+        return;
+      }
       size_t n = std::min(queue_.size(), options_.max_units_per_commit);
       for (size_t i = 0; i < n; ++i) {
         batch.push_back(std::move(queue_.front()));
@@ -735,6 +747,7 @@ void SqliteStore::CommitLoop() {
       }
       queue_depth_.Set(static_cast<int64_t>(queue_.size()));
       flush_target = flush_target_;
+      audit_fold_wanted_ = false;
     }
     bool ok = CommitBatch(batch, flush_target);
     failures_in_a_row = ok ? 0 : failures_in_a_row + 1;
@@ -771,6 +784,7 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
   }
   core::Status begin = BeginWithRetry();
   bool committed = false;
+  AuditTrail::Fold fold;
   core::Status failure = core::Unavailable("the store could not commit the write");
   if (begin.ok()) {
     bool broken = false;
@@ -781,14 +795,11 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
       // RELEASE commit) a transaction of its own.
       if (broken) break;
       if (p.unit.audit) {
-        for (AuditEntry& entry : p.unit.audit(results.back())) {
-          if (core::Status s = audit_.Append(*writer_, entry); !s.ok()) {
-            broken = true;
-            Log()->error("audit log: {}", s.message());
-            break;
-          }
+        if (core::Status s = audit_.Append(p.unit.audit(results.back())); !s.ok()) {
+          broken = true;
+          Log()->error("audit log: {}", s.message());
+          break;
         }
-        if (broken) break;
       }
     }
     if (!broken) {
@@ -803,6 +814,23 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
       if (core::Status indexed = IndexTail(upto); !indexed.ok()) {
         broken = true;
         Log()->error("search index: {}", indexed.message());
+      }
+    }
+    // Every audit entry sealed so far and not yet in the table goes in with this transaction:
+    // the batch's writes' own, and reads' from the journal.
+    if (!broken) {
+      if (auto begun = audit_.BeginFold(); begun) {
+        fold = std::move(*begun);
+        for (const SealedAuditEntry& e : fold.entries) {
+          if (core::Status s = AuditAppender::Insert(*writer_, e); !s.ok()) {
+            broken = true;
+            Log()->error("audit log: {}", s.message());
+            break;
+          }
+        }
+      } else {
+        broken = true;
+        Log()->error("audit journal: {}", begun.error().message());
       }
     }
     if (!broken && next_seq_ > seq_at_begin) {
@@ -830,6 +858,12 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
     Log()->error("begin failed: {}", begin.message());
   }
 
+  const bool folded = !fold.entries.empty();
+  audit_.EndFold(std::move(fold), committed);
+  if (committed && folded) {
+    { std::lock_guard lock(queue_mu_); }  // a waiting AuditEvent search is in wait() or sees it
+    index_cv_.notify_all();
+  }
   if (committed) {
     last_timestamp_ = now;
     last_seq_.store(next_seq_ - 1, std::memory_order_release);
@@ -859,9 +893,6 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
   } else {
     // Re-read where the sequence really stands rather than assume nothing reached the disk.
     RecoverSequence(seq_at_begin);
-    if (core::Status s = audit_.Load(*writer_); !s.ok()) {
-      Log()->error("audit log: {}", s.message());
-    }
     // The batch's versions are gone, and so are the index rows it wrote for older ones.
     index_tail_.resize(tail_at_begin);
     index_flushed_ = 0;
@@ -869,7 +900,7 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
     commit_failures_.Add();
     results.clear();
     for (Pending& p : batch) {
-      std::vector<WriteResult> failed(p.audit_only ? 1 : p.unit.writes.size());
+      std::vector<WriteResult> failed(p.unit.writes.size());
       for (auto& r : failed) r.status = failure;
       results.push_back(std::move(failed));
     }

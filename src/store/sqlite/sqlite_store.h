@@ -24,6 +24,7 @@
 #include "core/time.h"
 #include "store/resource_cache.h"
 #include "store/sqlite/audit_log.h"
+#include "store/sqlite/audit_trail.h"
 #include "store/sqlite/search_index.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store.h"
@@ -85,7 +86,6 @@ class SqliteStore final : public Store {
   struct Pending {
     Unit unit;
     UnitCallback done;
-    bool audit_only = false;  // Audit(): its callback gets one result, the entries' status
   };
   class ReaderLease;
 
@@ -96,6 +96,7 @@ class SqliteStore final : public Store {
   core::Status Initialize();
   void CommitLoop();
   // Commits the batch (possibly empty: index work only); false if the transaction failed.
+  // Audit entries waiting in the journal move into the table with it (audit_trail.h).
   bool CommitBatch(std::deque<Pending>& batch, int64_t flush_target);
   // Applies one unit in its own savepoint. Sets `broken` when the enclosing transaction can no
   // longer be trusted (SQLite ended it, or the savepoint could not be undone).
@@ -154,7 +155,8 @@ class SqliteStore final : public Store {
   const fhir::SearchParameterRegistry& registry_;
   std::unique_ptr<ParamIds> param_ids_;        // immutable after Open
   std::unique_ptr<Db> writer_;                 // owned by the commit thread after Open
-  AuditAppender audit_;                        // commit thread only after Open
+  AuditTrail audit_;                           // thread-safe
+  bool audit_fold_wanted_ = false;             // GUARDED_BY(queue_mu_): an AuditEvent search
   bool writer_synchronous_full_ = false;       // commit thread: the writer's current mode
   int64_t next_seq_ = 1;                       // commit thread only
   core::MicrosSinceEpoch last_timestamp_ = 0;  // commit thread only
