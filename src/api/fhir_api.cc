@@ -796,7 +796,7 @@ store::AuditEntry FhirApi::AuditEntryFor(const Access& access, int status, std::
   record.SetPrincipal(access.principal.get());
   record.remote = access.remote;
   record.method = access.method;
-  record.target = access.target.substr(0, 2048);
+  record.target = access.target;
   record.interaction = access.interaction;
   record.http_status = status;
   record.outcome_text = outcome;

@@ -162,7 +162,7 @@ class Store {
   virtual core::Result<HistoryPage> History(const HistoryQuery& query) = 0;
 
   // Appends audit entries on their own (a read's, a denial's); `done` runs once they are in
-  // the log (durable across a process crash) or have failed, on the commit thread.
+  // the log (durable across a process crash) or have failed, possibly on the calling thread.
   virtual void Audit(std::vector<AuditEntry> entries, std::function<void(core::Status)> done) = 0;
   virtual core::Result<AuditPage> AuditSearch(const AuditQuery& query) = 0;
 

@@ -134,6 +134,38 @@ core::Result<AuditPage> SearchAuditLog(Db& db, const AuditQuery& query) {
   return page;
 }
 
+namespace {
+
+// Checks that an entry continues the chain verified so far and extends `out` with it; false,
+// with out.broken_seq and out.problem set, if it does not. `where` ends the problem's text.
+bool Extend(AuditVerification& out, std::string_view key, int64_t seq, int64_t recorded,
+            const std::vector<std::string>& patients, std::string_view event, std::string_view prev,
+            std::string_view hash, std::string_view where) {
+  auto broken = [&](int64_t at, std::string problem) {
+    out.broken_seq = at;
+    out.problem = fmt::format("{}{}", problem, where);
+    return false;
+  };
+  const int64_t expected = out.head_seq + 1;
+  if (seq != expected) {
+    return broken(expected, seq > expected
+                                ? fmt::format("entries {} to {} are missing", expected, seq - 1)
+                                : "entries are out of order");
+  }
+  if (prev != (out.head_hash.empty() ? kGenesis : out.head_hash)) {
+    return broken(seq, "its previous-hash does not match the entry before it");
+  }
+  if (AuditChainHash(key, prev, seq, recorded, patients, event) != hash) {
+    return broken(seq, "its contents do not match its hash (edited)");
+  }
+  ++out.entries;
+  out.head_seq = seq;
+  out.head_hash = hash;
+  return true;
+}
+
+}  // namespace
+
 core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key) {
   AuditVerification out;
   ASSIGN_OR_RETURN(sqlite3_stmt * raw_rows,
@@ -149,19 +181,9 @@ core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key) {
     out.problem = std::move(problem);
     return out;
   };
-  std::string expected_prev = kGenesis;
-  int64_t expected_seq = 1;
   int rc;
   while ((rc = rows.Step()) == SQLITE_ROW) {
     const int64_t seq = rows.Int(0);
-    const std::string event = rows.Text(2);
-    const std::string prev = rows.Text(3);
-    const std::string hash = rows.Text(4);
-    if (seq != expected_seq) {
-      return broken(expected_seq, seq > expected_seq ? fmt::format("entries {} to {} are missing",
-                                                                   expected_seq, seq - 1)
-                                                     : "entries are out of order");
-    }
     std::vector<std::string> touched;
     if (prc == SQLITE_ROW && patients.Int(0) < seq) {
       return broken(patients.Int(0), "a patient index row has no entry");
@@ -170,17 +192,10 @@ core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key) {
       touched.push_back(patients.Text(1));
       prc = patients.Step();
     }
-    if (prev != expected_prev) {
-      return broken(seq, "its previous-hash does not match the entry before it");
+    if (!Extend(out, key, seq, rows.Int(1), touched, rows.Text(2), rows.Text(3), rows.Text(4),
+                "")) {
+      return out;
     }
-    if (AuditChainHash(key, prev, seq, rows.Int(1), touched, event) != hash) {
-      return broken(seq, "its contents do not match its hash (edited)");
-    }
-    expected_prev = hash;
-    ++expected_seq;
-    ++out.entries;
-    out.head_seq = seq;
-    out.head_hash = hash;
   }
   if (rc != SQLITE_DONE) return core::Fail(db.Error("read the audit log"));
   if (prc == SQLITE_ROW) return broken(patients.Int(0), "a patient index row has no entry");
@@ -210,37 +225,19 @@ core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
   }
   // Then the entries a running or killed server has not folded into the table yet. Read the
   // files as they are: opening them as the server does would cut a torn end off.
-  std::vector<SealedAuditEntry> journaled;
   for (const std::string& file : journal_files) {
     std::ifstream in(file, std::ios::binary);
     if (!in) continue;  // folded and deleted meanwhile
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t whole = 0;
-    ASSIGN_OR_RETURN(std::vector<SealedAuditEntry> entries, DecodeAuditJournal(bytes, whole));
-    for (SealedAuditEntry& e : entries) journaled.push_back(std::move(e));
-  }
-  std::string head = out.head_hash.empty() ? kGenesis : out.head_hash;
-  for (const SealedAuditEntry& e : journaled) {
-    if (e.seq <= out.head_seq) continue;  // already in the table
-    if (e.seq != out.head_seq + 1) {
-      out.broken_seq = out.head_seq + 1;
-      out.problem = fmt::format("entries {} to {} are missing", out.head_seq + 1, e.seq - 1);
-      return out;
+    size_t used = 0;
+    ASSIGN_OR_RETURN(std::vector<SealedAuditEntry> entries, DecodeAuditJournal(bytes, used));
+    for (const SealedAuditEntry& e : entries) {
+      if (e.seq <= out.head_seq) continue;  // already in the table
+      if (!Extend(out, key, e.seq, e.recorded, e.patients, e.event, e.prev_hash, e.hash,
+                  " (in the journal)")) {
+        return out;
+      }
     }
-    if (e.prev_hash != head) {
-      out.broken_seq = e.seq;
-      out.problem = "its previous-hash does not match the entry before it (journal)";
-      return out;
-    }
-    if (AuditChainHash(key, e.prev_hash, e.seq, e.recorded, e.patients, e.event) != e.hash) {
-      out.broken_seq = e.seq;
-      out.problem = "its contents do not match its hash (edited, in the journal)";
-      return out;
-    }
-    head = e.hash;
-    ++out.entries;
-    out.head_seq = e.seq;
-    out.head_hash = e.hash;
   }
   return out;
 }

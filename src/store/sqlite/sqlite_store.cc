@@ -771,9 +771,10 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
 
   std::vector<std::vector<WriteResult>> results;
   results.reserve(batch.size());
-  // A batch of audit entries alone (reads) is written to the WAL without an fsync: durable
-  // across a process crash, and made durable across power loss by the next write's commit
-  // (an fsync of the WAL covers every frame before it). Writes keep the configured mode.
+  // A batch without writes (a fold of reads' audit entries, index work) is written to the WAL
+  // without an fsync: durable across a process crash, and made durable across power loss by
+  // the next write's commit (an fsync of the WAL covers every frame before it). Writes keep
+  // the configured mode.
   if (options_.synchronous == "full") {
     const bool writes = std::any_of(batch.begin(), batch.end(),
                                     [](const Pending& p) { return !p.unit.writes.empty(); });
@@ -947,7 +948,7 @@ void SqliteStore::RecoverSequence(int64_t fallback) {
 std::vector<WriteResult> SqliteStore::ApplyUnit(Unit& unit, core::MicrosSinceEpoch now,
                                                 bool& broken) {
   std::vector<WriteResult> results;
-  if (unit.writes.empty()) return results;  // audit entries alone
+  if (unit.writes.empty()) return results;
   results.reserve(unit.writes.size());
   // Conditional writes search: the index must first catch up with everything before them
   // (in this transaction, outside the unit's savepoint so that a failed unit cannot undo it).
