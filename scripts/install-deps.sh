@@ -10,7 +10,7 @@ packages=(
   libboost-dev libsimdjson-dev libsqlite3-dev libexpected-dev libmimalloc-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev libssl-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev nodejs curl python3
+  libgtest-dev libgmock-dev libbenchmark-dev nodejs curl python3 openssl
 )
 # Tools used only by the benchmarks (bench/); installed when asked for.
 if [[ "${MEDULLA_BENCH_DEPS:-0}" == 1 ]]; then

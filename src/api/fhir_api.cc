@@ -316,7 +316,8 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
                  c == '[' || c == ']';
         });
-    ctx.base = fmt::format("http://{}", plain ? host : "localhost");
+    ctx.base =
+        fmt::format("{}://{}", request.secure ? "https" : "http", plain ? host : "localhost");
   }
   if (path == "/.well-known/smart-configuration") {
     access->interaction = "read";

@@ -16,6 +16,8 @@ struct ServeArgs {
   std::optional<std::string> data_dir;
   std::optional<std::string> listen;
   bool insecure_behind_proxy = false;
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
 };
 int RunServe(const ServeArgs& args);
 

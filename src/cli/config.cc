@@ -68,10 +68,19 @@ core::Status Config::Validate() {
     return core::InvalidArgument("store.synchronous must be \"full\" or \"normal\"");
   }
   while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
-  if (!IsLoopback(http.host) && !insecure_behind_proxy) {
+  const bool tls = !http.tls.certificate_chain.empty() || !http.tls.private_key.empty();
+  if (tls && (http.tls.certificate_chain.empty() || http.tls.private_key.empty())) {
+    return core::InvalidArgument("TLS needs both server.tls_cert and server.tls_key");
+  }
+  if (tls && insecure_behind_proxy) {
+    return core::InvalidArgument(
+        "--insecure-behind-proxy serves plain HTTP; it cannot be combined with a TLS certificate");
+  }
+  if (!tls && !IsLoopback(http.host) && !insecure_behind_proxy) {
     return core::InvalidArgument(fmt::format(
-        "listen '{}': plain HTTP is served on loopback addresses only; put medulla behind a "
-        "TLS-terminating proxy and pass --insecure-behind-proxy",
+        "listen '{}': plain HTTP is served on loopback addresses only; give a certificate "
+        "(--tls-cert FILE --tls-key FILE) or, with a TLS-terminating proxy in front, pass "
+        "--insecure-behind-proxy",
         listen));
   }
   if (!security.enabled && !IsLoopback(http.host)) {
@@ -118,6 +127,8 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     ReadMillis(t["server"]["idle_timeout_ms"], c.http.idle_timeout);
     Read(t["server"]["access_log"], c.http.access_log);
     Read(t["server"]["shutdown_grace_ms"], c.shutdown_grace_ms);
+    Read(t["server"]["tls_cert"], c.http.tls.certificate_chain);
+    Read(t["server"]["tls_key"], c.http.tls.private_key);
     Read(t["store"]["synchronous"], c.store.synchronous);
     Read(t["security"]["enabled"], c.security.enabled);
     Read(t["security"]["audit"], c.security.audit);
@@ -133,6 +144,8 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
   if (auto v = Env("MEDULLA_LISTEN")) c.listen = v;
   if (auto v = Env("MEDULLA_BASE_URL")) c.base_url = v;
   if (auto v = Env("MEDULLA_LOG_LEVEL")) c.log_level = v;
+  if (auto v = Env("MEDULLA_TLS_CERT")) c.http.tls.certificate_chain = v;
+  if (auto v = Env("MEDULLA_TLS_KEY")) c.http.tls.private_key = v;
   if (auto v = Env("MEDULLA_THREADS")) c.http.threads = static_cast<size_t>(std::atoi(v));
   if (auto v = Env("MEDULLA_ACCESS_LOG"))
     c.http.access_log = std::string_view(v) != "0" && std::string_view(v) != "false";

@@ -36,6 +36,7 @@ struct Config {
   } security;
   // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
   bool insecure_behind_proxy = false;
+  // HTTPS: http.tls.certificate_chain and http.tls.private_key ([server] tls_cert, tls_key).
 
   // Checks values and fills derived fields (http.host/port, store.data_dir).
   core::Status Validate();

@@ -1,5 +1,6 @@
 // medulla: the city health data hub, one program.
 //   medulla serve [--config FILE] [--data-dir DIR] [--listen HOST:PORT]
+//                 [--tls-cert FILE --tls-key FILE | --insecure-behind-proxy]
 //   medulla import [--data-dir DIR] FILE...
 //   medulla reindex [--data-dir DIR]
 //   medulla token [--data-dir DIR] --role ROLE [--patient ID] [--organization ID] [--scope S]
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_flag("--insecure-behind-proxy", serve.insecure_behind_proxy,
                       "Serve plain HTTP on a non-loopback address because a TLS-terminating "
                       "proxy is in front (logged loudly)");
+  serve_cmd->add_option("--tls-cert", serve.tls_cert,
+                        "Serve HTTPS (TLS 1.2+) with this PEM certificate chain");
+  serve_cmd->add_option("--tls-key", serve.tls_key, "The PEM private key for --tls-cert");
 
   medulla::cli::TokenArgs token;
   auto* token_cmd = app.add_subcommand(

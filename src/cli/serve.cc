@@ -38,6 +38,8 @@ int RunServe(const ServeArgs& args) {
   if (args.data_dir) config->data_dir = *args.data_dir;
   if (args.listen) config->listen = *args.listen;
   if (args.insecure_behind_proxy) config->insecure_behind_proxy = true;
+  if (args.tls_cert) config->http.tls.certificate_chain = *args.tls_cert;
+  if (args.tls_key) config->http.tls.private_key = *args.tls_key;
   if (auto s = config->Validate(); !s.ok()) {
     std::fprintf(stderr, "medulla: %s\n", s.message().c_str());
     return 2;
@@ -110,8 +112,9 @@ int RunServe(const ServeArgs& args) {
     return 1;
   }
   fhir_api.SetReady(true);
-  log->info("medulla {} serving FHIR R4 on http://{}:{} with data in {}", MEDULLA_VERSION,
-            config->http.host, (*server)->port(), config->data_dir);
+  log->info("medulla {} serving FHIR R4 on {}://{}:{} with data in {}", MEDULLA_VERSION,
+            (*server)->secure() ? "https" : "http", config->http.host, (*server)->port(),
+            config->data_dir);
   if (authenticator) {
     log->info(
         "tokens: issuer {}, audience {}; mint one with `medulla token --data-dir {} "

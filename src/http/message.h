@@ -22,6 +22,7 @@ struct Request {
   std::string body;
   std::string remote;  // peer address
   uint64_t connection_id = 0;
+  bool secure = false;  // arrived over TLS
 
   // The value of the first header with that (lower-case) name, or empty.
   std::string_view Header(std::string_view lower_name) const;

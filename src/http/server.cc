@@ -9,10 +9,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <atomic>
 #include <mutex>
@@ -32,6 +34,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr const char* kMethods[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OTHER"};
 constexpr size_t kMethodCount = 7;
@@ -116,7 +119,10 @@ class ServerImpl final : public Server {
             metrics.GetGauge("medulla_http_requests_in_flight", "HTTP requests being handled.")),
         rejected_(metrics.GetCounter("medulla_http_rejected_total",
                                      "Requests refused before reaching a handler (limits, "
-                                     "malformed HTTP).")) {
+                                     "malformed HTTP).")),
+        tls_failures_(metrics.GetCounter("medulla_tls_handshake_failures_total",
+                                         "TLS handshakes refused or abandoned (old protocol "
+                                         "versions, weak ciphers, timeouts, non-TLS clients).")) {
     // One io_context per thread, each run by exactly one thread, and connections spread over
     // them: a connection's handlers never race, so no strands, and threads do not hand work
     // to each other on the hot path.
@@ -142,6 +148,11 @@ class ServerImpl final : public Server {
   }
 
   core::Status Listen() {
+    if (!options_.tls.certificate_chain.empty() || !options_.tls.private_key.empty()) {
+      auto context = MakeServerTlsContext(options_.tls);
+      if (!context) return context.error();
+      tls_ = std::move(*context);
+    }
     boost::system::error_code ec;
     auto address = asio::ip::make_address(options_.host, ec);
     if (ec) return core::InvalidArgument(fmt::format("bad listen address '{}'", options_.host));
@@ -160,6 +171,7 @@ class ServerImpl final : public Server {
   }
 
   uint16_t port() const override { return port_; }
+  bool secure() const override { return tls_ != nullptr; }
   int64_t InFlight() const override { return in_flight_.load(); }
 
   void Run() override {
@@ -229,7 +241,8 @@ class ServerImpl final : public Server {
     return Response::Text(status, std::string(message) + "\n");
   }
 
-  asio::awaitable<void> SendErrorAndClose(beast::tcp_stream& stream, bhttp::status status,
+  template <typename Stream>
+  asio::awaitable<void> SendErrorAndClose(Stream& stream, bhttp::status status,
                                           std::string_view diagnostics) {
     Response r = RenderError(static_cast<int>(status), diagnostics);
     bhttp::response<bhttp::string_body> res{status, 11};
@@ -239,7 +252,7 @@ class ServerImpl final : public Server {
     res.prepare_payload();
     res.keep_alive(false);
     boost::system::error_code ec;
-    stream.expires_after(std::chrono::seconds(5));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
     co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
   }
 
@@ -259,7 +272,38 @@ class ServerImpl final : public Server {
       auto ep = socket.remote_endpoint(ec);
       if (!ec) remote = fmt::format("{}:{}", ep.address().to_string(), ep.port());
     }
-    beast::tcp_stream stream(std::move(socket));
+    boost::system::error_code ec;
+    if (!tls_) {
+      beast::tcp_stream stream(std::move(socket));
+      co_await ServeRequests(stream, ioc, conn_id, remote);
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+    TlsStream stream(std::move(socket), *tls_);
+    beast::get_lowest_layer(stream).expires_after(options_.handshake_timeout);
+    co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      // An old protocol, a weak cipher, plain HTTP on the TLS port, or a timeout: the peer is
+      // told by the alert OpenSSL sent; the reason goes to the debug log only (it is the
+      // client's business, and a scanner would fill the log).
+      tls_failures_.Add();
+      core::Logger("http")->debug("conn {} from {}: TLS handshake failed: {}", conn_id, remote,
+                                  ec.message());
+      co_return;
+    }
+    co_await ServeRequests(stream, ioc, conn_id, remote);
+    // close_notify, bounded: a peer that has gone does not hold the connection open.
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Reads requests and writes responses on one connection until it closes, times out or is told
+  // to stop keeping alive.
+  template <typename Stream>
+  asio::awaitable<void> ServeRequests(Stream& stream, asio::io_context& ioc, uint64_t conn_id,
+                                      const std::string& remote) {
+    auto& transport = beast::get_lowest_layer(stream);
     beast::flat_buffer buffer;
     // Beast reads as much as the buffer has room for (at least 512 bytes): with room for a
     // typical resource, a request arrives in one recv instead of several.
@@ -270,7 +314,7 @@ class ServerImpl final : public Server {
       parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
       parser.body_limit(options_.max_body_bytes);
       boost::system::error_code ec;
-      stream.expires_after(options_.idle_timeout);
+      transport.expires_after(options_.idle_timeout);
       co_await bhttp::async_read_header(stream, buffer, parser,
                                         asio::redirect_error(asio::use_awaitable, ec));
       auto started = std::chrono::steady_clock::now();
@@ -282,7 +326,7 @@ class ServerImpl final : public Server {
           co_await bhttp::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
         }
         if (!ec) {
-          stream.expires_after(options_.read_timeout);
+          transport.expires_after(options_.read_timeout);
           co_await bhttp::async_read(stream, buffer, parser,
                                      asio::redirect_error(asio::use_awaitable, ec));
         }
@@ -321,6 +365,7 @@ class ServerImpl final : public Server {
       req.body = std::move(breq.body());
       req.remote = remote;
       req.connection_id = conn_id;
+      req.secure = tls_ != nullptr;
       const bool head = req.method == "HEAD";
       const bool keep_alive = breq.keep_alive();
 
@@ -339,6 +384,8 @@ class ServerImpl final : public Server {
       bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(resp.status), 11};
       if (!resp.content_type.empty()) res.set(bhttp::field::content_type, resp.content_type);
       for (auto& [k, v] : resp.headers) res.set(k, v);
+      // Browsers that once reached us over TLS keep to it (RFC 6797).
+      if (tls_) res.set(bhttp::field::strict_transport_security, "max-age=31536000");
       const size_t body_size = resp.body.size();
       bool keep = keep_alive && !draining_.load();
       res.keep_alive(keep);
@@ -348,7 +395,7 @@ class ServerImpl final : public Server {
         res.body() = std::move(resp.body);
         res.prepare_payload();
       }
-      stream.expires_after(options_.read_timeout);
+      transport.expires_after(options_.read_timeout);
       co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
 
       double seconds =
@@ -358,8 +405,6 @@ class ServerImpl final : public Server {
       RecordRequest(req, resp.status, body_size, seconds);
       if (ec || !keep) break;
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   core::Counter& RequestCounter(size_t method, int status) {
@@ -401,6 +446,8 @@ class ServerImpl final : public Server {
   core::Gauge& connections_;
   core::Gauge& in_flight_gauge_;
   core::Counter& rejected_;
+  core::Counter& tls_failures_;
+  std::shared_ptr<asio::ssl::context> tls_;  // null: plain HTTP
   core::Histogram* latency_[kMethodCount];
   std::atomic<core::Counter*> requests_[kMethodCount * 600] = {};
   std::unique_ptr<AccessLog> access_log_;

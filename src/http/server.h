@@ -1,6 +1,7 @@
 // The HTTP/1.1 server: Boost.Beast over Asio, one io_context run by a pool of threads, one
 // coroutine per connection on its own strand. Keep-alive, size limits (413 body, 431 headers),
-// read and idle timeouts, structured access logs, request metrics, graceful drain.
+// read and idle timeouts, TLS (http/tls.h), structured access logs, request metrics, graceful
+// drain.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "http/message.h"
+#include "http/tls.h"
 
 namespace medulla::http {
 
@@ -25,6 +27,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive connection with no request
   size_t max_connections = 10000;
   bool access_log = true;  // one JSON line per request on stdout
+  // Both set: HTTPS only (http/tls.h has the protocol and cipher policy). Both empty: plain HTTP.
+  TlsFiles tls;
+  std::chrono::milliseconds handshake_timeout{10000};
   // Renders the responses the server makes itself (413, 431, 400 for malformed HTTP, 500 for a
   // handler that threw), so that api/ can answer in its own format (FHIR OperationOutcome).
   std::function<Response(int status, std::string_view message)> render_error;
@@ -38,6 +43,8 @@ class Server {
   virtual ~Server() = default;
 
   virtual uint16_t port() const = 0;
+  // Whether it serves HTTPS.
+  virtual bool secure() const = 0;
   // Serves on the thread pool until Shutdown completes; returns then.
   virtual void Run() = 0;
   // Stops accepting, lets in-flight requests finish (up to `grace`), closes connections, and

@@ -79,5 +79,31 @@ TEST_F(ConfigTest, ValidateRejectsBadValues) {
   EXPECT_FALSE(c.Validate().ok());
 }
 
+TEST_F(ConfigTest, PlainHttpOnlyOnLoopbackUnlessBehindAProxy) {
+  Config c;
+  c.listen = "0.0.0.0:8443";
+  EXPECT_FALSE(c.Validate().ok());
+  c.insecure_behind_proxy = true;
+  EXPECT_TRUE(c.Validate().ok());
+  c.insecure_behind_proxy = false;
+  c.http.tls = {"server.crt", "server.key"};
+  EXPECT_TRUE(c.Validate().ok());
+  c.insecure_behind_proxy = true;  // plain HTTP and a certificate contradict each other
+  EXPECT_FALSE(c.Validate().ok());
+  c.insecure_behind_proxy = false;
+  c.http.tls.private_key.clear();  // half a TLS configuration
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+TEST_F(ConfigTest, TlsFilesFromFileAndEnvironment) {
+  std::string path = Write("[server]\ntls_cert = \"/etc/medulla/chain.pem\"\ntls_key = \"k.pem\"\n");
+  setenv("MEDULLA_TLS_KEY", "/etc/medulla/key.pem", 1);
+  auto c = LoadConfig(path);
+  unsetenv("MEDULLA_TLS_KEY");
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->http.tls.certificate_chain, "/etc/medulla/chain.pem");
+  EXPECT_EQ(c->http.tls.private_key, "/etc/medulla/key.pem");
+}
+
 }  // namespace
 }  // namespace medulla::cli

@@ -16,6 +16,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -156,12 +157,13 @@ function withServerToken(input, init) {
 // The server
 
 export class MedullaServer {
-  constructor({ child, port, dataDir, logPath }) {
+  constructor({ child, port, dataDir, logPath, tls }) {
     this.child = child;
     this.port = port;
     this.dataDir = dataDir;
     this.logPath = logPath;
-    this.base = `http://127.0.0.1:${port}`;
+    this.tls = tls;
+    this.base = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
     this.http = new HttpClient(this.base);
   }
 
@@ -180,9 +182,11 @@ export class MedullaServer {
 
   /**
    * Starts `medulla serve --data-dir DIR --listen 127.0.0.1:PORT` and waits until GET /healthz
-   * answers 200. dataDir defaults to a fresh empty temporary directory.
+   * answers 200. dataDir defaults to a fresh empty temporary directory. With tls = { cert, key }
+   * (PEM files) it serves HTTPS with them and the health check trusts cert. host: the address
+   * to listen on (still reached through 127.0.0.1).
    */
-  static async start({ dataDir, args = [] } = {}) {
+  static async start({ dataDir, args = [], tls, host = '127.0.0.1' } = {}) {
     dataDir = dataDir || path.join(makeTempDir('medulla-e2e-data-'), 'data');
     fs.mkdirSync(dataDir, { recursive: true });
     const logDir = makeTempDir('medulla-e2e-log-');
@@ -192,13 +196,14 @@ export class MedullaServer {
       const port = await freePort();
       const logPath = path.join(logDir, `server-${port}.log`);
       const logFd = fs.openSync(logPath, 'w');
-      const argv = ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...args];
+      const argv = ['serve', '--data-dir', dataDir, '--listen', `${host}:${port}`, ...args];
+      if (tls) argv.push('--tls-cert', tls.cert, '--tls-key', tls.key);
       const child = spawn(MEDULLA_BIN, argv, { cwd: REPO_ROOT, stdio: ['ignore', logFd, logFd] });
       fs.closeSync(logFd);
       liveChildren.add(child);
       child.once('exit', () => liveChildren.delete(child));
       const spawnError = new Promise((resolve) => child.once('error', resolve));
-      const server = new MedullaServer({ child, port, dataDir, logPath });
+      const server = new MedullaServer({ child, port, dataDir, logPath, tls });
       const outcome = await server.#waitHealthy(spawnError);
       if (outcome === 'ok') {
         server.token = mintToken(dataDir, ['--role', 'admin', '--expires', '86400']);
@@ -236,9 +241,14 @@ export class MedullaServer {
       if (failed) return failed;
       if (!this.running) return 'exited';
       try {
-        const res = await rawFetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(1000) });
-        await res.arrayBuffer();
-        if (res.status === 200) return 'ok';
+        if (this.tls) {
+          const res = await httpsRequest(`${this.base}/healthz`, { ca: this.tls.cert, timeoutMs: 1000 });
+          if (res.status === 200) return 'ok';
+        } else {
+          const res = await rawFetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(1000) });
+          await res.arrayBuffer();
+          if (res.status === 200) return 'ok';
+        }
       } catch {
         // not listening yet
       }
@@ -280,6 +290,25 @@ export class MedullaServer {
   async dispose() {
     await this.kill9();
   }
+}
+
+/**
+ * One HTTPS request with node:https, trusting the PEM certificate file `ca` (global fetch cannot
+ * be given a CA). Resolves to { status, headers, body (text), protocol, cipher }.
+ */
+export function httpsRequest(url, { ca, method = 'GET', headers = {}, body, timeoutMs = 10_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, ca: fs.readFileSync(ca), timeout: timeoutMs }, (res) => {
+      const tlsInfo = { protocol: res.socket.getProtocol(), cipher: res.socket.getCipher().name };
+      let text = '';
+      res.setEncoding('utf8').on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text, ...tlsInfo }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function delay(ms) {
