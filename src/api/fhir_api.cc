@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "api/capability.h"
+#include "api/oauth.h"
 #include "core/ids.h"
 #include "core/time.h"
 #include "fhir/compartments.h"
@@ -207,6 +208,8 @@ class FhirApi::AuditingSink final : public http::Responder::Sink {
         if (const json::Value* issues = doc->root()->Find("issue");
             issues && issues->is_array() && issues->size() > 0) {
           outcome = std::string(issues->items()[0]->StringOr("diagnostics"));
+        } else if (doc->root()->is_object()) {
+          outcome = std::string(doc->root()->StringOr("error_description"));  // OAuth errors
         }
       }
     }
@@ -257,6 +260,44 @@ http::Response FhirApi::ErrorResponse(int status, std::string_view message) {
   return Outcome(status, core::Status(code, std::string(message)));
 }
 
+std::string FhirApi::BaseUrl(const http::Request& request) const {
+  if (!options_.base_url.empty()) return options_.base_url;
+  // Without a configured base_url the Host header names the server in links. Only a
+  // well-formed host[:port] is taken, so a request cannot inject text into them.
+  std::string_view host = request.Header("host");
+  bool plain =
+      !host.empty() && host.size() <= 255 && std::all_of(host.begin(), host.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+               c == '[' || c == ']';
+      });
+  return fmt::format("{}://{}", request.secure ? "https" : "http", plain ? host : "localhost");
+}
+
+void FhirApi::TokenEndpoint(http::Request& request, http::Responder responder) {
+  // Audited like any access (interaction "login"): who obtained a token, from where, and who
+  // tried and failed. The form body, which holds the signed assertion, is not recorded.
+  auto access = std::make_shared<Access>();
+  access->remote = request.remote;
+  access->method = request.method;
+  access->target = request.target;
+  access->interaction = "login";
+  http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));
+  auto parsed = ParseTokenRequest(request);
+  if (!parsed) return audited.Send(OAuthErrorResponse(parsed.error()));
+  auto issued = options_.token_service->Issue(*parsed, BaseUrl(request) + "/auth/token");
+  if (!issued) return audited.Send(OAuthErrorResponse(issued.error()));
+  const security::RegisteredClient& client = *issued->client;
+  auto principal = std::make_shared<security::Principal>();
+  principal->role = client.role;
+  principal->subject = client.client_id;
+  principal->client_id = client.client_id;
+  principal->patient = client.patient;
+  principal->organization = client.organization;
+  principal->scopes = security::ScopeSet::Parse(issued->scope);
+  access->principal = std::move(principal);
+  audited.Send(TokenResponse(*issued));
+}
+
 void FhirApi::Handle(http::Request& request, http::Responder responder) {
   std::string_view path = request.path();
   // Operational endpoints: plain text, no FHIR negotiation, no token (probes).
@@ -266,6 +307,9 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
   if (path == "/readyz") {
     return responder.Send(ready_.load() ? http::Response::Text(200, "ready\n")
                                         : http::Response::Text(503, "not ready\n"));
+  }
+  if (path == "/auth/token" && options_.token_service) {
+    return TokenEndpoint(request, std::move(responder));
   }
   // Everything else is audited, and needs a valid token except the server's self-description
   // (the CapabilityStatement and the SMART configuration, which say how to get a token).
@@ -305,20 +349,8 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
   }
 
   Context ctx{
-      request, options_.base_url, records::ParseQueryString(request.query()), {}, false, kFhirJson,
+      request, BaseUrl(request), records::ParseQueryString(request.query()), {}, false, kFhirJson,
       access};
-  if (ctx.base.empty()) {
-    // Without a configured base_url the Host header names the server in links. Only a
-    // well-formed host[:port] is taken, so a request cannot inject text into them.
-    std::string_view host = request.Header("host");
-    bool plain =
-        !host.empty() && host.size() <= 255 && std::all_of(host.begin(), host.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
-                 c == '[' || c == ']';
-        });
-    ctx.base =
-        fmt::format("{}://{}", request.secure ? "https" : "http", plain ? host : "localhost");
-  }
   if (path == "/.well-known/smart-configuration") {
     access->interaction = "read";
     return SmartConfiguration(ctx, responder);

@@ -12,6 +12,7 @@
 #include "records/record_service.h"
 #include "security/authenticator.h"
 #include "security/principal.h"
+#include "security/token_service.h"
 #include "store/store.h"
 
 namespace medulla::api {
@@ -24,6 +25,8 @@ struct ApiOptions {
   // only): every request acts as an administrator; it is still audited.
   const security::Authenticator* authenticator = nullptr;
   std::string issuer;  // for /.well-known/smart-configuration
+  // The built-in token endpoint (POST /auth/token). nullptr: none (security off).
+  security::TokenService* token_service = nullptr;
   // false (security off, for the benchmark reference only): no audit entries.
   bool audit = true;
 };
@@ -48,6 +51,10 @@ class FhirApi {
   struct Access;
   class AuditingSink;
   void Route(Context& ctx, http::Responder& responder);
+  // The base URL links name: options_.base_url, else the scheme and the request's Host.
+  std::string BaseUrl(const http::Request& request) const;
+  // POST /auth/token (security/token_service.h).
+  void TokenEndpoint(http::Request& request, http::Responder responder);
   // The policy's view of a stored resource: the patients it belongs to (a Patient: itself).
   std::vector<std::string> PatientsOfRecord(const store::VersionRecord& r) const;
   // Whether the requester may see `r` (its type's scope and its patient); a visible record's

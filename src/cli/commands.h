@@ -45,6 +45,19 @@ struct TokenArgs {
 };
 int RunToken(const TokenArgs& args);
 
+struct ClientArgs {
+  std::string action;  // add, list, remove
+  std::string data_dir;
+  std::string id;
+  std::string name;
+  std::string role;
+  std::string scope;  // empty: the role's default scopes
+  std::string patient;
+  std::string organization;
+  std::string jwks_file;
+};
+int RunClient(const ClientArgs& args);
+
 struct AuditArgs {
   std::string data_dir;
 };

@@ -95,6 +95,12 @@ core::Status Config::Validate() {
   if (security.max_token_lifetime_seconds <= 0) {
     return core::InvalidArgument("security.max_token_lifetime_seconds must be positive");
   }
+  if (security.token_lifetime_seconds <= 0 ||
+      security.token_lifetime_seconds > security.max_token_lifetime_seconds) {
+    return core::InvalidArgument(
+        "security.token_lifetime_seconds must be positive and at most "
+        "security.max_token_lifetime_seconds");
+  }
   return core::OkStatus();
 }
 
@@ -137,6 +143,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["security"]["jwks_file"], c.security.jwks_file);
     Read(t["security"]["leeway_seconds"], c.security.leeway_seconds);
     Read(t["security"]["max_token_lifetime_seconds"], c.security.max_token_lifetime_seconds);
+    Read(t["security"]["token_lifetime_seconds"], c.security.token_lifetime_seconds);
     ReadMillis(t["store"]["search_timeout_ms"], c.store.search_timeout);
     Read(t["log"]["level"], c.log_level);
   }

@@ -33,6 +33,9 @@ struct Config {
     std::string jwks_file;  // an external identity provider's keys (JWKS), trusted as well
     int64_t leeway_seconds = 60;
     int64_t max_token_lifetime_seconds = 7 * 24 * 3600;
+    // Lifetime of tokens from the built-in endpoint (POST /auth/token); SMART Backend Services
+    // recommends at most five minutes.
+    int64_t token_lifetime_seconds = 300;
   } security;
   // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
   bool insecure_behind_proxy = false;

@@ -5,6 +5,9 @@
 //   medulla reindex [--data-dir DIR]
 //   medulla token [--data-dir DIR] --role ROLE [--patient ID] [--organization ID] [--scope S]
 //                 [--expires SECONDS]
+//   medulla client add [--data-dir DIR] --id ID --role ROLE --jwks FILE [--scope S]
+//                      [--patient ID] [--organization ID] [--name NAME]
+//   medulla client list|remove [--data-dir DIR] [--id ID]
 //   medulla audit verify [--data-dir DIR]
 //   medulla --version
 #include <CLI/CLI.hpp>
@@ -48,6 +51,34 @@ int main(int argc, char** argv) {
   token_cmd->add_option("--subject", token.subject, "The token's sub (default cli:ROLE)");
   token_cmd->add_option("--expires", token.expires, "Lifetime in seconds (default 3600)");
 
+  medulla::cli::ClientArgs client;
+  auto* client_cmd = app.add_subcommand(
+      "client", "Register backend clients with the built-in token endpoint (POST /auth/token)");
+  client_cmd->require_subcommand(1);
+  auto* client_add = client_cmd->add_subcommand(
+      "add",
+      "Register (or replace) a client that authenticates with a signed JWT (private_key_jwt)");
+  client_add->add_option("--data-dir", client.data_dir, "Data directory (default ./var/medulla)");
+  client_add->add_option("--id", client.id, "The client_id")->required();
+  client_add
+      ->add_option("--role", client.role,
+                   "admin, clinician, patient, device, dispatcher or analyst")
+      ->required();
+  client_add->add_option("--jwks", client.jwks_file, "The client's public keys (JWKS file)")
+      ->required();
+  client_add->add_option("--scope", client.scope,
+                         "The most its tokens may carry (default: the role's scopes)");
+  client_add->add_option("--patient", client.patient,
+                         "The patient a device or patient client is bound to");
+  client_add->add_option("--organization", client.organization, "The client's organisation");
+  client_add->add_option("--name", client.name, "A name for people");
+  auto* client_list = client_cmd->add_subcommand("list", "List the registered clients");
+  client_list->add_option("--data-dir", client.data_dir, "Data directory (default ./var/medulla)");
+  auto* client_remove = client_cmd->add_subcommand("remove", "Unregister a client");
+  client_remove->add_option("--data-dir", client.data_dir,
+                            "Data directory (default ./var/medulla)");
+  client_remove->add_option("--id", client.id, "The client_id")->required();
+
   medulla::cli::AuditArgs audit;
   auto* audit_cmd = app.add_subcommand("audit", "Work with the audit log");
   auto* verify_cmd = audit_cmd->add_subcommand(
@@ -76,5 +107,11 @@ int main(int argc, char** argv) {
   if (reindex_cmd->parsed()) return medulla::cli::RunReindex(reindex);
   if (token_cmd->parsed()) return medulla::cli::RunToken(token);
   if (verify_cmd->parsed()) return medulla::cli::RunAuditVerify(audit);
+  for (auto* sub : {client_add, client_list, client_remove}) {
+    if (sub->parsed()) {
+      client.action = sub->get_name();
+      return medulla::cli::RunClient(client);
+    }
+  }
   return 2;
 }

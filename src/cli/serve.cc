@@ -17,6 +17,8 @@
 #include "fhir/definitions.h"
 #include "http/server.h"
 #include "records/record_service.h"
+#include "security/client_registry.h"
+#include "security/token_service.h"
 #include "store/sqlite/sqlite_store.h"
 
 #ifndef MEDULLA_VERSION
@@ -69,7 +71,19 @@ int RunServe(const ServeArgs& args) {
   }
   config->store.audit_key = security->keys.audit_key;
   std::unique_ptr<security::Authenticator> authenticator;
+  std::unique_ptr<security::ClientRegistry> clients;
+  std::unique_ptr<security::TokenService> token_service;
   if (config->security.enabled) {
+    clients =
+        std::make_unique<security::ClientRegistry>(security::ClientsFilePath(config->data_dir));
+    token_service = std::make_unique<security::TokenService>(
+        security->keys.signing, *clients,
+        security::TokenServiceOptions{
+            .issuer = security->issuer,
+            .audience = security->audience,
+            .token_lifetime_seconds = config->security.token_lifetime_seconds,
+            .leeway_seconds = config->security.leeway_seconds},
+        core::SystemClock::Instance());
     authenticator = std::make_unique<security::Authenticator>(
         std::move(security->trusted),
         security::AuthenticatorOptions{
@@ -98,6 +112,7 @@ int RunServe(const ServeArgs& args) {
   api::ApiOptions api_options{config->base_url, MEDULLA_VERSION};
   api_options.authenticator = authenticator.get();
   api_options.issuer = security->issuer;
+  api_options.token_service = token_service.get();
   api_options.audit = config->security.audit;
   api::FhirApi fhir_api(records, **store, metrics, std::move(api_options), exports.get());
   config->http.render_error = &api::FhirApi::ErrorResponse;

@@ -7,9 +7,8 @@
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/security_setup.h"
-#include "core/ids.h"
 #include "core/time.h"
-#include "json/write.h"
+#include "security/access_token.h"
 #include "security/principal.h"
 
 namespace medulla::cli {
@@ -47,26 +46,20 @@ int RunToken(const TokenArgs& args) {
   std::string scope = args.scope.empty() ? std::string(security::DefaultScopes(*role)) : args.scope;
   security::ScopeSet granted =
       security::ScopeSet::Parse(scope).Intersect(security::RoleCeiling(*role));
-  const int64_t now = core::SystemClock::Instance().Now() / 1000000;
-  std::string claims = "{";
-  auto str = [&claims](std::string_view key, std::string_view value) {
-    if (claims.size() > 1) claims += ',';
-    json::WriteString(key, claims);
-    claims += ':';
-    json::WriteString(value, claims);
+  security::AccessTokenGrant grant{
+      .issuer = setup->issuer,
+      .audience = setup->audience,
+      .subject = args.subject.empty() ? fmt::format("cli:{}", args.role) : args.subject,
+      .client_id = "medulla-cli",
+      .role = *role,
+      .scope = scope,
+      .patient = args.patient,
+      .organization = args.organization,
+      .purpose_of_use = args.purpose,
+      .lifetime_seconds = args.expires,
   };
-  str("iss", setup->issuer);
-  str("aud", setup->audience);
-  str("sub", args.subject.empty() ? fmt::format("cli:{}", args.role) : args.subject);
-  str("client_id", "medulla-cli");
-  str("jti", core::NewUuidV7());
-  str("role", security::RoleName(*role));
-  str("scope", scope);
-  if (!args.patient.empty()) str("patient", args.patient);
-  if (!args.organization.empty()) str("organization", args.organization);
-  if (!args.purpose.empty()) str("purpose_of_use", args.purpose);
-  claims += fmt::format(R"(,"iat":{},"exp":{}}})", now, now + args.expires);
-  auto token = setup->keys.signing.SignJwt(claims);
+  auto token = security::MintAccessToken(setup->keys.signing, grant,
+                                         core::SystemClock::Instance().Now() / 1000000);
   if (!token) {
     std::fprintf(stderr, "medulla token: %s\n", token.error().message().c_str());
     return 1;

@@ -93,6 +93,9 @@ ScopeSet ScopeSet::Intersect(const ScopeSet& ceiling) const {
   ScopeSet out;
   for (const Scope& want : scopes_) {
     for (const Scope& cap : ceiling.scopes_) {
+      // patient/, user/ and system/ grant different things (whose data, on whose behalf): a
+      // ceiling of user/ scopes does not bound a system/ request, it refuses it.
+      if (want.context != cap.context) continue;
       // The narrower type of the two; disjoint types grant nothing.
       std::string type;
       if (want.type == cap.type || cap.type == "*") {
@@ -104,7 +107,14 @@ ScopeSet ScopeSet::Intersect(const ScopeSet& ceiling) const {
       }
       uint8_t bits = want.interactions & cap.interactions;
       if (bits == 0) continue;
-      out.scopes_.push_back(Scope{want.context, std::move(type), bits});
+      auto same = std::find_if(out.scopes_.begin(), out.scopes_.end(), [&](const Scope& s) {
+        return s.context == want.context && s.type == type;
+      });
+      if (same != out.scopes_.end()) {
+        same->interactions |= bits;
+      } else {
+        out.scopes_.push_back(Scope{want.context, std::move(type), bits});
+      }
     }
   }
   return out;

@@ -355,8 +355,12 @@ export function checkFhirBody(where, contentType, text, { plainJsonAsked = false
 const rawFetch = globalThis.fetch;
 export { rawFetch };
 
+// OAuth and discovery documents are plain JSON, not FHIR, whatever the client accepts.
+const NON_FHIR_PATHS = new Set(['/auth/token', '/.well-known/smart-configuration']);
+
 function asksPlainJson(input, init) {
   const url = input instanceof Request ? input.url : String(input);
+  if (NON_FHIR_PATHS.has(new URL(url).pathname)) return false;
   const format = new URL(url).searchParams.get('_format');
   if (format === 'application/json') return true;
   const headers = new Headers(init && init.headers ? init.headers : input instanceof Request ? input.headers : undefined);
