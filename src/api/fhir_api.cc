@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "api/capability.h"
 #include "api/oauth.h"
 #include "core/ids.h"
+#include "core/logging.h"
 #include "core/time.h"
 #include "fhir/compartments.h"
 #include "fhir/operation_outcome.h"
@@ -18,6 +21,7 @@
 #include "json/parse.h"
 #include "json/write.h"
 #include "security/audit_event.h"
+#include "security/consent.h"
 #include "security/policy.h"
 
 namespace medulla::api {
@@ -171,6 +175,10 @@ struct FhirApi::Access {
   std::vector<std::string> resources;  // the first few "Type/id" reached
   // Set when a REST write's unit carried the request's audit entry (same commit).
   std::atomic<bool> audited{false};
+  // A clinician's sharing decisions, per patient id (request threads only; see Sharing).
+  std::unordered_map<std::string, security::SharingDecision> sharing;
+  // Some data was reached only through break-glass: the entry is flagged for review.
+  bool break_glass = false;
 
   // A write whose commit failed took its audit entry down with it: the response's own entry
   // must then be written.
@@ -742,6 +750,80 @@ std::vector<std::string> FhirApi::PatientsOfRecord(const store::VersionRecord& r
   return fhir::PatientsOf(records_.search_parameters(), *doc->root());
 }
 
+namespace {
+
+// The id of a Patient's managingOrganization, or empty.
+std::string ManagingOrganization(std::string_view patient_json) {
+  auto doc = json::Parse(patient_json);
+  if (!doc || !doc->root()->is_object()) return {};
+  const json::Value* m = doc->root()->Find("managingOrganization");
+  return m && m->is_object() ? security::OrganizationId(m->StringOr("reference")) : std::string();
+}
+
+}  // namespace
+
+security::SharingDecision FhirApi::Sharing(Access& access, const std::string& patient) {
+  if (auto it = access.sharing.find(patient); it != access.sharing.end()) return it->second;
+  std::string managing;
+  if (auto rec = records_.Read("Patient", patient)) managing = ManagingOrganization(rec->body);
+  std::vector<security::PatientConsent> consents;
+  std::string unreadable;
+  constexpr size_t kMaxConsents = 200;
+  records::QueryParams query{{"patient", "Patient/" + patient},
+                             {"_count", std::to_string(kMaxConsents)}};
+  if (auto found = records_.Search("Consent", query, false); !found) {
+    unreadable = found.error().message();
+  } else {
+    for (const store::VersionRecord& rec : found->page.resources) {
+      auto doc = json::Parse(rec.body);
+      if (!doc) {
+        unreadable = fmt::format("Consent/{} is not JSON", rec.id);
+        break;
+      }
+      auto consent = security::ReadConsent(*doc->root(), rec.last_updated);
+      if (!consent) {
+        unreadable = consent.error().message();
+        break;
+      }
+      if (*consent) consents.push_back(std::move(**consent));
+    }
+  }
+  if (!unreadable.empty()) {
+    // Fail closed: a consent that cannot be read counts as the newest, sharing with nobody
+    // (break-glass still passes it, and the managing organisation keeps its patient).
+    security::PatientConsent closed;
+    closed.id = "unreadable";
+    closed.when = std::numeric_limits<core::MicrosSinceEpoch>::max();
+    closed.provision.permit = false;
+    consents.push_back(std::move(closed));
+    core::Logger("api")->warn("consents of Patient/{} unreadable, sharing denied: {}", patient,
+                              unreadable);
+  }
+  security::SharingDecision d =
+      security::DecideSharing(*access.principal, managing, consents, options_.sharing_default,
+                              core::SystemClock::Instance().Now());
+  if (access.sharing.size() < 10000) access.sharing.emplace(patient, d);
+  return d;
+}
+
+bool FhirApi::SharedWith(Access& access, std::span<const std::string> patients) {
+  // Only clinicians are bounded by organisation and consent: administrators see everything,
+  // patient-bound tokens their own compartment (policy.h), and the other roles' scopes
+  // exclude clinical data.
+  if (access.principal->role != security::Role::kClinician) return true;
+  for (const std::string& p : patients) {
+    security::SharingDecision d = Sharing(access, p);
+    if (!d.allowed) return false;
+    if (d.break_glass && !access.break_glass) {
+      access.break_glass = true;
+      core::Logger("api")->warn("break-glass access by {} (client {}) to Patient/{}: {}",
+                                access.principal->subject, access.principal->client_id, p,
+                                d.reason);
+    }
+  }
+  return true;
+}
+
 bool FhirApi::Visible(Context& ctx, const store::VersionRecord& r) {
   const security::Principal& who = ctx.principal();
   if (!who.scopes.Allows(r.type, security::kRead) &&
@@ -751,6 +833,7 @@ bool FhirApi::Visible(Context& ctx, const store::VersionRecord& r) {
   std::vector<std::string> patients = PatientsOfRecord(r);
   if (!security::CanSee(who, r.type, patients)) return false;
   Access& access = *ctx.access;
+  if (!SharedWith(access, patients)) return false;
   constexpr size_t kMaxAuditPatients = 1000;
   for (std::string& p : patients) {
     if (access.patients.size() >= kMaxAuditPatients) break;
@@ -760,6 +843,38 @@ bool FhirApi::Visible(Context& ctx, const store::VersionRecord& r) {
   }
   if (access.resources.size() < 20) access.resources.push_back(r.type + "/" + r.id);
   return true;
+}
+
+core::Status FhirApi::CheckClinicianWrite(Access& access, const store::Write& w,
+                                          const std::vector<std::string>& patients) {
+  // What is there now must be shared with the clinician (a record they cannot see cannot be
+  // changed or deleted, and does not answer whether it exists).
+  if (w.operation != store::Operation::kCreate) {
+    if (auto current = store_.ReadCurrent(w.type, w.id);
+        current && !SharedWith(access, PatientsOfRecord(*current))) {
+      return NotVisible(w.type, w.id);
+    }
+  }
+  if (w.operation == store::Operation::kDelete) return core::OkStatus();
+  if (w.type == "Patient") {
+    // Demographics belong to the organisation that manages the patient: a clinician writes
+    // patients their own organisation manages.
+    std::string managing = ManagingOrganization("{" + w.resource.content + "}");
+    const std::string own = security::OrganizationId(access.principal->organization);
+    if (own.empty() || managing != own) {
+      return core::PermissionDenied(
+          "a clinician writes only patients whose managingOrganization is their own "
+          "organisation");
+    }
+    return core::OkStatus();
+  }
+  std::vector<std::string> others;
+  for (const std::string& p : patients) {
+    if (!SharedWith(access, std::span(&p, 1))) others.push_back(p);
+  }
+  if (others.empty()) return core::OkStatus();
+  return core::PermissionDenied(fmt::format(
+      "this {} names a patient whose record is not shared with your organisation", w.type));
 }
 
 records::WriteControl FhirApi::ControlFor(Context& ctx, bool rest_write) {
@@ -780,6 +895,7 @@ records::WriteControl FhirApi::ControlFor(Context& ctx, bool rest_write) {
                                  : w.operation == store::Operation::kDelete ? security::kDelete
                                                                             : security::kUpdate;
     RETURN_IF_ERROR(security::CheckInteraction(who, w.type, need));
+    if (who.role == security::Role::kClinician) return CheckClinicianWrite(*access, w, patients);
     if (!who.PatientBinding()) return core::OkStatus();
     if (w.operation != store::Operation::kCreate && w.if_none_exist) {
       return core::PermissionDenied(
@@ -827,6 +943,7 @@ store::AuditEntry FhirApi::AuditEntryFor(const Access& access, int status, std::
                                          std::vector<std::string> resources) const {
   security::AccessRecord record;
   record.SetPrincipal(access.principal.get());
+  record.break_glass = access.break_glass;
   record.remote = access.remote;
   record.method = access.method;
   record.target = access.target;

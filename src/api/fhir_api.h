@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <span>
 #include <string>
 
 #include "bulk/export.h"
@@ -11,6 +12,7 @@
 #include "http/message.h"
 #include "records/record_service.h"
 #include "security/authenticator.h"
+#include "security/consent.h"
 #include "security/principal.h"
 #include "security/token_service.h"
 #include "store/store.h"
@@ -27,6 +29,8 @@ struct ApiOptions {
   std::string issuer;  // for /.well-known/smart-configuration
   // The built-in token endpoint (POST /auth/token). nullptr: none (security off).
   security::TokenService* token_service = nullptr;
+  // Whether patients without a consent are shared across organisations (security/consent.h).
+  security::SharingDefault sharing_default = security::SharingDefault::kOptIn;
   // false (security off, for the benchmark reference only): no audit entries.
   bool audit = true;
 };
@@ -60,6 +64,15 @@ class FhirApi {
   // Whether the requester may see `r` (its type's scope and its patient); a visible record's
   // patients join the request's audit entry.
   bool Visible(Context& ctx, const store::VersionRecord& r);
+  // Whether a clinician's organisation may see these patients' data (security/consent.h);
+  // true for every other role. Marks the access break-glass when that is what let it through.
+  bool SharedWith(Access& access, std::span<const std::string> patients);
+  // The consent decision for one patient, cached for the request.
+  security::SharingDecision Sharing(Access& access, const std::string& patient);
+  // A clinician's write: the record now there and the patients the content names must be
+  // shared with them; Patient resources only within their own organisation.
+  core::Status CheckClinicianWrite(Access& access, const store::Write& w,
+                                   const std::vector<std::string>& patients);
   // The policy check and audit renderer of the request's writes. `rest_write`: one REST
   // create, update or delete, whose unit carries the request's only audit entry.
   records::WriteControl ControlFor(Context& ctx, bool rest_write);

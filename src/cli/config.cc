@@ -95,6 +95,9 @@ core::Status Config::Validate() {
   if (security.max_token_lifetime_seconds <= 0) {
     return core::InvalidArgument("security.max_token_lifetime_seconds must be positive");
   }
+  if (security.consent_default != "opt-in" && security.consent_default != "opt-out") {
+    return core::InvalidArgument("security.consent_default must be \"opt-in\" or \"opt-out\"");
+  }
   if (security.token_lifetime_seconds <= 0 ||
       security.token_lifetime_seconds > security.max_token_lifetime_seconds) {
     return core::InvalidArgument(
@@ -144,6 +147,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["security"]["leeway_seconds"], c.security.leeway_seconds);
     Read(t["security"]["max_token_lifetime_seconds"], c.security.max_token_lifetime_seconds);
     Read(t["security"]["token_lifetime_seconds"], c.security.token_lifetime_seconds);
+    Read(t["security"]["consent_default"], c.security.consent_default);
     ReadMillis(t["store"]["search_timeout_ms"], c.store.search_timeout);
     Read(t["log"]["level"], c.log_level);
   }
@@ -158,6 +162,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     c.http.access_log = std::string_view(v) != "0" && std::string_view(v) != "false";
   if (auto v = Env("MEDULLA_STORE_SYNCHRONOUS")) c.store.synchronous = v;
   if (auto v = Env("MEDULLA_SECURITY")) c.security.enabled = std::string_view(v) != "off";
+  if (auto v = Env("MEDULLA_CONSENT_DEFAULT")) c.security.consent_default = v;
   if (auto v = Env("MEDULLA_AUDIT")) c.security.audit = std::string_view(v) != "off";
   if (auto v = Env("MEDULLA_SEARCH_TIMEOUT_MS"))
     c.store.search_timeout = std::chrono::milliseconds(std::atoll(v));

@@ -36,6 +36,9 @@ struct Config {
     // Lifetime of tokens from the built-in endpoint (POST /auth/token); SMART Backend Services
     // recommends at most five minutes.
     int64_t token_lifetime_seconds = 300;
+    // Patients without a consent: "opt-in" (not shared across organisations) or "opt-out"
+    // (shared). security/consent.h has the model.
+    std::string consent_default = "opt-in";
   } security;
   // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
   bool insecure_behind_proxy = false;

@@ -113,6 +113,9 @@ int RunServe(const ServeArgs& args) {
   api_options.authenticator = authenticator.get();
   api_options.issuer = security->issuer;
   api_options.token_service = token_service.get();
+  api_options.sharing_default = config->security.consent_default == "opt-out"
+                                    ? security::SharingDefault::kOptOut
+                                    : security::SharingDefault::kOptIn;
   api_options.audit = config->security.audit;
   api::FhirApi fhir_api(records, **store, metrics, std::move(api_options), exports.get());
   config->http.render_error = &api::FhirApi::ErrorResponse;

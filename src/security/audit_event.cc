@@ -1,5 +1,6 @@
 #include "security/audit_event.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -114,6 +115,7 @@ std::string EncodeAccessRecord(const AccessRecord& a) {
   StrMember(out, "jti", a.token_id);
   StrMember(out, "net", a.remote);
   ListMember(out, "pou", a.purpose_of_use);
+  if (a.break_glass) out += R"(,"bg":1)";
   ListMember(out, "p", a.patients);
   ListMember(out, "r", a.resources);
   out += '}';
@@ -141,6 +143,9 @@ core::Result<AccessRecord> DecodeAccessRecord(std::string_view stored) {
   a.token_id = root.StringOr("jti");
   a.remote = root.StringOr("net");
   a.purpose_of_use = ListOf(root, "pou");
+  if (const json::Value* bg = root.Find("bg"); bg && bg->is_number()) {
+    a.break_glass = bg->text() == "1";
+  }
   a.patients = ListOf(root, "p");
   a.resources = ListOf(root, "r");
   return a;
@@ -151,6 +156,12 @@ std::string RenderAuditEvent(const AccessRecord& a, std::string_view id) {
   out.reserve(1024);
   out += R"({"resourceType":"AuditEvent",)";
   Str(out, "id", id);
+  if (a.break_glass) {
+    // Break-glass accesses carry a tag a privacy officer's review can find.
+    out += R"(,"meta":{"tag":[)";
+    Coding(out, "urn:medulla:audit", "break-glass", "Break-glass access: review");
+    out += "]}";
+  }
   out += R"(,"type":)";
   Coding(out, "http://terminology.hl7.org/CodeSystem/audit-event-type", "rest",
          "Restful Operation");
@@ -169,12 +180,19 @@ std::string RenderAuditEvent(const AccessRecord& a, std::string_view id) {
         a.outcome_text.empty() ? fmt::format("HTTP {}", a.http_status)
                                : fmt::format("HTTP {}: {}", a.http_status, a.outcome_text));
   }
-  if (!a.purpose_of_use.empty()) {
+  if (!a.purpose_of_use.empty() || a.break_glass) {
     out += R"(,"purposeOfEvent":[)";
     for (size_t i = 0; i < a.purpose_of_use.size(); ++i) {
       if (i) out += ',';
       out += R"({"coding":[)";
       Coding(out, "http://terminology.hl7.org/CodeSystem/v3-ActReason", a.purpose_of_use[i]);
+      out += "]}";
+    }
+    if (a.break_glass && std::find(a.purpose_of_use.begin(), a.purpose_of_use.end(), "BTG") ==
+                             a.purpose_of_use.end()) {
+      if (!a.purpose_of_use.empty()) out += ',';
+      out += R"({"coding":[)";
+      Coding(out, "http://terminology.hl7.org/CodeSystem/v3-ActReason", "BTG", "break the glass");
       out += "]}";
     }
     out += ']';

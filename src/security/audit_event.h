@@ -26,6 +26,8 @@ struct AccessRecord {
   std::string role;
   std::string token_id;
   std::vector<std::string> purpose_of_use;
+  // Data was reached only through break-glass (consent.h): flagged for review.
+  bool break_glass = false;
   std::string remote;  // the peer's address
   std::string method;  // HTTP method
   std::string target;  // path and query as sent (the first 2 KiB)
