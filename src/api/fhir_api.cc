@@ -77,19 +77,6 @@ http::Response Failure(const core::Status& s) {
   return Outcome(HttpStatusFor(s.code()), s);
 }
 
-std::vector<std::string_view> SplitPath(std::string_view path) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
 bool ContainsJson(std::string_view v) {
   return v.find("json") != std::string_view::npos;
 }
@@ -307,17 +294,21 @@ void FhirApi::TokenEndpoint(http::Request& request, http::Responder responder) {
 }
 
 void FhirApi::Handle(http::Request& request, http::Responder responder) {
-  std::string_view path = request.path();
-  // Operational endpoints: plain text, no FHIR negotiation, no token (probes).
-  if (path == "/healthz") {
-    return responder.Send(http::Response::Text(200, "ok\n"));
-  }
-  if (path == "/readyz") {
+  // The route table (routes.h) is the only way in: every route names its guard.
+  RouteMatch match = MatchRoute(request.method, request.path(), [this](std::string_view type) {
+    return records_.IsResourceType(type);
+  });
+  const RouteInfo* route = match.route;
+  // Operational probes: plain text, no FHIR negotiation, no token, no data.
+  if (route && route->guard == Guard::kProbe) {
+    if (route->id == RouteId::kHealth) return responder.Send(http::Response::Text(200, "ok\n"));
     return responder.Send(ready_.load() ? http::Response::Text(200, "ready\n")
                                         : http::Response::Text(503, "not ready\n"));
   }
-  if (path == "/auth/token" && options_.token_service) {
-    return TokenEndpoint(request, std::move(responder));
+  if (route && route->guard == Guard::kClientAssertion) {
+    if (options_.token_service) return TokenEndpoint(request, std::move(responder));
+    route = nullptr;  // no built-in issuer (security off)
+    match.status = 404;
   }
   // Everything else is audited, and needs a valid token except the server's self-description
   // (the CapabilityStatement and the SMART configuration, which say how to get a token).
@@ -325,7 +316,8 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
   access->remote = request.remote;
   access->method = request.method;
   access->target = request.target;
-  const bool self_description = path == "/metadata" || path == "/.well-known/smart-configuration";
+  if (route) access->interaction = std::string(route->interaction);
+  const bool self_description = route && route->guard == Guard::kSelfDescription;
   if (options_.authenticator == nullptr) {
     access->principal = operator_;
   } else if (!self_description || request.HasHeader("authorization")) {
@@ -344,221 +336,165 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
     http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));
     responder = std::move(audited);
   }
-  if (path == "/metrics") {
-    access->interaction = "read";
-    if (core::Status s = security::CheckAdministrator(*access->principal, "/metrics"); !s.ok()) {
-      return responder.Send(Failure(s));
-    }
-    store::StoreStats stats = store_.Stats();
-    metrics_.GetGauge("medulla_store_last_seq", "Sequence number of the last commit.")
-        .Set(stats.last_seq);
-    return responder.Send(
-        http::Response::Text(200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+  if (!route) return responder.Send(NoRoute(request, match.status));
+  if (core::Status s = CheckGuard(*route, match, access->principal.get()); !s.ok()) {
+    return responder.Send(s.code() == core::Code::kUnsupported ? Outcome(405, s) : Failure(s));
   }
 
   Context ctx{
       request, BaseUrl(request), records::ParseQueryString(request.query()), {}, false, kFhirJson,
       access};
-  if (path == "/.well-known/smart-configuration") {
-    access->interaction = "read";
-    return SmartConfiguration(ctx, responder);
-  }
-  // Content negotiation: JSON only. _format wins over Accept.
-  for (const auto& [k, v] : ctx.params) {
-    if (k != "_format") continue;
-    if (v == "json" || v == "application/json" || v == "application/fhir+json" ||
-        v == "application/json+fhir") {
-      // "json" is FHIR's short name for application/fhir+json; only an explicit
-      // application/json asks for the plain JSON media type.
-      if (v == "application/json") ctx.content_type = "application/json; charset=utf-8";
-    } else {
-      return responder.Send(Outcome(
-          406, core::Unsupported(fmt::format("_format '{}' is not supported: this server speaks "
-                                             "FHIR JSON only",
-                                             v))));
+  if (route->fhir) {
+    // Content negotiation: JSON only. _format wins over Accept.
+    for (const auto& [k, v] : ctx.params) {
+      if (k != "_format") continue;
+      if (v == "json" || v == "application/json" || v == "application/fhir+json" ||
+          v == "application/json+fhir") {
+        // "json" is FHIR's short name for application/fhir+json; only an explicit
+        // application/json asks for the plain JSON media type.
+        if (v == "application/json") ctx.content_type = "application/json; charset=utf-8";
+      } else {
+        return responder.Send(
+            Outcome(406, core::Unsupported(fmt::format("_format '{}' is not supported: this server "
+                                                       "speaks FHIR JSON only",
+                                                       v))));
+      }
     }
+    if (!AcceptsJson(request.Header("accept")) &&
+        std::none_of(ctx.params.begin(), ctx.params.end(),
+                     [](const auto& p) { return p.first == "_format"; })) {
+      return responder.Send(Outcome(
+          406, core::Unsupported(fmt::format("Accept '{}' is not supported: this server speaks "
+                                             "FHIR JSON only",
+                                             request.Header("accept")))));
+    }
+    std::string_view prefer = request.Header("prefer");
+    if (prefer.find("return=minimal") != std::string_view::npos) ctx.prefer_return = "minimal";
+    if (prefer.find("return=OperationOutcome") != std::string_view::npos)
+      ctx.prefer_return = "OperationOutcome";
+    if (prefer.find("handling=strict") != std::string_view::npos) ctx.strict = true;
   }
-  if (!AcceptsJson(request.Header("accept")) &&
-      std::none_of(ctx.params.begin(), ctx.params.end(),
-                   [](const auto& p) { return p.first == "_format"; })) {
-    return responder.Send(Outcome(
-        406, core::Unsupported(fmt::format("Accept '{}' is not supported: this server speaks "
-                                           "FHIR JSON only",
-                                           request.Header("accept")))));
-  }
-  std::string_view prefer = request.Header("prefer");
-  if (prefer.find("return=minimal") != std::string_view::npos) ctx.prefer_return = "minimal";
-  if (prefer.find("return=OperationOutcome") != std::string_view::npos)
-    ctx.prefer_return = "OperationOutcome";
-  if (prefer.find("handling=strict") != std::string_view::npos) ctx.strict = true;
-  Route(ctx, responder);
+  Dispatch(ctx, responder, match);
 }
 
-void FhirApi::Route(Context& ctx, http::Responder& responder) {
-  const std::string& method = ctx.request.method;
-  const bool get = method == "GET" || method == "HEAD";
-  auto segs = SplitPath(ctx.request.path());
-  Access& access = *ctx.access;
-  auto not_allowed = [&] {
-    http::Response r = Outcome(
-        405, core::Unsupported(fmt::format("{} is not allowed on {}", method, ctx.request.path())));
-    responder.Send(std::move(r));
-  };
-  // Every route below decides through the policy (security/policy.h) before it acts: `deny`
-  // answers a refusal.
-  auto deny = [&](const core::Status& s) { responder.Send(Failure(s)); };
+http::Response FhirApi::NoRoute(const http::Request& request, int status) const {
+  if (status == 405) {
+    return Outcome(405, core::Unsupported(fmt::format("{} is not allowed on {}", request.method,
+                                                      request.path())));
+  }
+  std::string_view path = request.path();
+  std::string_view first = path.substr(path.find_first_not_of('/') == std::string_view::npos
+                                           ? path.size()
+                                           : path.find_first_not_of('/'));
+  first = first.substr(0, first.find('/'));
+  if (!first.empty() && std::isupper(static_cast<unsigned char>(first[0])) &&
+      !records_.IsResourceType(first)) {
+    return Outcome(404, core::NotFound(fmt::format("'{}' is not a FHIR R4 resource type", first)));
+  }
+  return Outcome(404, core::NotFound(fmt::format("no route for {}", path)));
+}
 
-  if (!segs.empty() && segs[0] == "metadata" && segs.size() == 1) {
-    access.interaction = "capabilities";
-    return get ? Metadata(ctx, responder) : not_allowed();
+core::Status FhirApi::CheckGuard(const RouteInfo& route, const RouteMatch& match,
+                                 const security::Principal* who) const {
+  switch (route.guard) {
+    case Guard::kProbe:
+    case Guard::kClientAssertion:
+    case Guard::kSelfDescription:
+      return core::OkStatus();
+    case Guard::kAuthenticated:
+      break;
+    case Guard::kAdministrator:
+      if (!who) break;
+      return security::CheckAdministrator(*who, route.pattern);
+    case Guard::kTypeScope:
+      if (!who) break;
+      return security::CheckInteraction(
+          *who, route.id == RouteId::kCompartmentSearch ? match.compartment : match.type,
+          route.scope);
+    case Guard::kAuditLog:
+      if (!who) break;
+      return security::CheckAuditLogReader(*who, route.id == RouteId::kAuditRead);
+    case Guard::kRefused:
+      return core::Unsupported(
+          "the audit log is append-only: AuditEvents are written by the server, never through "
+          "the API");
   }
-  if (!access.principal) {  // only the self-description above is open without a token
-    return deny(core::Unauthenticated("this endpoint needs an access token"));
-  }
-  const security::Principal& who = *access.principal;
-  if (segs.empty()) {
-    access.interaction = "batch";
-    if (method == "POST") return Bundle(ctx, std::move(responder));
-    return not_allowed();
-  }
-  if (segs[0] == "_history" && segs.size() == 1) {
-    access.interaction = "history-system";
-    if (core::Status s = security::CheckAdministrator(who, "system history"); !s.ok()) {
-      return deny(s);
+  return who ? core::OkStatus() : core::Unauthenticated("this endpoint needs an access token");
+}
+
+void FhirApi::Dispatch(Context& ctx, http::Responder& responder, const RouteMatch& m) {
+  switch (m.route->id) {
+    case RouteId::kHealth:
+    case RouteId::kReady:
+    case RouteId::kToken:
+    case RouteId::kAuditWrite:
+      break;  // answered before dispatch
+    case RouteId::kSmartConfiguration:
+      return SmartConfiguration(ctx, responder);
+    case RouteId::kMetadata:
+      return Metadata(ctx, responder);
+    case RouteId::kMetrics: {
+      store::StoreStats stats = store_.Stats();
+      metrics_.GetGauge("medulla_store_last_seq", "Sequence number of the last commit.")
+          .Set(stats.last_seq);
+      return responder.Send(
+          http::Response::Text(200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"));
     }
-    return get ? History(ctx, responder, "", "") : not_allowed();
-  }
-  auto is_op = [](std::string_view seg, std::string_view op) {
-    return (seg.starts_with('$') && seg.substr(1) == op) ||
-           (seg.starts_with("%24") && seg.substr(3) == op);
-  };
-  // Bulk export reads every patient's data: a system-level operation.
-  const bool bulk = (is_op(segs[0], "export") && segs.size() == 1) || segs[0] == "$export-status" ||
-                    segs[0] == "$export-file" ||
-                    (segs.size() == 2 && segs[0] == "Patient" && is_op(segs[1], "export")) ||
-                    (segs.size() == 3 && segs[0] == "Group" && is_op(segs[2], "export"));
-  if (bulk) {
-    access.interaction = "operation";
-    if (core::Status s = security::CheckAdministrator(who, "bulk export"); !s.ok()) {
-      return deny(s);
-    }
-  }
-  if (is_op(segs[0], "export") && segs.size() == 1) {
-    return get || method == "POST" ? ExportKickOff(ctx, responder, bulk::ExportLevel::kSystem, "")
-                                   : not_allowed();
-  }
-  if (segs[0] == "$export-status" && segs.size() == 2) {
-    if (method == "DELETE") {
+    case RouteId::kBatch:
+      return Bundle(ctx, std::move(responder));
+    case RouteId::kSystemHistory:
+      return History(ctx, responder, "", "");
+    case RouteId::kExportSystem:
+      return ExportKickOff(ctx, responder, bulk::ExportLevel::kSystem, "");
+    case RouteId::kExportStatus:
+      return ExportStatus(ctx, responder, m.job);
+    case RouteId::kExportCancel: {
       if (!exports_) return responder.Send(Failure(core::Unsupported("$export is not enabled")));
-      core::Status s = exports_->Delete(std::string(segs[1]));
-      if (!s.ok()) return responder.Send(Failure(s));
+      if (core::Status s = exports_->Delete(m.job); !s.ok()) return responder.Send(Failure(s));
       http::Response r;
       r.status = 202;
       return responder.Send(std::move(r));
     }
-    return get ? ExportStatus(ctx, responder, std::string(segs[1])) : not_allowed();
-  }
-  if (segs[0] == "$export-file" && segs.size() == 3) {
-    return get ? ExportFile(ctx, responder, std::string(segs[1]), std::string(segs[2]))
-               : not_allowed();
-  }
-  if (segs.size() == 2 && segs[0] == "Patient" && is_op(segs[1], "export")) {
-    return get || method == "POST" ? ExportKickOff(ctx, responder, bulk::ExportLevel::kPatient, "")
-                                   : not_allowed();
-  }
-  if (segs.size() == 3 && segs[0] == "Group" && is_op(segs[2], "export")) {
-    return get || method == "POST"
-               ? ExportKickOff(ctx, responder, bulk::ExportLevel::kGroup, std::string(segs[1]))
-               : not_allowed();
-  }
-  std::string type(segs[0]);
-  if (!records_.IsResourceType(type)) {
-    return responder.Send(
-        Outcome(404, core::NotFound(fmt::format("'{}' is not a FHIR R4 resource type", type))));
-  }
-  // The audit log is append-only and has its own access rule.
-  if (type == "AuditEvent") {
-    access.interaction = segs.size() == 1 ? "search-type" : "read";
-    if (!get) {
-      return responder.Send(Outcome(
-          405, core::Unsupported("the audit log is append-only: AuditEvents are written by the "
-                                 "server, never through the API")));
+    case RouteId::kExportFile:
+      return ExportFile(ctx, responder, m.job, m.file);
+    case RouteId::kExportPatient:
+      return ExportKickOff(ctx, responder, bulk::ExportLevel::kPatient, "");
+    case RouteId::kExportGroup:
+      return ExportKickOff(ctx, responder, bulk::ExportLevel::kGroup, m.id);
+    case RouteId::kAuditSearch:
+      return AuditLog(ctx, responder, "");
+    case RouteId::kAuditRead:
+      return AuditLog(ctx, responder, m.id);
+    case RouteId::kSearch:
+      return Search(ctx, responder, m.type, ctx.params);
+    case RouteId::kSearchPost: {
+      // POST _search: parameters in a form body and/or the query string.
+      records::QueryParams params = ctx.params;
+      for (auto& p : records::ParseQueryString(ctx.request.body, /*plus_is_space=*/true)) {
+        params.push_back(std::move(p));
+      }
+      return Search(ctx, responder, m.type, params);
     }
-    if (segs.size() > 2) return not_allowed();
-    return AuditLog(ctx, responder, segs.size() == 2 ? std::string(segs[1]) : "");
+    case RouteId::kCreate:
+      return Create(ctx, std::move(responder), m.type);
+    case RouteId::kTypeHistory:
+      return History(ctx, responder, m.type, "");
+    case RouteId::kRead:
+      return Read(ctx, responder, m.type, m.id);
+    case RouteId::kUpdate:
+      return Update(ctx, std::move(responder), m.type, m.id);
+    case RouteId::kDelete:
+      return Delete(ctx, std::move(responder), m.type, m.id);
+    case RouteId::kInstanceHistory:
+      return History(ctx, responder, m.type, m.id);
+    case RouteId::kEverything:
+      return Everything(ctx, responder, m.id);
+    case RouteId::kCompartmentSearch:
+      return CompartmentSearch(ctx, responder, m.id, m.compartment);
+    case RouteId::kVRead:
+      return VRead(ctx, responder, m.type, m.id, m.version);
   }
-  auto permit = [&](std::string_view t, security::Interaction i) {
-    core::Status s = security::CheckInteraction(who, t, i);
-    if (!s.ok()) deny(s);
-    return s.ok();
-  };
-  if (segs.size() == 1) {
-    if (get) {
-      access.interaction = "search-type";
-      return permit(type, security::kSearch) ? Search(ctx, responder, type, ctx.params) : void();
-    }
-    if (method == "POST") {
-      access.interaction = "create";
-      return permit(type, security::kCreate) ? Create(ctx, std::move(responder), type) : void();
-    }
-    return not_allowed();
-  }
-  if (segs.size() == 2 && segs[1] == "_search") {
-    if (method != "POST") return not_allowed();
-    access.interaction = "search-type";
-    if (!permit(type, security::kSearch)) return;
-    // POST _search: parameters in a form body and/or the query string.
-    records::QueryParams params = ctx.params;
-    for (auto& p : records::ParseQueryString(ctx.request.body, /*plus_is_space=*/true)) {
-      params.push_back(std::move(p));
-    }
-    return Search(ctx, responder, type, params);
-  }
-  if (segs.size() == 2 && segs[1] == "_history") {
-    access.interaction = "history-type";
-    if (!get) return not_allowed();
-    return permit(type, security::kRead) ? History(ctx, responder, type, "") : void();
-  }
-  std::string id(segs[1]);
-  if (segs.size() == 2) {
-    if (get) {
-      access.interaction = "read";
-      return permit(type, security::kRead) ? Read(ctx, responder, type, id) : void();
-    }
-    if (method == "PUT") {
-      access.interaction = "update";
-      return permit(type, security::kUpdate) ? Update(ctx, std::move(responder), type, id) : void();
-    }
-    if (method == "DELETE") {
-      access.interaction = "delete";
-      return permit(type, security::kDelete) ? Delete(ctx, std::move(responder), type, id) : void();
-    }
-    return not_allowed();
-  }
-  if (segs.size() == 3 && segs[2] == "_history") {
-    access.interaction = "history-instance";
-    if (!get) return not_allowed();
-    return permit(type, security::kRead) ? History(ctx, responder, type, id) : void();
-  }
-  if (segs.size() == 3 && type == "Patient" && is_op(segs[2], "everything")) {
-    access.interaction = "operation";
-    if (!get) return not_allowed();
-    return permit(type, security::kRead) ? Everything(ctx, responder, id) : void();
-  }
-  if (segs.size() == 3 && type == "Patient" && records_.IsResourceType(segs[2])) {
-    access.interaction = "search-type";
-    if (!get) return not_allowed();
-    std::string target(segs[2]);
-    return permit(target, security::kSearch) ? CompartmentSearch(ctx, responder, id, target)
-                                             : void();
-  }
-  if (segs.size() == 4 && segs[2] == "_history") {
-    access.interaction = "vread";
-    if (!get) return not_allowed();
-    return permit(type, security::kRead) ? VRead(ctx, responder, type, id, std::string(segs[3]))
-                                         : void();
-  }
-  responder.Send(Outcome(404, core::NotFound(fmt::format("no route for {}", ctx.request.path()))));
+  responder.Send(Outcome(500, core::Internal("a route without a handler")));
 }
 
 void FhirApi::ExportKickOff(Context& ctx, http::Responder& responder, bulk::ExportLevel level,
@@ -1423,7 +1359,17 @@ http::Response FhirApi::AnswerBundleRead(std::string_view url, Context& parent) 
     // GET routes answer before they return (their store calls block), so the response is
     // captured by the time this Responder goes (unanswered, it would give 500).
     http::Responder responder(sink);
-    Route(ctx, responder);
+    RouteMatch m = MatchRoute(
+        "GET", sub.path(), [this](std::string_view type) { return records_.IsResourceType(type); });
+    if (!m.route || !m.route->fhir) {
+      responder.Send(m.route ? Outcome(400, core::InvalidArgument(fmt::format(
+                                                "GET '{}' is not a FHIR read", std::string(url))))
+                             : NoRoute(sub, m.status));
+    } else if (core::Status s = CheckGuard(*m.route, m, entry_access.principal.get()); !s.ok()) {
+      responder.Send(Failure(s));
+    } else {
+      Dispatch(ctx, responder, m);
+    }
   }
   Access& into = *parent.access;
   for (std::string& p : entry_access.patients) {
@@ -1520,10 +1466,8 @@ void FhirApi::AuditLog(Context& ctx, http::Responder& responder, const std::stri
   // The administrator (privacy officer) sees the whole log; a patient-bound token sees who
   // touched its own patient's record, and nothing else.
   std::optional<std::string_view> bound = ctx.principal().PatientBinding();
-  if (who.role != security::Role::kAdmin &&
-      !(bound &&
-        who.scopes.Allows("AuditEvent", id.empty() ? security::kSearch : security::kRead))) {
-    return responder.Send(Failure(security::CheckAdministrator(who, "the audit log")));
+  if (core::Status s = security::CheckAuditLogReader(who, !id.empty()); !s.ok()) {
+    return responder.Send(Failure(s));
   }
   if (!id.empty()) {
     int64_t seq = 0;

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include "api/routes.h"
 #include "bulk/export.h"
 #include "core/metrics.h"
 #include "http/message.h"
@@ -54,7 +55,12 @@ class FhirApi {
   struct Context;
   struct Access;
   class AuditingSink;
-  void Route(Context& ctx, http::Responder& responder);
+  // The handler of a matched route, after its guard passed.
+  void Dispatch(Context& ctx, http::Responder& responder, const RouteMatch& match);
+  // The route's guard (routes.h) for this principal (null: no valid token).
+  core::Status CheckGuard(const RouteInfo& route, const RouteMatch& match,
+                          const security::Principal* who) const;
+  http::Response NoRoute(const http::Request& request, int status) const;
   // The base URL links name: options_.base_url, else the scheme and the request's Host.
   std::string BaseUrl(const http::Request& request) const;
   // POST /auth/token (security/token_service.h).

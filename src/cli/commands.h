@@ -58,6 +58,9 @@ struct ClientArgs {
 };
 int RunClient(const ClientArgs& args);
 
+// Prints the API's route table.
+int RunRoutes();
+
 struct AuditArgs {
   std::string data_dir;
 };

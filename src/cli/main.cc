@@ -9,6 +9,7 @@
 //                      [--patient ID] [--organization ID] [--name NAME]
 //   medulla client list|remove [--data-dir DIR] [--id ID]
 //   medulla audit verify [--data-dir DIR]
+//   medulla routes
 //   medulla --version
 #include <CLI/CLI.hpp>
 
@@ -79,6 +80,9 @@ int main(int argc, char** argv) {
                             "Data directory (default ./var/medulla)");
   client_remove->add_option("--id", client.id, "The client_id")->required();
 
+  auto* routes_cmd = app.add_subcommand(
+      "routes", "Print every HTTP route with the guard that decides access to it");
+
   medulla::cli::AuditArgs audit;
   auto* audit_cmd = app.add_subcommand("audit", "Work with the audit log");
   auto* verify_cmd = audit_cmd->add_subcommand(
@@ -107,6 +111,7 @@ int main(int argc, char** argv) {
   if (reindex_cmd->parsed()) return medulla::cli::RunReindex(reindex);
   if (token_cmd->parsed()) return medulla::cli::RunToken(token);
   if (verify_cmd->parsed()) return medulla::cli::RunAuditVerify(audit);
+  if (routes_cmd->parsed()) return medulla::cli::RunRoutes();
   for (auto* sub : {client_add, client_list, client_remove}) {
     if (sub->parsed()) {
       client.action = sub->get_name();

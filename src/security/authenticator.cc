@@ -1,5 +1,7 @@
 #include "security/authenticator.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "json/parse.h"
@@ -27,12 +29,14 @@ core::Result<std::shared_ptr<const Principal>> Authenticator::Authenticate(
   {
     std::shared_lock lock(cache_mu_);
     if (auto it = cache_.find(std::string(token)); it != cache_.end()) {
-      if (now <= it->second.valid_until) return it->second.principal;
+      // valid_until is exclusive, as VerifyJwt's exp check is.
+      if (now < it->second.valid_until) return it->second.principal;
       return core::Fail(core::Unauthenticated("the token has expired"));
     }
   }
   int64_t leeway = options_.leeway_seconds;
-  if (auto header = DecodeJwtUnverified(token); header && header->kid == options_.local_kid) {
+  if (auto header = DecodeJwtUnverified(token);
+      header && !options_.local_kid.empty() && header->kid == options_.local_kid) {
     leeway = 0;
   }
   JwtExpectations expect{options_.issuer, options_.audience, now, leeway,
@@ -87,7 +91,10 @@ core::Result<Principal> Authenticator::PrincipalFromClaims(const JwtClaims& clai
     if (p.patient.empty()) p.patient = std::string(fhir_user.substr(fhir_user.rfind('/') + 1));
   } else if (fhir_user.find("Practitioner") != std::string_view::npos) {
     role = Role::kClinician;
-  } else if (requested.HasSystemScope()) {
+  } else if (requested.HasSystemScope() &&
+             std::all_of(requested.scopes().begin(), requested.scopes().end(),
+                         [](const Scope& s) { return s.context == ScopeContext::kSystem; })) {
+    // A backend service: system/ scopes only, bounded by them like any other token.
     role = Role::kAdmin;
   } else {
     return core::Fail(core::Unauthenticated("the token names no role (role or fhirUser claim)"));

@@ -160,10 +160,9 @@ core::Status SaveClientsFile(const std::string& path,
     return core::Internal(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
   }
   // The rename itself must survive a crash: sync the directory.
-  std::string dir =
-      path.substr(0, path.find_last_of('/') == std::string::npos ? 1 : path.find_last_of('/'));
-  if (int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      dfd >= 0) {
+  size_t slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }

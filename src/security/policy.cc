@@ -101,4 +101,12 @@ core::Status CheckAdministrator(const Principal& p, std::string_view what) {
       fmt::format("{} needs the admin role (this token's role is {})", what, RoleName(p.role)));
 }
 
+core::Status CheckAuditLogReader(const Principal& p, bool by_id) {
+  if (p.role == Role::kAdmin) return core::OkStatus();
+  if (p.PatientBinding() && p.scopes.Allows("AuditEvent", by_id ? kRead : kSearch)) {
+    return core::OkStatus();
+  }
+  return CheckAdministrator(p, "the audit log");
+}
+
 }  // namespace medulla::security

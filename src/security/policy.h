@@ -38,4 +38,8 @@ core::Status CheckWriteContent(const Principal& p, std::string_view type,
 // need the administrator role.
 core::Status CheckAdministrator(const Principal& p, std::string_view what);
 
+// The audit log: the administrator (privacy officer) reads all of it; a patient-bound token
+// whose scopes name AuditEvent reads the entries about its own patient (the caller filters).
+core::Status CheckAuditLogReader(const Principal& p, bool by_id);
+
 }  // namespace medulla::security

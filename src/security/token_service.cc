@@ -99,6 +99,14 @@ std::expected<IssuedToken, OAuthError> TokenService::Issue(const TokenRequest& r
   ScopeSet granted = ScopeSet::Parse(request.scope)
                          .Intersect(ScopeSet::Parse(c.scope))
                          .Intersect(RoleCeiling(c.role));
+  if (c.patient.empty()) {
+    // patient/ scopes need a patient to be about: without one the token would be refused.
+    ScopeSet without_patient;
+    for (const Scope& s : granted.scopes()) {
+      if (s.context != ScopeContext::kPatient) without_patient.Add(s);
+    }
+    granted = std::move(without_patient);
+  }
   if (granted.empty()) {
     return Error(400, "invalid_scope",
                  fmt::format("none of the scopes asked for is granted to this client (it may "

@@ -156,14 +156,14 @@ test('bad token requests get RFC 6749 errors, and no token', async () => {
     assert.equal(res.body.access_token, undefined, name);
     assert.equal(res.headers.get('cache-control'), 'no-store', name);
   }
-  // A repeated field and a GET are malformed requests.
+  // A repeated field is a malformed request; GET is not a method of the endpoint.
   const dup = await fetch(smart.token_endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: `${new URLSearchParams(grant(assertion('hospital-sync', h)))}&scope=system/*.rs`,
   });
   assert.equal(dup.status, 400);
-  assert.equal((await fetch(smart.token_endpoint)).status, 400);
+  assert.equal((await fetch(smart.token_endpoint)).status, 405, 'the token endpoint takes POST only');
 });
 
 test('an assertion is good for one token: a replay is refused', async () => {

@@ -1,4 +1,5 @@
 #include "security/jose.h"
+#include "security/security_fixtures.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -88,30 +89,15 @@ JwtExpectations Expect() {
 // Claims JSON: the standard valid set with members replaced, added or (value "") removed.
 // Values are raw JSON.
 std::string Claims(const std::vector<std::pair<std::string, std::string>>& changes = {}) {
-  std::vector<std::pair<std::string, std::string>> members = {
-      {"iss", "\"https://issuer.example.org\""},
-      {"sub", "\"client-1\""},
-      {"aud", "\"https://medulla.example.org/fhir\""},
-      {"iat", std::to_string(kNow - 10)},
-      {"exp", std::to_string(kNow + 300)},
-  };
-  for (const auto& [key, value] : changes) {
-    auto it =
-        std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.first == key; });
-    if (it == members.end()) {
-      if (!value.empty()) members.emplace_back(key, value);
-    } else if (value.empty()) {
-      members.erase(it);
-    } else {
-      it->second = value;
-    }
-  }
-  std::string out = "{";
-  for (const auto& [key, value] : members) {
-    if (out.size() > 1) out += ",";
-    out += "\"" + key + "\":" + value;
-  }
-  return out + "}";
+  return testing::JsonObjectWith(
+      {
+          {"iss", "\"https://issuer.example.org\""},
+          {"sub", "\"client-1\""},
+          {"aud", "\"https://medulla.example.org/fhir\""},
+          {"iat", std::to_string(kNow - 10)},
+          {"exp", std::to_string(kNow + 300)},
+      },
+      changes);
 }
 
 std::string Header(const SigningKey& key) {

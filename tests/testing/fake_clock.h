@@ -1,0 +1,20 @@
+// A clock the test sets by hand (whole seconds since the epoch).
+#pragma once
+
+#include <cstdint>
+
+#include "core/time.h"
+
+namespace medulla::testing {
+
+class FakeClock final : public core::Clock {
+ public:
+  explicit FakeClock(int64_t seconds) : now_(seconds * 1'000'000) {}
+  core::MicrosSinceEpoch Now() const override { return now_; }
+  void SetSeconds(int64_t seconds) { now_ = seconds * 1'000'000; }
+
+ private:
+  core::MicrosSinceEpoch now_;
+};
+
+}  // namespace medulla::testing
