@@ -652,11 +652,26 @@ core::Status NotVisible(const std::string& type, const std::string& id) {
 }
 }  // namespace
 
+bool FhirApi::Restricted(const security::Principal& p) {
+  return p.PatientBinding() || p.role != security::Role::kAdmin;
+}
+
+bool FhirApi::DeletionVisible(Context& ctx, const std::string& type, const std::string& id) {
+  if (!Restricted(ctx.principal())) return true;
+  // A deleted resource answers 410 only to whoever could see it: its last stored version says.
+  auto history = records_.History(type, id, {{"_count", "2"}});
+  if (!history) return false;
+  for (const store::VersionRecord& e : history->page.entries) {
+    if (!e.deleted()) return Visible(ctx, e);
+  }
+  return false;
+}
+
 void FhirApi::Read(Context& ctx, http::Responder& responder, const std::string& type,
                    const std::string& id) {
   auto rec = records_.Read(type, id);
   if (!rec) {
-    if (rec.error().code() == core::Code::kGone && ctx.principal().PatientBinding()) {
+    if (rec.error().code() == core::Code::kGone && !DeletionVisible(ctx, type, id)) {
       return responder.Send(Failure(NotVisible(type, id)));
     }
     return responder.Send(Failure(rec.error()));
@@ -669,7 +684,7 @@ void FhirApi::VRead(Context& ctx, http::Responder& responder, const std::string&
                     const std::string& id, const std::string& version) {
   auto rec = records_.VRead(type, id, version);
   if (!rec) {
-    if (rec.error().code() == core::Code::kGone && ctx.principal().PatientBinding()) {
+    if (rec.error().code() == core::Code::kGone && !DeletionVisible(ctx, type, id)) {
       return responder.Send(Failure(NotVisible(type, id)));
     }
     return responder.Send(Failure(rec.error()));
@@ -680,6 +695,13 @@ void FhirApi::VRead(Context& ctx, http::Responder& responder, const std::string&
 
 std::vector<std::string> FhirApi::PatientsOfRecord(const store::VersionRecord& r) const {
   if (r.type == "Patient") return {r.id};
+  if (r.deleted() && r.version > 1) {
+    // A deletion has no body: it belongs to the patients of the version it deleted.
+    if (auto before = records_.VRead(r.type, r.id, std::to_string(r.version - 1))) {
+      return PatientsOfRecord(*before);
+    }
+    return {};
+  }
   if (r.body.empty()) return {};
   auto doc = json::Parse(r.body);
   if (!doc) return {};
@@ -700,8 +722,17 @@ std::string ManagingOrganization(std::string_view patient_json) {
 
 security::SharingDecision FhirApi::Sharing(Access& access, const std::string& patient) {
   if (auto it = access.sharing.find(patient); it != access.sharing.end()) return it->second;
+  // The managing organisation of the patient's last stored version (a deleted patient's
+  // records still belong to it).
   std::string managing;
-  if (auto rec = records_.Read("Patient", patient)) managing = ManagingOrganization(rec->body);
+  if (auto history = records_.History("Patient", patient, {{"_count", "2"}})) {
+    for (const store::VersionRecord& e : history->page.entries) {
+      if (!e.deleted()) {
+        managing = ManagingOrganization(e.body);
+        break;
+      }
+    }
+  }
   std::vector<security::PatientConsent> consents;
   std::string unreadable;
   constexpr size_t kMaxConsents = 200;
@@ -743,10 +774,15 @@ security::SharingDecision FhirApi::Sharing(Access& access, const std::string& pa
 }
 
 bool FhirApi::SharedWith(Access& access, std::span<const std::string> patients) {
-  // Only clinicians are bounded by organisation and consent: administrators see everything,
-  // patient-bound tokens their own compartment (policy.h), and the other roles' scopes
-  // exclude clinical data.
-  if (access.principal->role != security::Role::kClinician) return true;
+  // Clinicians are bounded by organisation and consent; administrators see everything and
+  // patient-bound tokens their own compartment (policy.h).
+  const security::Role role = access.principal->role;
+  // Dispatchers and public-health analysts see no record that belongs to a patient (an
+  // individual MeasureReport, a Device assigned to someone), whatever their scopes say.
+  if (role == security::Role::kDispatcher || role == security::Role::kAnalyst) {
+    return patients.empty();
+  }
+  if (role != security::Role::kClinician) return true;
   for (const std::string& p : patients) {
     security::SharingDecision d = Sharing(access, p);
     if (!d.allowed) return false;
@@ -791,12 +827,35 @@ core::Status FhirApi::CheckClinicianWrite(Access& access, const store::Write& w,
       return NotVisible(w.type, w.id);
     }
   }
+  const std::string own = security::OrganizationId(access.principal->organization);
+  auto managed_here = [&](const std::string& patient) {
+    auto rec = records_.Read("Patient", patient);
+    return rec && !own.empty() && ManagingOrganization(rec->body) == own;
+  };
+  if (w.type == "Consent" || (w.type == "Patient" && w.operation == store::Operation::kDelete)) {
+    // A patient's privacy choices and their record's existence are for the organisation that
+    // manages them: sharing or break-glass must not let another widen or remove them.
+    std::vector<std::string> named = patients;
+    if (w.type == "Patient") {
+      named = {w.id};
+    } else if (w.operation != store::Operation::kCreate) {
+      if (auto current = store_.ReadCurrent(w.type, w.id)) {
+        for (std::string& p : PatientsOfRecord(*current)) named.push_back(std::move(p));
+      }
+    }
+    for (const std::string& p : named) {
+      if (!managed_here(p)) {
+        return core::PermissionDenied(fmt::format(
+            "a clinician changes {} only for patients their own organisation manages", w.type));
+      }
+    }
+    if (w.type == "Patient") return core::OkStatus();
+  }
   if (w.operation == store::Operation::kDelete) return core::OkStatus();
   if (w.type == "Patient") {
     // Demographics belong to the organisation that manages the patient: a clinician writes
     // patients their own organisation manages.
     std::string managing = ManagingOrganization("{" + w.resource.content + "}");
-    const std::string own = security::OrganizationId(access.principal->organization);
     if (own.empty() || managing != own) {
       return core::PermissionDenied(
           "a clinician writes only patients whose managingOrganization is their own "
@@ -832,6 +891,11 @@ records::WriteControl FhirApi::ControlFor(Context& ctx, bool rest_write) {
                                                                             : security::kUpdate;
     RETURN_IF_ERROR(security::CheckInteraction(who, w.type, need));
     if (who.role == security::Role::kClinician) return CheckClinicianWrite(*access, w, patients);
+    if ((who.role == security::Role::kDispatcher || who.role == security::Role::kAnalyst) &&
+        !patients.empty()) {
+      return core::PermissionDenied(fmt::format(
+          "a {} token does not write records that belong to a patient", RoleName(who.role)));
+    }
     if (!who.PatientBinding()) return core::OkStatus();
     if (w.operation != store::Operation::kCreate && w.if_none_exist) {
       return core::PermissionDenied(
@@ -1154,6 +1218,9 @@ void FhirApi::CompartmentSearch(Context& ctx, http::Responder& responder,
   if (auto bound = ctx.principal().PatientBinding(); bound && *bound != patient_id) {
     return responder.Send(Failure(NotVisible("Patient", patient_id)));
   }
+  if (!SharedWith(*ctx.access, std::span(&patient_id, 1))) {
+    return responder.Send(Failure(NotVisible("Patient", patient_id)));
+  }
   auto reply = records_.Search(type, ctx.params, ctx.strict, patient_id);
   if (!reply) return responder.Send(Failure(reply.error()));
   SendSearchset(ctx, responder, fmt::format("/Patient/{}/{}", patient_id, type), *reply);
@@ -1161,6 +1228,9 @@ void FhirApi::CompartmentSearch(Context& ctx, http::Responder& responder,
 
 void FhirApi::Everything(Context& ctx, http::Responder& responder, const std::string& patient_id) {
   if (auto bound = ctx.principal().PatientBinding(); bound && *bound != patient_id) {
+    return responder.Send(Failure(NotVisible("Patient", patient_id)));
+  }
+  if (!SharedWith(*ctx.access, std::span(&patient_id, 1))) {
     return responder.Send(Failure(NotVisible("Patient", patient_id)));
   }
   auto reply = records_.Everything(patient_id, ctx.params, ctx.strict);
@@ -1178,8 +1248,12 @@ void FhirApi::SendSearchset(Context& ctx, http::Responder& responder, const std:
   size_t before = page.resources.size() + page.included.size();
   std::erase_if(page.resources, hidden);
   std::erase_if(page.included, hidden);
-  if (page.resources.size() + page.included.size() < before) {
-    page.total.reset();  // the count would tell how many were withheld
+  if (Restricted(ctx.principal())) {
+    // Whether anything was withheld, and how much, would tell what exists: a restricted token
+    // gets no total and no warning, filtered or not.
+    page.total.reset();
+  } else if (page.resources.size() + page.included.size() < before) {
+    page.total.reset();
     reply->ignored.push_back("some resources were left out: this token may not see them");
   }
   size_t bytes = 0;
@@ -1233,12 +1307,10 @@ void FhirApi::History(Context& ctx, http::Responder& responder, const std::strin
   if (!reply) return responder.Send(Failure(reply.error()));
   const bool had_entries = !reply->page.entries.empty();
   std::erase_if(reply->page.entries, [&](const store::VersionRecord& e) {
-    // A deletion has no body: it shows to whoever may see the resource's other versions, which
-    // for a patient-bound token means it is left out.
+    // A deletion shows to whoever may see the version it deleted (PatientsOfRecord).
     return !Visible(ctx, e);
   });
-  if (had_entries && reply->page.entries.empty() && !id.empty() &&
-      ctx.principal().PatientBinding()) {
+  if (had_entries && reply->page.entries.empty() && !id.empty() && Restricted(ctx.principal())) {
     return responder.Send(Failure(NotVisible(type, id)));
   }
   if (!id.empty() && reply->page.entries.empty()) {

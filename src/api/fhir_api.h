@@ -70,6 +70,11 @@ class FhirApi {
   // Whether the requester may see `r` (its type's scope and its patient); a visible record's
   // patients join the request's audit entry.
   bool Visible(Context& ctx, const store::VersionRecord& r);
+  // Whether the principal sees less than everything (not an administrator): such tokens get no
+  // hints about what they cannot see (totals, 410 for others' deletions).
+  static bool Restricted(const security::Principal& p);
+  // Whether a deleted resource answers 410 (its last version was visible) rather than 404.
+  bool DeletionVisible(Context& ctx, const std::string& type, const std::string& id);
   // Whether a clinician's organisation may see these patients' data (security/consent.h);
   // true for every other role. Marks the access break-glass when that is what let it through.
   bool SharedWith(Access& access, std::span<const std::string> patients);

@@ -35,72 +35,7 @@ const isClinician = (c) => c.p.role === 'clinician';
 const hiddenFrom = (c) => !sees(c.p, c.type, c.pid);
 const only = (msgs, re) => msgs.length > 0 && msgs.every((m) => re.test(m));
 
-const KNOWN_BUG = [
-  {
-    id: 'deleted-resource-of-unshared-patient-answers-410',
-    what: 'A clinician reading a deleted resource of a patient not shared with it gets 410 Gone ' +
-      '("X was deleted (version N)") instead of 404: it learns the resource existed. docs/security.md ' +
-      'threat model: "a resource the token may not see answers 404, as one that does not exist (a deleted ' +
-      'one too)". FhirApi::Read and FhirApi::VRead (src/api/fhir_api.cc) turn kGone into 404 only when ' +
-      'PatientBinding() is set; for other principals the 410 goes out before any Visible() check.',
-    match: (c, msgs) => c.op === 'read-deleted' && isClinician(c) && hiddenFrom(c) && only(msgs, /got 410/),
-  },
-  {
-    id: 'instance-history-of-unshared-patient-answers-200',
-    what: 'A clinician asking for the history of a resource of a patient not shared with it gets 200 ' +
-      'and an empty history Bundle instead of 404 (an id that does not exist gives 404, so this tells ' +
-      'that it exists). FhirApi::History (src/api/fhir_api.cc) answers 404 for "every entry was hidden" ' +
-      'only when ctx.principal().PatientBinding() is set.',
-    match: (c, msgs) => c.op === 'history' && isClinician(c) && hiddenFrom(c) && only(msgs, /got 200/),
-  },
-  {
-    id: 'everything-of-unshared-patient-answers-200',
-    what: 'A clinician calling Patient/ID/$everything on a patient not shared with it gets 200 and a ' +
-      'searchset holding only the warning "some resources were left out" instead of 404 (a patient that ' +
-      'does not exist gives 404). FhirApi::Everything (src/api/fhir_api.cc) refuses only when a ' +
-      'PatientBinding() differs from the id; SendSearchset then filters everything out.',
-    match: (c, msgs) => c.op === 'everything' && isClinician(c) && hiddenFrom(c) && only(msgs, /got 200/),
-  },
-  {
-    id: 'compartment-search-of-unshared-patient-says-some-were-left-out',
-    what: 'A clinician searching Patient/ID/TYPE of a patient not shared with it gets a searchset whose ' +
-      'only entry is the warning "some resources were left out: this token may not see them"; a patient ' +
-      'that does not exist gives an empty searchset with total 0. The difference tells the patient ' +
-      'exists and has such records. FhirApi::CompartmentSearch (src/api/fhir_api.cc) checks only a ' +
-      'PatientBinding(); SendSearchset adds the warning whenever it filtered something.',
-    match: (c, msgs) => c.op === 'compartment' && isClinician(c) && hiddenFrom(c) && only(msgs, /left out/),
-  },
-  {
-    id: 'type-history-shows-deletions-of-unshared-patients-records',
-    what: 'TYPE/_history for a clinician lists the deletion entries (fullUrl, request DELETE TYPE/ID, ' +
-      'ETag) of Observations, Consents and MeasureReports of patients not shared with it. FhirApi::History ' +
-      '(src/api/fhir_api.cc) filters with Visible(); a deletion has no body, so PatientsOfRecord() is ' +
-      'empty and SharedWith() passes it, although the comment there says a deletion "shows to whoever ' +
-      'may see the resource\'s other versions".',
-    match: (c, msgs) => c.op === 'history-type' && isClinician(c) && only(msgs, /\(a deletion entry\)$/),
-  },
-  {
-    id: 'individual-measurereport-visible-to-dispatcher-and-analyst',
-    what: 'Dispatchers ("no clinical records") and analysts ("aggregates and definitions only", ' +
-      'principal.cc: "no record names a patient") read, search, get the history of, and see in ' +
-      'Patient/ID/MeasureReport every individual MeasureReport (type individual, subject Patient/ID, in ' +
-      'the patient\'s compartment), of any patient and whatever the consent; a deleted one answers 410 ' +
-      'rather than 404. Their ceilings grant MeasureReport.rs by type, and FhirApi::SharedWith ' +
-      '(src/api/fhir_api.cc) returns true for every role but clinician ("the other roles\' scopes ' +
-      'exclude clinical data"), so Visible() passes any MeasureReport that names a patient.',
-    match: (c) => ['dispatcher', 'analyst'].includes(c.p.role) && c.type === 'MeasureReport' &&
-      (c.state !== null || c.op === 'search-all' || c.op === 'history-type'),
-  },
-  {
-    id: 'clinician-deletes-patient-its-organisation-does-not-manage',
-    what: 'A clinician deletes a Patient managed by another organisation when the patient is shared ' +
-      'with it by consent, or through break-glass (204). Updating the same Patient is refused with 403 ' +
-      '"a clinician writes only patients whose managingOrganization is their own organisation"; ' +
-      'FhirApi::CheckClinicianWrite (src/api/fhir_api.cc) returns OK for every delete before it reaches ' +
-      'that Patient rule.',
-    match: (c, msgs) => c.op === 'delete' && c.type === 'Patient' && isClinician(c) && only(msgs, /got 204/),
-  },
-];
+const KNOWN_BUG = [];
 
 // ---------------------------------------------------------------------------------------------
 // The model
@@ -289,14 +224,17 @@ function expected(c) {
         if (c.type === 'Patient') {
           return p.org && c.managing === p.org ? allow([201], 'managed by its organisation') : deny([403], 'a clinician writes only patients its organisation manages');
         }
+        if (c.type === 'Consent' && (!p.org || patients.get(c.pid).managing !== p.org)) {
+          return deny([403], 'a patient\'s consents are written by the organisation that manages them, not by one they are shared with');
+        }
         if (!see) return deny([403], 'names a patient not shared with its organisation');
       }
       return allow([201], 'may write it');
     case 'update':
     case 'delete': {
       if (!see) return deny([404], 'exists, but not for this principal to know');
-      if (p.role === 'clinician' && c.type === 'Patient' && (!p.org || patients.get(c.pid).managing !== p.org)) {
-        return deny([403], 'demographics belong to the managing organisation: a clinician writes only patients its organisation manages');
+      if (p.role === 'clinician' && ['Patient', 'Consent'].includes(c.type) && (!p.org || patients.get(c.pid).managing !== p.org)) {
+        return deny([403], 'demographics and consents belong to the managing organisation: a clinician changes them only for patients its organisation manages');
       }
       return allow(c.op === 'update' ? [200] : [204], 'may write it');
     }
