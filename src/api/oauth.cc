@@ -16,10 +16,10 @@ void NoStore(http::Response& r) {
 
 }  // namespace
 
-std::expected<security::TokenRequest, security::OAuthError> ParseTokenRequest(
+core::Expected<security::TokenRequest, security::OAuthError> ParseTokenRequest(
     const http::Request& request) {
   auto error = [](std::string description) {
-    return std::unexpected(
+    return core::UnexpectedOf<security::OAuthError>(
         security::OAuthError{400, "invalid_request", std::move(description), {}});
   };
   if (request.method != "POST") return error("the token endpoint takes POST only");

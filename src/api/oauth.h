@@ -11,7 +11,7 @@ namespace medulla::api {
 
 // The fields of an application/x-www-form-urlencoded body. Repeated fields are an error
 // (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once").
-std::expected<security::TokenRequest, security::OAuthError> ParseTokenRequest(
+core::Expected<security::TokenRequest, security::OAuthError> ParseTokenRequest(
     const http::Request& request);
 
 http::Response TokenResponse(const security::IssuedToken& token);

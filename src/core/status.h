@@ -127,10 +127,14 @@ inline Status Internal(std::string m) {
 #if defined(__cpp_lib_expected)
 template <typename T, typename E>
 using Expected = std::expected<T, E>;
+template <typename E>
+using UnexpectedOf = std::unexpected<E>;
 using Unexpected = std::unexpected<Status>;
 #else
 template <typename T, typename E>
 using Expected = tl::expected<T, E>;
+template <typename E>
+using UnexpectedOf = tl::unexpected<E>;
 using Unexpected = tl::unexpected<Status>;
 #endif
 

@@ -13,9 +13,9 @@ constexpr std::string_view kJwtBearer = "urn:ietf:params:oauth:client-assertion-
 // SMART Backend Services: "exp ... no more than five minutes in the future".
 constexpr int64_t kMaxAssertionLifetime = 300;
 
-std::unexpected<OAuthError> Error(int status, std::string error, std::string description,
-                                  std::string client_id = {}) {
-  return std::unexpected(
+core::UnexpectedOf<OAuthError> Error(int status, std::string error, std::string description,
+                                     std::string client_id = {}) {
+  return core::UnexpectedOf<OAuthError>(
       OAuthError{status, std::move(error), std::move(description), std::move(client_id)});
 }
 
@@ -35,8 +35,8 @@ bool TokenService::FirstUse(const std::string& client_id, const std::string& jti
   return seen_.emplace(client_id + ' ' + jti, expires).second;
 }
 
-std::expected<IssuedToken, OAuthError> TokenService::Issue(const TokenRequest& request,
-                                                           std::string_view token_endpoint) {
+core::Expected<IssuedToken, OAuthError> TokenService::Issue(const TokenRequest& request,
+                                                            std::string_view token_endpoint) {
   if (request.grant_type != "client_credentials") {
     return Error(400, "unsupported_grant_type",
                  request.grant_type.empty()

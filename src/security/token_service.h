@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstdint>
-#include <expected>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -61,8 +60,8 @@ class TokenService {
                const core::Clock& clock);
 
   // `token_endpoint`: the URL the request was sent to, as this server names itself.
-  std::expected<IssuedToken, OAuthError> Issue(const TokenRequest& request,
-                                               std::string_view token_endpoint);
+  core::Expected<IssuedToken, OAuthError> Issue(const TokenRequest& request,
+                                                std::string_view token_endpoint);
 
  private:
   // Records the assertion's jti until it expires; false when it was already used.
