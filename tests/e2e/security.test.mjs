@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { MedullaServer, mintToken, runMedulla } from './lib/server.mjs';
 
@@ -48,6 +50,47 @@ test('no token, a forged one, alg=none and a token for another data directory ge
   assert.equal((await as(stranger, 'GET', `/Patient/${alice}`)).status, 401, "another installation's key");
   const res = await as(null, 'GET', '/metadata');
   assert.equal(res.status, 200, 'the CapabilityStatement needs no token');
+});
+
+test('expired, mis-addressed, mis-issued and HS256-with-the-public-key tokens get 401, each refusal audited', async () => {
+  // Tokens made here with the data directory's own signing key, so that each is refused for its
+  // claims or algorithm and not for an unknown key; the control token shows the signing works.
+  const priv = crypto.createPrivateKey(fs.readFileSync(path.join(server.dataDir, 'keys', 'token-signing.pem')));
+  const publicPem = crypto.createPublicKey(priv).export({ type: 'spki', format: 'pem' });
+  const [h0, p0] = server.token.split('.');
+  const { kid } = JSON.parse(Buffer.from(h0, 'base64url').toString());
+  const claims = JSON.parse(Buffer.from(p0, 'base64url').toString());
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const sign = (changes, alg = 'RS256') => {
+    const input = `${b64({ alg, typ: 'JWT', kid })}.${b64({ ...claims, jti: crypto.randomUUID(), ...changes })}`;
+    const sig = alg === 'RS256' ? crypto.sign('sha256', Buffer.from(input), priv)
+      : crypto.createHmac('sha256', publicPem).update(input).digest();
+    return `${input}.${sig.toString('base64url')}`;
+  };
+  assert.equal((await as(sign({}), 'GET', `/Patient/${alice}`)).status, 200, 'the control token is accepted');
+  const attacks = {
+    expired: sign({ iat: now - 7200, exp: now - 3600 }),
+    'not-yet-valid': sign({ nbf: now + 3600 }),
+    'wrong-audience': sign({ aud: 'urn:somewhere-else' }),
+    'wrong-issuer': sign({ iss: 'https://attacker.example' }),
+    'hs256-with-public-key': sign({}, 'HS256'),
+  };
+  for (const [name, token] of Object.entries(attacks)) {
+    assert.equal((await as(token, 'GET', `/Patient/${alice}?attack=${name}`)).status, 401, name);
+  }
+  // A patient token reaching another patient inside a batch is refused entry by entry.
+  const pt = mintToken(server.dataDir, ['--role', 'patient', '--patient', alice]);
+  const batch = await as(pt, 'POST', '/', { resourceType: 'Bundle', type: 'batch', entry: [
+    { request: { method: 'GET', url: `Patient/${bob}` } }, { request: { method: 'GET', url: `Observation?subject=Patient/${bob}` } }] });
+  assert.equal(batch.status, 200);
+  assert.match(batch.body.entry[0].response.status, /^404/);
+  assert.ok(!JSON.stringify(batch.body).includes('"family":"Bob"'), 'Bob leaks through a batch');
+  const log = await as(server.token, 'GET', '/AuditEvent?_count=1000');
+  for (const name of Object.keys(attacks)) {
+    assert.ok(log.body.entry.some((e) => e.resource.outcome === '4' &&
+      e.resource.entity.some((x) => (x.description || '').includes(`attack=${name}`))), `the ${name} refusal is audited`);
+  }
 });
 
 test('a patient token reaches its own compartment and nothing else, by any path', async () => {
