@@ -207,18 +207,22 @@ Principal Make(Role role, std::string_view scopes, std::string patient = "") {
   return p;
 }
 
+// PatientBinding() views the principal's own string: the principals are kept alive here.
 TEST(PatientBindingTest, PatientAndDeviceAreBoundToTheirPatient) {
-  auto patient = Make(Role::kPatient, "patient/*.rs", "p1").PatientBinding();
+  const Principal patient_principal = Make(Role::kPatient, "patient/*.rs", "p1");
+  auto patient = patient_principal.PatientBinding();
   ASSERT_TRUE(patient.has_value());
   EXPECT_EQ(*patient, "p1");
-  auto device = Make(Role::kDevice, "patient/Observation.crs", "p2").PatientBinding();
+  const Principal device_principal = Make(Role::kDevice, "patient/Observation.crs", "p2");
+  auto device = device_principal.PatientBinding();
   ASSERT_TRUE(device.has_value());
   EXPECT_EQ(*device, "p2");
 }
 
 TEST(PatientBindingTest, PatientRoleIsBoundEvenWithoutScopesOrPatient) {
   // The binding is there (empty): such a principal reaches no patient's data (policy.h).
-  auto bound = Make(Role::kPatient, "", "").PatientBinding();
+  const Principal principal = Make(Role::kPatient, "", "");
+  auto bound = principal.PatientBinding();
   ASSERT_TRUE(bound.has_value());
   EXPECT_TRUE(bound->empty());
 }
@@ -231,10 +235,12 @@ TEST(PatientBindingTest, UserScopesAreNotBound) {
 }
 
 TEST(PatientBindingTest, PatientLevelScopesBindAnyRole) {
-  auto bound = Make(Role::kClinician, "patient/*.rs", "p3").PatientBinding();
+  const Principal clinician = Make(Role::kClinician, "patient/*.rs", "p3");
+  auto bound = clinician.PatientBinding();
   ASSERT_TRUE(bound.has_value());
   EXPECT_EQ(*bound, "p3");
-  auto admin = Make(Role::kAdmin, "patient/Observation.r", "p4").PatientBinding();
+  const Principal admin_principal = Make(Role::kAdmin, "patient/Observation.r", "p4");
+  auto admin = admin_principal.PatientBinding();
   ASSERT_TRUE(admin.has_value());
   EXPECT_EQ(*admin, "p4");
 }
