@@ -53,9 +53,8 @@ constexpr RouteInfo kRoutes[] = {
 };
 
 // Matches `path` against `pattern`, filling captures into `m`.
-bool Matches(std::string_view pattern, const std::vector<std::string_view>& segs,
+bool Matches(const std::vector<std::string_view>& want, const std::vector<std::string_view>& segs,
              const std::function<bool(std::string_view)>& is_type, RouteMatch& m) {
-  std::vector<std::string_view> want = SplitPath(pattern);
   if (want.size() != segs.size()) return false;
   RouteMatch local;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -133,11 +132,19 @@ RouteMatch MatchRoute(std::string_view method, std::string_view path,
                       const std::function<bool(std::string_view)>& is_resource_type) {
   std::vector<std::string_view> segs = SplitPath(path);
   std::string_view m = method == "HEAD" ? "GET" : method;
+  // The patterns' segments, split once (this runs on every request).
+  static const std::vector<std::vector<std::string_view>> patterns = [] {
+    std::vector<std::vector<std::string_view>> out;
+    for (const RouteInfo& route : kRoutes) out.push_back(SplitPath(route.pattern));
+    return out;
+  }();
   RouteMatch out;
   bool path_known = false;
-  for (const RouteInfo& route : kRoutes) {
+  for (size_t i = 0; i < std::size(kRoutes); ++i) {
+    const RouteInfo& route = kRoutes[i];
+    if (patterns[i].size() != segs.size()) continue;
     RouteMatch candidate;
-    if (!Matches(route.pattern, segs, is_resource_type, candidate)) continue;
+    if (!Matches(patterns[i], segs, is_resource_type, candidate)) continue;
     if (route.method != m) {
       path_known = true;
       continue;
