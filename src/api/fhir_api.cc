@@ -268,13 +268,18 @@ std::string FhirApi::BaseUrl(const http::Request& request) const {
   return fmt::format("{}://{}", request.secure ? "https" : "http", plain ? host : "localhost");
 }
 
-void FhirApi::TokenEndpoint(http::Request& request, http::Responder responder) {
-  // Audited like any access (interaction "login"): who obtained a token, from where, and who
-  // tried and failed. The form body, which holds the signed assertion, is not recorded.
+std::shared_ptr<FhirApi::Access> FhirApi::NewAccess(const http::Request& request) {
   auto access = std::make_shared<Access>();
   access->remote = request.remote;
   access->method = request.method;
   access->target = request.target;
+  return access;
+}
+
+void FhirApi::TokenEndpoint(http::Request& request, http::Responder responder) {
+  // Audited like any access (interaction "login"): who obtained a token, from where, and who
+  // tried and failed. The form body, which holds the signed assertion, is not recorded.
+  auto access = NewAccess(request);
   access->interaction = "login";
   http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));
   auto parsed = ParseTokenRequest(request);
@@ -312,10 +317,7 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
   }
   // Everything else is audited, and needs a valid token except the server's self-description
   // (the CapabilityStatement and the SMART configuration, which say how to get a token).
-  auto access = std::make_shared<Access>();
-  access->remote = request.remote;
-  access->method = request.method;
-  access->target = request.target;
+  auto access = NewAccess(request);
   if (route) access->interaction = std::string(route->interaction);
   const bool self_description = route && route->guard == Guard::kSelfDescription;
   if (options_.authenticator == nullptr) {
@@ -382,16 +384,13 @@ http::Response FhirApi::NoRoute(const http::Request& request, int status) const 
     return Outcome(405, core::Unsupported(fmt::format("{} is not allowed on {}", request.method,
                                                       request.path())));
   }
-  std::string_view path = request.path();
-  std::string_view first = path.substr(path.find_first_not_of('/') == std::string_view::npos
-                                           ? path.size()
-                                           : path.find_first_not_of('/'));
-  first = first.substr(0, first.find('/'));
-  if (!first.empty() && std::isupper(static_cast<unsigned char>(first[0])) &&
-      !records_.IsResourceType(first)) {
-    return Outcome(404, core::NotFound(fmt::format("'{}' is not a FHIR R4 resource type", first)));
+  std::vector<std::string_view> segs = SplitPath(request.path());
+  if (!segs.empty() && std::isupper(static_cast<unsigned char>(segs[0][0])) &&
+      !records_.IsResourceType(segs[0])) {
+    return Outcome(404,
+                   core::NotFound(fmt::format("'{}' is not a FHIR R4 resource type", segs[0])));
   }
-  return Outcome(404, core::NotFound(fmt::format("no route for {}", path)));
+  return Outcome(404, core::NotFound(fmt::format("no route for {}", request.path())));
 }
 
 core::Status FhirApi::CheckGuard(const RouteInfo& route, const RouteMatch& match,
@@ -656,15 +655,22 @@ bool FhirApi::Restricted(const security::Principal& p) {
   return p.PatientBinding() || p.role != security::Role::kAdmin;
 }
 
+std::optional<store::VersionRecord> FhirApi::LastStoredVersion(const std::string& type,
+                                                               const std::string& id) const {
+  // History is newest first: the deletion, if any, then the version it deleted.
+  auto history = records_.History(type, id, {{"_count", "2"}});
+  if (!history) return std::nullopt;
+  for (store::VersionRecord& e : history->page.entries) {
+    if (!e.deleted()) return std::move(e);
+  }
+  return std::nullopt;
+}
+
 bool FhirApi::DeletionVisible(Context& ctx, const std::string& type, const std::string& id) {
   if (!Restricted(ctx.principal())) return true;
   // A deleted resource answers 410 only to whoever could see it: its last stored version says.
-  auto history = records_.History(type, id, {{"_count", "2"}});
-  if (!history) return false;
-  for (const store::VersionRecord& e : history->page.entries) {
-    if (!e.deleted()) return Visible(ctx, e);
-  }
-  return false;
+  auto last = LastStoredVersion(type, id);
+  return last && Visible(ctx, *last);
 }
 
 void FhirApi::Read(Context& ctx, http::Responder& responder, const std::string& type,
@@ -725,14 +731,8 @@ security::SharingDecision FhirApi::Sharing(Access& access, const std::string& pa
   // The managing organisation of the patient's last stored version (a deleted patient's
   // records still belong to it).
   std::string managing;
-  if (auto history = records_.History("Patient", patient, {{"_count", "2"}})) {
-    for (const store::VersionRecord& e : history->page.entries) {
-      if (!e.deleted()) {
-        managing = ManagingOrganization(e.body);
-        break;
-      }
-    }
-  }
+  if (auto last = LastStoredVersion("Patient", patient))
+    managing = ManagingOrganization(last->body);
   std::vector<security::PatientConsent> consents;
   std::string unreadable;
   constexpr size_t kMaxConsents = 200;

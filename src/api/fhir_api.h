@@ -63,6 +63,8 @@ class FhirApi {
   http::Response NoRoute(const http::Request& request, int status) const;
   // The base URL links name: options_.base_url, else the scheme and the request's Host.
   std::string BaseUrl(const http::Request& request) const;
+  // A request's audit record with who-asks-what filled in from the request.
+  static std::shared_ptr<Access> NewAccess(const http::Request& request);
   // POST /auth/token (security/token_service.h).
   void TokenEndpoint(http::Request& request, http::Responder responder);
   // The policy's view of a stored resource: the patients it belongs to (a Patient: itself).
@@ -73,6 +75,9 @@ class FhirApi {
   // Whether the principal sees less than everything (not an administrator): such tokens get no
   // hints about what they cannot see (totals, 410 for others' deletions).
   static bool Restricted(const security::Principal& p);
+  // The newest version that is not a deletion (a deleted resource's last content).
+  std::optional<store::VersionRecord> LastStoredVersion(const std::string& type,
+                                                        const std::string& id) const;
   // Whether a deleted resource answers 410 (its last version was visible) rather than 404.
   bool DeletionVisible(Context& ctx, const std::string& type, const std::string& id);
   // Whether a clinician's organisation may see these patients' data (security/consent.h);

@@ -51,14 +51,10 @@ core::Result<ConsentRule> ReadRule(const json::Value& p, std::string_view consen
     for (const json::Value* a : actors->items()) {
       const json::Value* ref = a->is_object() ? a->Find("reference") : nullptr;
       std::string_view r = ref && ref->is_object() ? ref->StringOr("reference") : "";
+      if (r.empty()) continue;
+      rule.names_actors = true;
       if (r.find("Organization/") != std::string_view::npos) {
         rule.organizations.push_back(OrganizationId(r));
-      } else if (!r.empty()) {
-        // An actor this model cannot match (a Practitioner, a CareTeam): keep it so the rule
-        // does not widen to "everyone"; it matches no organisation.
-        std::string unmatched(1, '\x01');
-        unmatched += r;
-        rule.organizations.push_back(std::move(unmatched));
       }
     }
   }
@@ -83,8 +79,8 @@ bool Applies(const ConsentRule& rule, std::string_view organization,
              const std::vector<std::string>& purposes, core::MicrosSinceEpoch now) {
   if (rule.period_begin && now < rule.period_begin) return false;
   if (rule.period_end && now >= rule.period_end) return false;
-  if (!rule.organizations.empty() && std::find(rule.organizations.begin(), rule.organizations.end(),
-                                               organization) == rule.organizations.end()) {
+  if (rule.names_actors && std::find(rule.organizations.begin(), rule.organizations.end(),
+                                     organization) == rule.organizations.end()) {
     return false;
   }
   if (!rule.purposes.empty() &&
@@ -168,7 +164,7 @@ SharingDecision DecideSharing(const Principal& clinician, std::string_view manag
   SharingDecision d;
   const ConsentRule* rule =
       governing ? Deciding(governing->provision, own, clinician.purpose_of_use, now) : nullptr;
-  if (rule && !rule->permit && managed_here && rule->organizations.empty()) {
+  if (rule && !rule->permit && managed_here && !rule->names_actors) {
     // A general "do not share" does not cut the patient off from the organisation that
     // manages their care; only a denial naming it does.
     rule = nullptr;

@@ -35,6 +35,9 @@ namespace medulla::security {
 // One provision of a Consent, reduced to what the sharing decision reads.
 struct ConsentRule {
   bool permit = false;
+  // Whether the rule names actors at all: one that names only people or teams (which this
+  // model cannot match) applies to no organisation, not to every one.
+  bool names_actors = false;
   std::vector<std::string> organizations;  // actor references to Organization, as ids
   std::vector<std::string> purposes;       // purpose codes (v3 ActReason)
   core::MicrosSinceEpoch period_begin = 0;

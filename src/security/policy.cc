@@ -42,22 +42,6 @@ constexpr std::string_view kDirectoryTypes[] = {
     "GraphDefinition",
 };
 
-std::string_view InteractionName(Interaction i) {
-  switch (i) {
-    case kCreate:
-      return "c";
-    case kRead:
-      return "r";
-    case kUpdate:
-      return "u";
-    case kDelete:
-      return "d";
-    case kSearch:
-      return "s";
-  }
-  return "?";
-}
-
 }  // namespace
 
 bool IsDirectoryType(std::string_view type) {
@@ -70,8 +54,8 @@ core::Status CheckInteraction(const Principal& p, std::string_view type, Interac
   return core::PermissionDenied(
       fmt::format("the token's scopes do not grant '{}' on {} (role {}): a scope such as "
                   "user/{}.{} is needed",
-                  InteractionName(interaction), std::string(type), RoleName(p.role),
-                  std::string(type), InteractionName(interaction)));
+                  InteractionLetter(interaction), std::string(type), RoleName(p.role),
+                  std::string(type), InteractionLetter(interaction)));
 }
 
 bool CanSee(const Principal& p, std::string_view type, std::span<const std::string> patients) {

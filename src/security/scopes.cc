@@ -89,6 +89,22 @@ bool ScopeSet::HasSystemScope() const {
                      [](const Scope& s) { return s.context == ScopeContext::kSystem; });
 }
 
+char InteractionLetter(Interaction interaction) {
+  switch (interaction) {
+    case kCreate:
+      return 'c';
+    case kRead:
+      return 'r';
+    case kUpdate:
+      return 'u';
+    case kDelete:
+      return 'd';
+    case kSearch:
+      return 's';
+  }
+  return '?';
+}
+
 ScopeSet ScopeSet::Intersect(const ScopeSet& ceiling) const {
   ScopeSet out;
   for (const Scope& want : scopes_) {

@@ -20,6 +20,9 @@ enum Interaction : uint8_t {
 };
 constexpr uint8_t kAllInteractions = kCreate | kRead | kUpdate | kDelete | kSearch;
 
+// The SMART v2 letter of one interaction: c, r, u, d or s.
+char InteractionLetter(Interaction interaction);
+
 // patient/: the data of the patient in the token's context; user/: what the user may see;
 // system/: a backend service, no user.
 enum class ScopeContext : uint8_t { kPatient, kUser, kSystem };

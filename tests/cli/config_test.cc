@@ -96,7 +96,8 @@ TEST_F(ConfigTest, PlainHttpOnlyOnLoopbackUnlessBehindAProxy) {
 }
 
 TEST_F(ConfigTest, TlsFilesFromFileAndEnvironment) {
-  std::string path = Write("[server]\ntls_cert = \"/etc/medulla/chain.pem\"\ntls_key = \"k.pem\"\n");
+  std::string path =
+      Write("[server]\ntls_cert = \"/etc/medulla/chain.pem\"\ntls_key = \"k.pem\"\n");
   setenv("MEDULLA_TLS_KEY", "/etc/medulla/key.pem", 1);
   auto c = LoadConfig(path);
   unsetenv("MEDULLA_TLS_KEY");

@@ -15,13 +15,8 @@ const ids = {};
 const tokens = {};
 
 async function call(srv, token, method, p, body) {
-  const res = await fetch(`${srv.base}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+  const res = await srv.http.request(method, p, { headers: { authorization: `Bearer ${token}` }, body });
+  return { status: res.status, body: res.json ?? null };
 }
 
 const patient = (family, org) => ({ resourceType: 'Patient', name: [{ family }], managingOrganization: { reference: `Organization/${org}` } });

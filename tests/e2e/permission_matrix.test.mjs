@@ -464,19 +464,8 @@ function seededVisible(p, type) {
 let server;
 const tokens = new Map();
 
-async function call(token, method, p, body) {
-  const headers = { accept: 'application/fhir+json', authorization: token ? `Bearer ${token}` : '' };
-  if (body !== undefined) headers['content-type'] = 'application/fhir+json';
-  const url = /^https?:/.test(p) ? p : `${server.base}${p}`;
-  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let json;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
+function call(token, method, p, body) {
+  return server.http.request(method, p, { headers: { authorization: token ? `Bearer ${token}` : '' }, body });
 }
 
 /** All entries of a searchset or history Bundle, following `next` links. */

@@ -19,12 +19,8 @@ let otherPatientId;
 const keys = {};
 
 async function admin(method, p, body) {
-  const res = await fetch(`${server.base}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/fhir+json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json() };
+  const res = await server.http.request(method, p, { headers: { authorization: `Bearer ${server.token}` }, body });
+  return { status: res.status, body: res.json };
 }
 
 /** An ES256 key pair whose public half is written as a JWKS file. */
