@@ -495,6 +495,62 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<char*>(mac), len);
 }
 
+struct HmacSha256Key::States {
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  using Ctx = std::unique_ptr<EVP_MD_CTX, CtxFree>;
+  Ctx inner, outer;  // SHA-256 after (key ^ ipad), after (key ^ opad)
+
+  static Ctx NewCtx() {
+    Ctx ctx(EVP_MD_CTX_new());
+    if (!ctx) ThrowCryptoFailure("HMAC-SHA256");
+    return ctx;
+  }
+};
+
+HmacSha256Key::HmacSha256Key(std::string_view key) : states_(std::make_unique<States>()) {
+  constexpr size_t kBlock = 64;  // SHA-256's block size
+  // A key longer than the block is hashed first (RFC 2104 §2); a shorter one is zero-padded.
+  std::string k = key.size() > kBlock ? Sha256(key) : std::string(key);
+  k.resize(kBlock, '\0');
+  std::string ipad(kBlock, '\0'), opad(kBlock, '\0');
+  for (size_t i = 0; i < kBlock; ++i) {
+    ipad[i] = static_cast<char>(k[i] ^ 0x36);
+    opad[i] = static_cast<char>(k[i] ^ 0x5c);
+  }
+  for (auto [ctx, pad] : {std::pair{&states_->inner, &ipad}, std::pair{&states_->outer, &opad}}) {
+    *ctx = States::NewCtx();
+    if (EVP_DigestInit_ex(ctx->get(), EVP_sha256(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx->get(), pad->data(), pad->size()) != 1) {
+      ThrowCryptoFailure("HMAC-SHA256");
+    }
+  }
+  OPENSSL_cleanse(k.data(), k.size());
+  OPENSSL_cleanse(ipad.data(), ipad.size());
+  OPENSSL_cleanse(opad.data(), opad.size());
+}
+
+HmacSha256Key::~HmacSha256Key() = default;
+HmacSha256Key::HmacSha256Key(HmacSha256Key&&) noexcept = default;
+HmacSha256Key& HmacSha256Key::operator=(HmacSha256Key&&) noexcept = default;
+
+std::string HmacSha256Key::Mac(std::string_view data) const {
+  States::Ctx ctx = States::NewCtx();
+  unsigned char inner[EVP_MAX_MD_SIZE];
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int inner_len = 0, len = 0;
+  if (EVP_MD_CTX_copy_ex(ctx.get(), states_->inner.get()) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), inner, &inner_len) != 1 ||
+      EVP_MD_CTX_copy_ex(ctx.get(), states_->outer.get()) != 1 ||
+      EVP_DigestUpdate(ctx.get(), inner, inner_len) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), mac, &len) != 1 || len != 32) {
+    ThrowCryptoFailure("HMAC-SHA256");
+  }
+  return std::string(reinterpret_cast<char*>(mac), len);
+}
+
 std::string HexEncode(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

@@ -44,7 +44,25 @@ std::optional<std::string> Base64UrlDecode(std::string_view text);
 
 std::string Sha256(std::string_view data);                            // 32 raw bytes
 std::string HmacSha256(std::string_view key, std::string_view data);  // 32 raw bytes
-std::string HexEncode(std::string_view bytes);                        // lower case
+
+// HMAC-SHA256 under one key, keyed once (RFC 2104 §2): the hash states after the inner and the
+// outer padded key are kept and copied for each message. This saves the key block and OpenSSL's
+// per-call algorithm lookup where one key MACs many short messages (the audit chain seals every
+// entry under its lock). Mac(data) == HmacSha256(key, data).
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(std::string_view key);
+  ~HmacSha256Key();
+  HmacSha256Key(HmacSha256Key&&) noexcept;
+  HmacSha256Key& operator=(HmacSha256Key&&) noexcept;
+
+  std::string Mac(std::string_view data) const;  // 32 raw bytes
+
+ private:
+  struct States;
+  std::unique_ptr<States> states_;
+};
+std::string HexEncode(std::string_view bytes);  // lower case
 // Compares in time that depends only on the lengths (for secrets and MACs).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 // n bytes from OpenSSL's CSPRNG. Throws std::runtime_error if the generator fails: there is no

@@ -278,6 +278,25 @@ TEST(HashTest, HmacSha256Rfc4231TestCase2) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
+TEST(HashTest, PreKeyedHmacEqualsHmacForEveryKeyLength) {
+  // Key lengths around SHA-256's 64-byte block: padded, exact, and hashed first (RFC 2104 §2).
+  for (size_t key_len : {0u, 1u, 4u, 63u, 64u, 65u, 131u}) {
+    std::string key(key_len, '\0');
+    for (size_t i = 0; i < key_len; ++i) key[i] = static_cast<char>(i * 7 + 1);
+    HmacSha256Key keyed(key);
+    for (std::string_view data : {"", "a", "what do ya want for nothing?"}) {
+      EXPECT_EQ(keyed.Mac(data), HmacSha256(key, data)) << "key length " << key_len;
+    }
+  }
+}
+
+TEST(HashTest, PreKeyedHmacRfc4231TestCase6) {
+  // RFC 4231 §4.7: a 131-byte key (longer than the block) and a 54-byte message.
+  HmacSha256Key keyed(std::string(131, '\xaa'));
+  EXPECT_EQ(HexEncode(keyed.Mac("Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
 TEST(HashTest, HexEncodeIsLowerCase) {
   EXPECT_EQ(HexEncode(std::string("\x00\x0f\xab\xff", 4)), "000fabff");
 }

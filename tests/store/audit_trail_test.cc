@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -208,13 +210,18 @@ TEST_F(AuditTrailTest, AFullJournalFileIsFollowedByANewOneAndDeletedOnceFolded) 
   EXPECT_FALSE(Verify().broken_seq);
 }
 
+SqliteStoreOptions StoreOptions(const testing::TempDir& dir) {
+  SqliteStoreOptions options;
+  options.data_dir = dir.path();
+  options.audit_key = kKey;
+  return options;
+}
+
 // Through the store: a read's entry is searchable at once, and survives a restart.
 TEST(SqliteStoreAuditTest, EntriesAreSearchableAtOnceAndSurviveRestart) {
   testing::TempDir dir;
   core::MetricsRegistry metrics;
-  SqliteStoreOptions options;
-  options.data_dir = dir.path();
-  options.audit_key = kKey;
+  const SqliteStoreOptions options = StoreOptions(dir);
   for (int round = 0; round < 2; ++round) {
     auto store = SqliteStore::Open(options, metrics, core::SystemClock::Instance());
     ASSERT_TRUE(store) << store.error().ToString();
@@ -231,6 +238,31 @@ TEST(SqliteStoreAuditTest, EntriesAreSearchableAtOnceAndSurviveRestart) {
   ASSERT_TRUE(v);
   EXPECT_FALSE(v->broken_seq);
   EXPECT_EQ(v->entries, 2);
+}
+
+// Under a load of reads alone (no writes, no audit searches), the commit thread still folds
+// their entries into the table: it must not sleep until the next write while the journal
+// grows (it did, once: 300,000 entries then went into the first create's transaction).
+TEST(SqliteStoreAuditTest, ReadsEntriesAreFoldedWithoutAnyWrite) {
+  testing::TempDir dir;
+  core::MetricsRegistry metrics;
+  auto store = SqliteStore::Open(StoreOptions(dir), metrics, core::SystemClock::Instance());
+  ASSERT_TRUE(store) << store.error().ToString();
+  for (int n = 1; n <= 3; ++n) {
+    (*store)->Audit({Entry(n)}, [](core::Status s) { ASSERT_TRUE(s.ok()) << s.ToString(); });
+  }
+  auto reader = Db::Open(dir.path() + "/medulla.db", /*read_only=*/true);
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  int64_t rows = 0;
+  for (int tries = 0; tries < 200 && rows < 3; ++tries) {  // up to 2 s; a fold takes ~10 ms
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto stmt = (*reader)->Prepare("SELECT count(*) FROM audit_log");
+    ASSERT_TRUE(stmt);
+    Stmt count(*stmt);
+    ASSERT_EQ(count.Step(), SQLITE_ROW);
+    rows = count.Int(0);
+  }
+  EXPECT_EQ(rows, 3);
 }
 
 }  // namespace

@@ -15,8 +15,8 @@ const std::string kGenesis(64, '0');
 
 }  // namespace
 
-std::string AuditChainHash(std::string_view key, std::string_view prev_hash, int64_t seq,
-                           int64_t recorded, const std::vector<std::string>& patients,
+std::string AuditChainHash(const security::HmacSha256Key& key, std::string_view prev_hash,
+                           int64_t seq, int64_t recorded, const std::vector<std::string>& patients,
                            std::string_view event) {
   // Unambiguous: fixed-width hash, numbers and ids (no newlines in FHIR ids) each end a line,
   // and the event, the only free text, comes last.
@@ -29,7 +29,7 @@ std::string AuditChainHash(std::string_view key, std::string_view prev_hash, int
     input += '\n';
   }
   input.append(event);
-  return security::HexEncode(security::HmacSha256(key, input));
+  return security::HexEncode(key.Mac(input));
 }
 
 core::Status AuditAppender::Load(Db& db) {
@@ -138,9 +138,9 @@ namespace {
 
 // Checks that an entry continues the chain verified so far and extends `out` with it; false,
 // with out.broken_seq and out.problem set, if it does not. `where` ends the problem's text.
-bool Extend(AuditVerification& out, std::string_view key, int64_t seq, int64_t recorded,
-            const std::vector<std::string>& patients, std::string_view event, std::string_view prev,
-            std::string_view hash, std::string_view where) {
+bool Extend(AuditVerification& out, const security::HmacSha256Key& key, int64_t seq,
+            int64_t recorded, const std::vector<std::string>& patients, std::string_view event,
+            std::string_view prev, std::string_view hash, std::string_view where) {
   auto broken = [&](int64_t at, std::string problem) {
     out.broken_seq = at;
     out.problem = fmt::format("{}{}", problem, where);
@@ -166,7 +166,7 @@ bool Extend(AuditVerification& out, std::string_view key, int64_t seq, int64_t r
 
 }  // namespace
 
-core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key) {
+core::Result<AuditVerification> VerifyAuditLog(Db& db, const security::HmacSha256Key& key) {
   AuditVerification out;
   ASSIGN_OR_RETURN(sqlite3_stmt * raw_rows,
                    db.Prepare("SELECT seq, recorded, event, prev_hash, hash FROM audit_log "
@@ -205,7 +205,8 @@ core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key) {
 
 core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
                                                    const std::vector<std::string>& journal_files,
-                                                   std::string_view key) {
+                                                   std::string_view key_bytes) {
+  const security::HmacSha256Key key(key_bytes);
   AuditVerification out;
   {
     ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true));

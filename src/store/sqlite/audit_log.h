@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "security/jose.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/store.h"
 
@@ -33,8 +34,8 @@ CREATE INDEX IF NOT EXISTS audit_patient_by_patient ON audit_patient(patient, se
 )sql";
 
 // The hex hash of one entry given the previous one's.
-std::string AuditChainHash(std::string_view key, std::string_view prev_hash, int64_t seq,
-                           int64_t recorded, const std::vector<std::string>& patients,
+std::string AuditChainHash(const security::HmacSha256Key& key, std::string_view prev_hash,
+                           int64_t seq, int64_t recorded, const std::vector<std::string>& patients,
                            std::string_view event);
 
 // An entry given its place in the chain: sequence number and hashes.
@@ -52,7 +53,7 @@ struct SealedAuditEntry {
 // transaction.
 class AuditAppender {
  public:
-  explicit AuditAppender(std::string key) : key_(std::move(key)) {}
+  explicit AuditAppender(std::string_view key) : key_(key) {}
   // Reads where the stored chain stands (at open).
   core::Status Load(Db& db);
   SealedAuditEntry Seal(AuditEntry entry);
@@ -70,7 +71,7 @@ class AuditAppender {
   void Restore(Head head) { head_ = std::move(head); }
 
  private:
-  std::string key_;
+  security::HmacSha256Key key_;
   Head head_;
 };
 
@@ -85,7 +86,7 @@ struct AuditVerification {
   std::string problem;
 };
 // Walks the whole chain in `db` (read-only use).
-core::Result<AuditVerification> VerifyAuditLog(Db& db, std::string_view key);
+core::Result<AuditVerification> VerifyAuditLog(Db& db, const security::HmacSha256Key& key);
 // The same on a database file, opened read-only (a server may be using it), followed by the
 // entries of the audit journal's files (AuditTrail::JournalFiles) not yet in the database.
 core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,

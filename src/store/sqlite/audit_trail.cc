@@ -97,6 +97,13 @@ core::Status AuditTrail::Open(const std::string& data_dir, Db& writer) {
 }
 
 core::Status AuditTrail::Append(std::vector<AuditEntry> entries) {
+  bool first_unfolded = false;
+  core::Status appended = AppendLocked(std::move(entries), first_unfolded);
+  if (first_unfolded && on_first_unfolded_) on_first_unfolded_();
+  return appended;
+}
+
+core::Status AuditTrail::AppendLocked(std::vector<AuditEntry> entries, bool& first_unfolded) {
   std::lock_guard lock(mu_);
   if (!journal_) return core::Unavailable("the audit log is not open");
   const AuditAppender::Head mark = appender_.head();
@@ -120,6 +127,7 @@ core::Status AuditTrail::Append(std::vector<AuditEntry> entries) {
   }
   sealed_.store(appender_.head().next_seq - 1, std::memory_order_release);
   unfolded_count_.store(unfolded_.size(), std::memory_order_release);
+  first_unfolded = first == 0;
   return core::OkStatus();
 }
 

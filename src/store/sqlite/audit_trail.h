@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,7 +35,10 @@ namespace medulla::store::sqlite {
 
 class AuditTrail {
  public:
-  explicit AuditTrail(std::string key) : appender_(std::move(key)) {}
+  // `on_first_unfolded` runs (outside the trail's lock) after an Append that found nothing waiting
+  // to be folded: the commit thread, which may be asleep with no writes to do, is told to fold.
+  explicit AuditTrail(std::string key, std::function<void()> on_first_unfolded = {})
+      : appender_(std::move(key)), on_first_unfolded_(std::move(on_first_unfolded)) {}
 
   // The journal files under `data_dir`, oldest first.
   static std::vector<std::string> JournalFiles(const std::string& data_dir);
@@ -64,9 +68,11 @@ class AuditTrail {
 
  private:
   core::Status OpenJournal(int64_t number);  // GUARDED_BY(mu_)
+  core::Status AppendLocked(std::vector<AuditEntry> entries, bool& first_unfolded);
 
   std::mutex mu_;
-  AuditAppender appender_;                  // GUARDED_BY(mu_)
+  AuditAppender appender_;  // GUARDED_BY(mu_)
+  std::function<void()> on_first_unfolded_;
   std::string dir_;                         // the journal directory
   int64_t journal_number_ = 0;              // GUARDED_BY(mu_): the current file's
   std::unique_ptr<AuditJournal> journal_;   // GUARDED_BY(mu_)

@@ -194,7 +194,11 @@ SqliteStore::SqliteStore(SqliteStoreOptions options, core::MetricsRegistry& metr
       clock_(clock),
       registry_(options_.search_parameters ? *options_.search_parameters
                                            : fhir::SearchParameterRegistry::Embedded()),
-      audit_(options_.audit_key),
+      audit_(options_.audit_key,
+             [this] {
+               std::lock_guard lock(queue_mu_);
+               queue_cv_.notify_one();
+             }),
       checkpoints_(metrics.GetCounter("medulla_store_checkpoints_total",
                                       "WAL checkpoints run by the background checkpointer.")),
       cache_(options_.read_cache_bytes),
@@ -730,9 +734,10 @@ void SqliteStore::CommitLoop() {
                audit_fold_wanted_;
       };
       // Audit entries in the journal are folded into the table when writes pause, like the
-      // index tail: at least every kIndexIdle under a load of reads alone.
+      // index tail: at least every kIndexIdle under a load of reads alone (the first entry
+      // journaled after a fold wakes this thread from the untimed wait).
       if (index_tail_.empty() && audit_.unfolded() == 0) {
-        queue_cv_.wait(lock, ready);
+        queue_cv_.wait(lock, [&] { return ready() || audit_.unfolded() > 0; });
       } else {
         queue_cv_.wait_for(lock, kIndexIdle, ready);
       }
