@@ -236,7 +236,9 @@ FhirApi::FhirApi(records::RecordService& records, store::Store& store,
       store_(store),
       exports_(exports),
       metrics_(metrics),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      rate_limited_(metrics.GetCounter("medulla_rate_limited_total",
+                                       "Requests refused with 429 for exceeding a rate limit.")) {
   capability_json_ =
       CapabilityStatementJson(records_.search_parameters(), options_.version, options_.base_url);
   security::Principal op;
@@ -276,6 +278,32 @@ std::shared_ptr<FhirApi::Access> FhirApi::NewAccess(const http::Request& request
   return access;
 }
 
+namespace {
+
+// The rate-limit key of a caller without a valid token: its address without the port.
+std::string AddressKey(std::string_view remote) {
+  size_t colon = remote.rfind(':');
+  return fmt::format("address {}",
+                     colon == std::string_view::npos ? remote : remote.substr(0, colon));
+}
+
+}  // namespace
+
+std::optional<http::Response> FhirApi::OverRate(security::RateLimiter* limiter,
+                                                std::string_view key, bool oauth) {
+  if (limiter == nullptr) return std::nullopt;
+  security::RateLimiter::Decision d = limiter->Admit(key);
+  if (d.admitted) return std::nullopt;
+  rate_limited_.Add();
+  const std::string message =
+      fmt::format("too many requests from this {}; retry after {} s",
+                  key.starts_with("address") ? "address" : "client", d.retry_after_seconds);
+  http::Response r = oauth ? OAuthErrorResponse({429, "temporarily_unavailable", message})
+                           : Failure(core::ResourceExhausted(message));
+  r.headers.emplace_back("Retry-After", std::to_string(d.retry_after_seconds));
+  return r;
+}
+
 void FhirApi::TokenEndpoint(http::Request& request, http::Responder responder) {
   // Audited like any access (interaction "login"): who obtained a token, from where, and who
   // tried and failed. The form body, which holds the signed assertion, is not recorded.
@@ -311,6 +339,9 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
                                         : http::Response::Text(503, "not ready\n"));
   }
   if (route && route->guard == Guard::kClientAssertion) {
+    if (auto over = OverRate(options_.address_rate, AddressKey(request.remote), true)) {
+      return responder.Send(std::move(*over));
+    }
     if (options_.token_service) return TokenEndpoint(request, std::move(responder));
     route = nullptr;  // no built-in issuer (security off)
     match.status = 404;
@@ -320,6 +351,7 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
   auto access = NewAccess(request);
   if (route) access->interaction = std::string(route->interaction);
   const bool self_description = route && route->guard == Guard::kSelfDescription;
+  std::optional<core::Status> unauthenticated;
   if (options_.authenticator == nullptr) {
     access->principal = operator_;
   } else if (!self_description || request.HasHeader("authorization")) {
@@ -327,12 +359,26 @@ void FhirApi::Handle(http::Request& request, http::Responder responder) {
     if (principal) {
       access->principal = std::move(*principal);
     } else if (!self_description) {
-      http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));
-      http::Response r = Failure(principal.error());
-      r.headers.emplace_back("WWW-Authenticate",
-                             "Bearer realm=\"medulla\", error=\"invalid_token\"");
-      return audited.Send(std::move(r));
+      unauthenticated = std::move(principal.error());
     }
+  }
+  // Rates: a client's user by client id and subject (one busy clinician does not slow the others
+  // using the same app; a backend service is its own subject), not administrators; a caller
+  // without a valid token by address.
+  const security::Principal* who = access->principal.get();
+  if (auto over =
+          who ? (who->role == security::Role::kAdmin
+                     ? std::nullopt
+                     : OverRate(options_.client_rate,
+                                fmt::format("client {} {}", who->client_id, who->subject), false))
+              : OverRate(options_.address_rate, AddressKey(request.remote), false)) {
+    return responder.Send(std::move(*over));
+  }
+  if (unauthenticated) {
+    http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));
+    http::Response r = Failure(*unauthenticated);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"medulla\", error=\"invalid_token\"");
+    return audited.Send(std::move(r));
   }
   if (options_.audit) {
     http::Responder audited(std::make_shared<AuditingSink>(*this, access, std::move(responder)));

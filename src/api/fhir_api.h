@@ -15,6 +15,7 @@
 #include "security/authenticator.h"
 #include "security/consent.h"
 #include "security/principal.h"
+#include "security/rate_limiter.h"
 #include "security/token_service.h"
 #include "store/store.h"
 
@@ -34,6 +35,12 @@ struct ApiOptions {
   security::SharingDefault sharing_default = security::SharingDefault::kOptIn;
   // false (security off, for the benchmark reference only): no audit entries.
   bool audit = true;
+  // Request rates (security/rate_limiter.h), answered 429 with Retry-After past them: a client
+  // with a valid token by its client id and subject (administrators, the operators, are not
+  // limited);
+  // requests without a valid token and token requests by the caller's address. nullptr: none.
+  security::RateLimiter* client_rate = nullptr;
+  security::RateLimiter* address_rate = nullptr;
 };
 
 class FhirApi {
@@ -65,6 +72,10 @@ class FhirApi {
   std::string BaseUrl(const http::Request& request) const;
   // A request's audit record with who-asks-what filled in from the request.
   static std::shared_ptr<Access> NewAccess(const http::Request& request);
+  // Whether the request is within its rate: `limiter` (may be null) for `key`. A 429 response
+  // with Retry-After when it is not; not audited (a flood would fill the log).
+  std::optional<http::Response> OverRate(security::RateLimiter* limiter, std::string_view key,
+                                         bool oauth);
   // POST /auth/token (security/token_service.h).
   void TokenEndpoint(http::Request& request, http::Responder responder);
   // The policy's view of a stored resource: the patients it belongs to (a Patient: itself).
@@ -136,6 +147,7 @@ class FhirApi {
   std::atomic<bool> ready_{false};
   std::string capability_json_;  // built once: the definitions never change at run time
   std::shared_ptr<const security::Principal> operator_;  // who acts when security is off
+  core::Counter& rate_limited_;
 };
 
 }  // namespace medulla::api

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -98,6 +99,15 @@ core::Status Config::Validate() {
   if (security.consent_default != "opt-in" && security.consent_default != "opt-out") {
     return core::InvalidArgument("security.consent_default must be \"opt-in\" or \"opt-out\"");
   }
+  for (auto [name, rate, burst] :
+       {std::tuple{"security.rate_limit", security.rate_limit, security.rate_burst},
+        std::tuple{"security.anonymous_rate_limit", security.anonymous_rate_limit,
+                   security.anonymous_rate_burst}}) {
+    if (!(rate >= 0 && rate <= 1e9) || !(burst >= 1 && burst <= 1e9)) {
+      return core::InvalidArgument(fmt::format(
+          "{} must be 0 (no limit) to 1e9 requests per second and its burst 1 to 1e9", name));
+    }
+  }
   if (security.token_lifetime_seconds <= 0 ||
       security.token_lifetime_seconds > security.max_token_lifetime_seconds) {
     return core::InvalidArgument(
@@ -148,6 +158,10 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["security"]["max_token_lifetime_seconds"], c.security.max_token_lifetime_seconds);
     Read(t["security"]["token_lifetime_seconds"], c.security.token_lifetime_seconds);
     Read(t["security"]["consent_default"], c.security.consent_default);
+    Read(t["security"]["rate_limit"], c.security.rate_limit);
+    Read(t["security"]["rate_burst"], c.security.rate_burst);
+    Read(t["security"]["anonymous_rate_limit"], c.security.anonymous_rate_limit);
+    Read(t["security"]["anonymous_rate_burst"], c.security.anonymous_rate_burst);
     ReadMillis(t["store"]["search_timeout_ms"], c.store.search_timeout);
     Read(t["log"]["level"], c.log_level);
   }
@@ -163,6 +177,8 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
   if (auto v = Env("MEDULLA_STORE_SYNCHRONOUS")) c.store.synchronous = v;
   if (auto v = Env("MEDULLA_SECURITY")) c.security.enabled = std::string_view(v) != "off";
   if (auto v = Env("MEDULLA_CONSENT_DEFAULT")) c.security.consent_default = v;
+  if (auto v = Env("MEDULLA_RATE_LIMIT")) c.security.rate_limit = std::atof(v);
+  if (auto v = Env("MEDULLA_ANONYMOUS_RATE_LIMIT")) c.security.anonymous_rate_limit = std::atof(v);
   if (auto v = Env("MEDULLA_AUDIT")) c.security.audit = std::string_view(v) != "off";
   if (auto v = Env("MEDULLA_SEARCH_TIMEOUT_MS"))
     c.store.search_timeout = std::chrono::milliseconds(std::atoll(v));

@@ -39,6 +39,16 @@ struct Config {
     // Patients without a consent: "opt-in" (not shared across organisations) or "opt-out"
     // (shared). security/consent.h has the model.
     std::string consent_default = "opt-in";
+    // Requests per second, and the burst allowed above it, per OAuth client and user (the
+    // token's client id and subject) with a valid token (security/rate_limiter.h);
+    // administrators are not limited. 0: no limit.
+    double rate_limit = 500;
+    double rate_burst = 1000;
+    // The same per address, for requests without a valid token (refused with 401, or the
+    // anonymous self-description) and for the token endpoint: caps password-guessing-style
+    // floods of forged tokens and assertions.
+    double anonymous_rate_limit = 50;
+    double anonymous_rate_burst = 200;
   } security;
   // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
   bool insecure_behind_proxy = false;

@@ -117,6 +117,18 @@ int RunServe(const ServeArgs& args) {
                                     ? security::SharingDefault::kOptOut
                                     : security::SharingDefault::kOptIn;
   api_options.audit = config->security.audit;
+  std::unique_ptr<security::RateLimiter> client_rate, address_rate;
+  if (config->security.enabled) {
+    client_rate = std::make_unique<security::RateLimiter>(
+        security::RateLimit{config->security.rate_limit, config->security.rate_burst},
+        core::SystemClock::Instance());
+    address_rate = std::make_unique<security::RateLimiter>(
+        security::RateLimit{config->security.anonymous_rate_limit,
+                            config->security.anonymous_rate_burst},
+        core::SystemClock::Instance());
+    api_options.client_rate = client_rate.get();
+    api_options.address_rate = address_rate.get();
+  }
   api::FhirApi fhir_api(records, **store, metrics, std::move(api_options), exports.get());
   config->http.render_error = &api::FhirApi::ErrorResponse;
   auto server = http::Server::Start(

@@ -106,5 +106,25 @@ TEST_F(ConfigTest, TlsFilesFromFileAndEnvironment) {
   EXPECT_EQ(c->http.tls.private_key, "/etc/medulla/key.pem");
 }
 
+TEST_F(ConfigTest, RateLimitsFromFileWithSensibleBounds) {
+  auto c = LoadConfig(Write(R"(
+[security]
+rate_limit = 20
+rate_burst = 40.5
+anonymous_rate_limit = 0
+)"));
+  ASSERT_TRUE(c) << c.error().ToString();
+  ASSERT_TRUE(c->Validate().ok());
+  EXPECT_EQ(c->security.rate_limit, 20);  // a TOML integer is read as a rate
+  EXPECT_EQ(c->security.rate_burst, 40.5);
+  EXPECT_EQ(c->security.anonymous_rate_limit, 0);  // no limit
+  EXPECT_EQ(c->security.anonymous_rate_burst, 200);
+  c->security.rate_limit = -1;
+  EXPECT_FALSE(c->Validate().ok());
+  c->security.rate_limit = 20;
+  c->security.anonymous_rate_burst = 0.5;  // a bucket must hold one request
+  EXPECT_FALSE(c->Validate().ok());
+}
+
 }  // namespace
 }  // namespace medulla::cli

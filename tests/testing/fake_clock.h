@@ -1,4 +1,4 @@
-// A clock the test sets by hand (whole seconds since the epoch).
+// A clock the test sets by hand (whole seconds since the epoch) or moves on in microseconds.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@ class FakeClock final : public core::Clock {
   explicit FakeClock(int64_t seconds) : now_(seconds * 1'000'000) {}
   core::MicrosSinceEpoch Now() const override { return now_; }
   void SetSeconds(int64_t seconds) { now_ = seconds * 1'000'000; }
+  void AdvanceMicros(int64_t micros) { now_ += micros; }
 
  private:
   core::MicrosSinceEpoch now_;

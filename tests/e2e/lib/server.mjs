@@ -184,9 +184,10 @@ export class MedullaServer {
    * Starts `medulla serve --data-dir DIR --listen 127.0.0.1:PORT` and waits until GET /healthz
    * answers 200. dataDir defaults to a fresh empty temporary directory. With tls = { cert, key }
    * (PEM files) it serves HTTPS with them and the health check trusts cert. host: the address
-   * to listen on (still reached through 127.0.0.1).
+   * to listen on (still reached through 127.0.0.1). env: variables added to the server's
+   * environment (MEDULLA_* settings).
    */
-  static async start({ dataDir, args = [], tls, host = '127.0.0.1' } = {}) {
+  static async start({ dataDir, args = [], tls, host = '127.0.0.1', env = {} } = {}) {
     dataDir = dataDir || path.join(makeTempDir('medulla-e2e-data-'), 'data');
     fs.mkdirSync(dataDir, { recursive: true });
     const logDir = makeTempDir('medulla-e2e-log-');
@@ -198,7 +199,11 @@ export class MedullaServer {
       const logFd = fs.openSync(logPath, 'w');
       const argv = ['serve', '--data-dir', dataDir, '--listen', `${host}:${port}`, ...args];
       if (tls) argv.push('--tls-cert', tls.cert, '--tls-key', tls.key);
-      const child = spawn(MEDULLA_BIN, argv, { cwd: REPO_ROOT, stdio: ['ignore', logFd, logFd] });
+      const child = spawn(MEDULLA_BIN, argv, {
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', logFd, logFd],
+      });
       fs.closeSync(logFd);
       liveChildren.add(child);
       child.once('exit', () => liveChildren.delete(child));
