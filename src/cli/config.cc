@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "http/client.h"
+
 namespace medulla::cli {
 namespace {
 
@@ -108,6 +110,22 @@ core::Status Config::Validate() {
           "{} must be 0 (no limit) to 1e9 requests per second and its burst 1 to 1e9", name));
     }
   }
+  if (security.jwks_refresh_seconds < 30 || security.jwks_refresh_seconds > 86400) {
+    return core::InvalidArgument("security.jwks_refresh_seconds must be 30 to 86400");
+  }
+  if (security.jwks_min_interval_seconds < 1 ||
+      security.jwks_min_interval_seconds > security.jwks_refresh_seconds) {
+    return core::InvalidArgument(
+        "security.jwks_min_interval_seconds must be 1 to security.jwks_refresh_seconds");
+  }
+  if (!security.jwks_url.empty()) {
+    auto url = http::ParseUrl(security.jwks_url);
+    if (!url) return core::InvalidArgument("security.jwks_url: " + url.error().message());
+    if (!url->https && !IsLoopback(url->host)) {
+      return core::InvalidArgument(
+          "security.jwks_url must be https:// (plain http:// only to a loopback address)");
+    }
+  }
   if (security.token_lifetime_seconds <= 0 ||
       security.token_lifetime_seconds > security.max_token_lifetime_seconds) {
     return core::InvalidArgument(
@@ -154,6 +172,10 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["security"]["issuer"], c.security.issuer);
     Read(t["security"]["audience"], c.security.audience);
     Read(t["security"]["jwks_file"], c.security.jwks_file);
+    Read(t["security"]["jwks_url"], c.security.jwks_url);
+    Read(t["security"]["jwks_ca_file"], c.security.jwks_ca_file);
+    Read(t["security"]["jwks_refresh_seconds"], c.security.jwks_refresh_seconds);
+    Read(t["security"]["jwks_min_interval_seconds"], c.security.jwks_min_interval_seconds);
     Read(t["security"]["leeway_seconds"], c.security.leeway_seconds);
     Read(t["security"]["max_token_lifetime_seconds"], c.security.max_token_lifetime_seconds);
     Read(t["security"]["token_lifetime_seconds"], c.security.token_lifetime_seconds);
@@ -177,6 +199,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
   if (auto v = Env("MEDULLA_STORE_SYNCHRONOUS")) c.store.synchronous = v;
   if (auto v = Env("MEDULLA_SECURITY")) c.security.enabled = std::string_view(v) != "off";
   if (auto v = Env("MEDULLA_CONSENT_DEFAULT")) c.security.consent_default = v;
+  if (auto v = Env("MEDULLA_JWKS_URL")) c.security.jwks_url = v;
   if (auto v = Env("MEDULLA_RATE_LIMIT")) c.security.rate_limit = std::atof(v);
   if (auto v = Env("MEDULLA_ANONYMOUS_RATE_LIMIT")) c.security.anonymous_rate_limit = std::atof(v);
   if (auto v = Env("MEDULLA_AUDIT")) c.security.audit = std::string_view(v) != "off";

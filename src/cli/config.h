@@ -31,6 +31,13 @@ struct Config {
     std::string issuer;     // the iss tokens must carry; empty: the built-in issuer's
     std::string audience;   // the aud tokens must carry; empty: the built-in audience
     std::string jwks_file;  // an external identity provider's keys (JWKS), trusted as well
+    // ... or its JWKS URL (OpenID Connect jwks_uri), fetched at start and every
+    // jwks_refresh_seconds, and sooner for an unknown key id. https://, or http:// to loopback.
+    std::string jwks_url;
+    std::string jwks_ca_file;  // PEM CAs to trust for jwks_url instead of the system's
+    int64_t jwks_refresh_seconds = 300;
+    // The least time between two fetches: after a failure, or when tokens name an unknown key.
+    int64_t jwks_min_interval_seconds = 30;
     int64_t leeway_seconds = 60;
     int64_t max_token_lifetime_seconds = 7 * 24 * 3600;
     // Lifetime of tokens from the built-in endpoint (POST /auth/token); SMART Backend Services

@@ -15,6 +15,7 @@
 #include "core/metrics.h"
 #include "core/time.h"
 #include "fhir/definitions.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "records/record_service.h"
 #include "security/client_registry.h"
@@ -70,6 +71,7 @@ int RunServe(const ServeArgs& args) {
     return 1;
   }
   config->store.audit_key = security->keys.audit_key;
+  std::unique_ptr<security::RemoteKeySet> provider_keys;  // security.jwks_url
   std::unique_ptr<security::Authenticator> authenticator;
   std::unique_ptr<security::ClientRegistry> clients;
   std::unique_ptr<security::TokenService> token_service;
@@ -84,12 +86,31 @@ int RunServe(const ServeArgs& args) {
             .token_lifetime_seconds = config->security.token_lifetime_seconds,
             .leeway_seconds = config->security.leeway_seconds},
         core::SystemClock::Instance());
+    if (!config->security.jwks_url.empty()) {
+      provider_keys = std::make_unique<security::RemoteKeySet>(
+          config->security.jwks_url,
+          [url = config->security.jwks_url, ca = config->security.jwks_ca_file] {
+            return http::Fetch(url, {.ca_file = ca});
+          },
+          security::RemoteKeySetOptions{
+              .refresh = std::chrono::seconds(config->security.jwks_refresh_seconds),
+              .min_interval = std::chrono::seconds(config->security.jwks_min_interval_seconds)});
+      // An unreachable provider does not stop the server: the built-in issuer still works,
+      // and the keys are fetched again every jwks_min_interval_seconds until they arrive.
+      if (core::Status s = provider_keys->Start(); !s.ok()) {
+        log->error("{}; its tokens are refused until the keys load (retried every {} s)",
+                   s.message(), config->security.jwks_min_interval_seconds);
+      } else {
+        log->info("identity provider keys: {} from {}", provider_keys->Keys()->size(),
+                  config->security.jwks_url);
+      }
+    }
     authenticator = std::make_unique<security::Authenticator>(
         std::move(security->trusted),
         security::AuthenticatorOptions{
             security->issuer, security->audience, config->security.leeway_seconds,
             security->keys.signing.kid(), config->security.max_token_lifetime_seconds},
-        core::SystemClock::Instance());
+        core::SystemClock::Instance(), provider_keys.get());
   } else {
     log->warn(
         "*** security.enabled = false: no tokens are checked; every request acts as an "

@@ -8,8 +8,9 @@
 
 namespace medulla::security {
 
-Authenticator::Authenticator(KeySet keys, AuthenticatorOptions options, const core::Clock& clock)
-    : keys_(std::move(keys)), options_(std::move(options)), clock_(clock) {}
+Authenticator::Authenticator(KeySet keys, AuthenticatorOptions options, const core::Clock& clock,
+                             RemoteKeySet* remote)
+    : keys_(std::move(keys)), remote_(remote), options_(std::move(options)), clock_(clock) {}
 
 core::Result<std::shared_ptr<const Principal>> Authenticator::Authenticate(
     std::string_view header) const {
@@ -35,13 +36,20 @@ core::Result<std::shared_ptr<const Principal>> Authenticator::Authenticate(
     }
   }
   int64_t leeway = options_.leeway_seconds;
-  if (auto header = DecodeJwtUnverified(token);
-      header && !options_.local_kid.empty() && header->kid == options_.local_kid) {
-    leeway = 0;
+  const KeySet* keys = &keys_;
+  std::shared_ptr<const KeySet> remote_keys;  // keeps the provider's set alive while in use
+  if (auto header = DecodeJwtUnverified(token); header) {
+    if (!options_.local_kid.empty() && header->kid == options_.local_kid) leeway = 0;
+    if (remote_ && keys_.Find(header->kid, header->alg) == nullptr) {
+      remote_keys = remote_->Keys();
+      // A key id the provider's set lacks: perhaps a key rotated in since the last fetch.
+      if (remote_keys->Find(header->kid, header->alg) == nullptr) remote_->RequestRefresh();
+      keys = remote_keys.get();
+    }
   }
   JwtExpectations expect{options_.issuer, options_.audience, now, leeway,
                          options_.max_lifetime_seconds};
-  ASSIGN_OR_RETURN(JwtClaims claims, VerifyJwt(token, keys_, expect));
+  ASSIGN_OR_RETURN(JwtClaims claims, VerifyJwt(token, *keys, expect));
   ASSIGN_OR_RETURN(Principal principal, PrincipalFromClaims(claims));
   auto shared = std::make_shared<const Principal>(std::move(principal));
   std::unique_lock lock(cache_mu_);

@@ -1,5 +1,6 @@
 // Bearer-token authentication: a JWT access token, verified (jose.h) against the trusted keys
-// (the built-in issuer's, plus an external identity provider's JWKS), turned into a Principal.
+// (the built-in issuer's, plus an external identity provider's JWKS from a file or its URL),
+// turned into a Principal.
 // Verified tokens are cached by their exact text until they expire, so the signature is
 // checked once per token, not once per request.
 #pragma once
@@ -15,6 +16,7 @@
 #include "core/time.h"
 #include "security/jose.h"
 #include "security/principal.h"
+#include "security/remote_key_set.h"
 
 namespace medulla::security {
 
@@ -31,7 +33,11 @@ struct AuthenticatorOptions {
 
 class Authenticator {
  public:
-  Authenticator(KeySet keys, AuthenticatorOptions options, const core::Clock& clock);
+  // `keys`: trusted always (the built-in issuer's, a JWKS file's). `remote` (may be null): an
+  // identity provider's keys from its JWKS URL, looked up for key ids `keys` lacks; it must
+  // outlive the authenticator.
+  Authenticator(KeySet keys, AuthenticatorOptions options, const core::Clock& clock,
+                RemoteKeySet* remote = nullptr);
 
   // The value of an Authorization header ("Bearer <jwt>"). kUnauthenticated with a short reason
   // (never the token) when it is missing, malformed, forged, expired or for someone else.
@@ -43,6 +49,7 @@ class Authenticator {
 
  private:
   KeySet keys_;
+  RemoteKeySet* remote_;
   AuthenticatorOptions options_;
   const core::Clock& clock_;
   mutable std::shared_mutex cache_mu_;

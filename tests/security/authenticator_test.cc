@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -537,6 +540,43 @@ TEST_F(AuthenticatorTest, FullCacheStillVerifiesAndExpires) {
 
 // ---------------------------------------------------------------------------------------------
 // PrincipalFromClaims on its own.
+
+// An identity provider's keys from its JWKS URL (remote_key_set.h): a token signed with a key
+// the provider has just rotated in is refused until the set is fetched again, which the token
+// itself asks for; the built-in key keeps working throughout.
+TEST(AuthenticatorRemoteKeysTest, AKeyRotatedInAtTheProviderIsTrustedAfterTheRefetch) {
+  std::mutex mu;
+  std::string published = testing::KeysOf({&ForeignKey()}).ToJwks();
+  RemoteKeySet provider(
+      "https://idp.test/jwks",
+      [&]() -> core::Result<std::string> {
+        std::lock_guard lock(mu);
+        return published;
+      },
+      {.refresh = std::chrono::hours(1), .min_interval = std::chrono::milliseconds(20)});
+  ASSERT_TRUE(provider.Start().ok());
+  FakeClock clock(kNow);
+  KeySet local;
+  local.Add(LocalKey().Public());
+  Authenticator auth(std::move(local), Options(), clock, &provider);
+  EXPECT_TRUE(auth.Authenticate("Bearer " + Signed(ForeignKey())));
+  EXPECT_TRUE(auth.Authenticate("Bearer " + Signed(LocalKey())));
+
+  {
+    std::lock_guard lock(mu);
+    published = testing::KeysOf({&ForeignKey(), &StrangerKey()}).ToJwks();
+  }
+  const std::string rotated = Signed(StrangerKey(), Claims({{"jti", "\"jti-rotated\""}}));
+  auto first = auth.Authenticate("Bearer " + rotated);
+  ASSERT_FALSE(first) << "not in the set fetched at start";
+  bool accepted = false;
+  for (int i = 0; i < 500 && !accepted; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    accepted = auth.Authenticate("Bearer " + rotated).has_value();
+  }
+  EXPECT_TRUE(accepted) << "the refetch the unknown key id asked for brings the new key";
+  EXPECT_EQ(provider.fetches(), 2);
+}
 
 TEST(PrincipalFromClaimsTest, ReadsPrivateClaimsFromThePayload) {
   JwtClaims claims;
