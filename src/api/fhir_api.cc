@@ -1035,6 +1035,20 @@ http::Response WriteResponse(int status, std::string_view prefer_return,
 
 }  // namespace
 
+records::WriteCallback FhirApi::ReplyToWrite(
+    Context& ctx, http::Responder responder,
+    std::function<http::Response(records::WriteReply&)> render) {
+  return [responder = std::make_shared<http::Responder>(std::move(responder)),
+          render = std::move(render),
+          access = ctx.access](core::Result<records::WriteReply> reply) mutable {
+    if (!reply) {
+      access->UnmarkIfStoreFailed(reply.error());
+      return responder->Send(Failure(reply.error()));
+    }
+    responder->Send(render(*reply));
+  };
+}
+
 void FhirApi::Create(Context& ctx, http::Responder responder, const std::string& type) {
   if (!AcceptableBodyType(ctx.request)) {
     return responder.Send(
@@ -1042,20 +1056,16 @@ void FhirApi::Create(Context& ctx, http::Responder responder, const std::string&
   }
   std::optional<std::string_view> if_none_exist;
   if (ctx.request.HasHeader("if-none-exist")) if_none_exist = ctx.request.Header("if-none-exist");
-  records_.Create(
-      type, ctx.request.body, if_none_exist,
-      [responder = std::make_shared<http::Responder>(std::move(responder)),
-       prefer = std::string(ctx.prefer_return), ct = ctx.content_type, base = ctx.base,
-       access = ctx.access](core::Result<records::WriteReply> reply) mutable {
-        if (!reply) {
-          access->UnmarkIfStoreFailed(reply.error());
-          return responder->Send(Failure(reply.error()));
-        }
-        bool existing = reply->outcome == store::WriteOutcome::kExisting;
-        responder->Send(WriteResponse(existing ? 200 : 201, prefer, ct, base, reply->record,
-                                      existing ? "a matching resource already exists" : "created"));
-      },
-      ControlFor(ctx, /*rest_write=*/true));
+  records_.Create(type, ctx.request.body, if_none_exist,
+                  ReplyToWrite(ctx, std::move(responder),
+                               [prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
+                                base = ctx.base](records::WriteReply& reply) {
+                                 bool existing = reply.outcome == store::WriteOutcome::kExisting;
+                                 return WriteResponse(
+                                     existing ? 200 : 201, prefer, ct, base, reply.record,
+                                     existing ? "a matching resource already exists" : "created");
+                               }),
+                  ControlFor(ctx, /*rest_write=*/true));
 }
 
 void FhirApi::Update(Context& ctx, http::Responder responder, const std::string& type,
@@ -1072,49 +1082,41 @@ void FhirApi::Update(Context& ctx, http::Responder responder, const std::string&
           Outcome(400, core::InvalidArgument("If-Match must be a version ETag such as W/\"3\"")));
     }
   }
-  records_.Update(
-      type, id, ctx.request.body, if_match,
-      [responder = std::make_shared<http::Responder>(std::move(responder)),
-       prefer = std::string(ctx.prefer_return), ct = ctx.content_type, base = ctx.base,
-       access = ctx.access](core::Result<records::WriteReply> reply) mutable {
-        if (!reply) {
-          access->UnmarkIfStoreFailed(reply.error());
-          return responder->Send(Failure(reply.error()));
-        }
-        bool created = reply->outcome == store::WriteOutcome::kCreated;
-        responder->Send(WriteResponse(created ? 201 : 200, prefer, ct, base, reply->record,
-                                      created ? "created" : "updated"));
-      },
-      ControlFor(ctx, /*rest_write=*/true));
+  records_.Update(type, id, ctx.request.body, if_match,
+                  ReplyToWrite(ctx, std::move(responder),
+                               [prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
+                                base = ctx.base](records::WriteReply& reply) {
+                                 bool created = reply.outcome == store::WriteOutcome::kCreated;
+                                 return WriteResponse(created ? 201 : 200, prefer, ct, base,
+                                                      reply.record,
+                                                      created ? "created" : "updated");
+                               }),
+                  ControlFor(ctx, /*rest_write=*/true));
 }
 
 void FhirApi::Delete(Context& ctx, http::Responder responder, const std::string& type,
                      const std::string& id) {
-  records_.Delete(
-      type, id,
-      [responder = std::make_shared<http::Responder>(std::move(responder)),
-       prefer = std::string(ctx.prefer_return), ct = ctx.content_type,
-       access = ctx.access](core::Result<records::WriteReply> reply) mutable {
-        if (!reply) {
-          access->UnmarkIfStoreFailed(reply.error());
-          return responder->Send(Failure(reply.error()));
-        }
-        http::Response r;
-        if (reply->outcome == store::WriteOutcome::kDeleted) {
-          r.headers.emplace_back("ETag", ETag(reply->record.version));
-        }
-        if (prefer == "OperationOutcome") {
-          r.status = 200;
-          r.content_type = ct;
-          r.body = fhir::OperationOutcomeJson(
-              "information", "informational",
-              reply->outcome == store::WriteOutcome::kDeleted ? "deleted" : "nothing to delete");
-        } else {
-          r.status = 204;
-        }
-        responder->Send(std::move(r));
-      },
-      ControlFor(ctx, /*rest_write=*/true));
+  records_.Delete(type, id,
+                  ReplyToWrite(ctx, std::move(responder),
+                               [prefer = std::string(ctx.prefer_return),
+                                ct = ctx.content_type](records::WriteReply& reply) {
+                                 const bool deleted =
+                                     reply.outcome == store::WriteOutcome::kDeleted;
+                                 http::Response r;
+                                 if (deleted)
+                                   r.headers.emplace_back("ETag", ETag(reply.record.version));
+                                 if (prefer == "OperationOutcome") {
+                                   r.status = 200;
+                                   r.content_type = ct;
+                                   r.body = fhir::OperationOutcomeJson(
+                                       "information", "informational",
+                                       deleted ? "deleted" : "nothing to delete");
+                                 } else {
+                                   r.status = 204;
+                                 }
+                                 return r;
+                               }),
+                  ControlFor(ctx, /*rest_write=*/true));
 }
 
 namespace {

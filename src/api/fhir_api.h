@@ -113,6 +113,11 @@ class FhirApi {
             const std::string& id);
   void VRead(Context& ctx, http::Responder& responder, const std::string& type,
              const std::string& id, const std::string& version);
+  // The reply callback of a REST create, update or delete: a failure is answered as such (and a
+  // failed commit, which took the write's audit entry with it, has the response audited
+  // instead: Access::UnmarkIfStoreFailed), a success as `render` says.
+  records::WriteCallback ReplyToWrite(Context& ctx, http::Responder responder,
+                                      std::function<http::Response(records::WriteReply&)> render);
   void Create(Context& ctx, http::Responder responder, const std::string& type);
   void Update(Context& ctx, http::Responder responder, const std::string& type,
               const std::string& id);

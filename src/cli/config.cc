@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "http/client.h"
+#include "http/loopback.h"
 
 namespace medulla::cli {
 namespace {
@@ -79,14 +80,14 @@ core::Status Config::Validate() {
     return core::InvalidArgument(
         "--insecure-behind-proxy serves plain HTTP; it cannot be combined with a TLS certificate");
   }
-  if (!tls && !IsLoopback(http.host) && !insecure_behind_proxy) {
+  if (!tls && !http::IsLoopbackHost(http.host) && !insecure_behind_proxy) {
     return core::InvalidArgument(fmt::format(
         "listen '{}': plain HTTP is served on loopback addresses only; give a certificate "
         "(--tls-cert FILE --tls-key FILE) or, with a TLS-terminating proxy in front, pass "
         "--insecure-behind-proxy",
         listen));
   }
-  if (!security.enabled && !IsLoopback(http.host)) {
+  if (!security.enabled && !http::IsLoopbackHost(http.host)) {
     return core::InvalidArgument("security.enabled = false is allowed on loopback only");
   }
   if (!security.audit && security.enabled) {
@@ -121,7 +122,7 @@ core::Status Config::Validate() {
   if (!security.jwks_url.empty()) {
     auto url = http::ParseUrl(security.jwks_url);
     if (!url) return core::InvalidArgument("security.jwks_url: " + url.error().message());
-    if (!url->https && !IsLoopback(url->host)) {
+    if (!url->https && !http::IsLoopbackHost(url->host)) {
       return core::InvalidArgument(
           "security.jwks_url must be https:// (plain http:// only to a loopback address)");
     }
@@ -133,11 +134,6 @@ core::Status Config::Validate() {
         "security.max_token_lifetime_seconds");
   }
   return core::OkStatus();
-}
-
-bool IsLoopback(std::string_view host) {
-  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
 
 core::Result<Config> LoadConfig(const std::optional<std::string>& path) {

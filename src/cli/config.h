@@ -68,7 +68,4 @@ struct Config {
 // Reads the TOML file (if any) over the defaults, then the environment.
 core::Result<Config> LoadConfig(const std::optional<std::string>& path);
 
-// Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost).
-bool IsLoopback(std::string_view host);
-
 }  // namespace medulla::cli

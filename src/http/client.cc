@@ -7,6 +7,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +18,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include "http/loopback.h"
 
 namespace medulla::http {
 namespace {
@@ -24,10 +26,6 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
-
-bool IsLoopbackHost(std::string_view host) {
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
-}
 
 // The request, sent and answered on `stream` (a tcp_stream or an ssl_stream over one).
 template <typename Stream>

@@ -69,7 +69,7 @@ function startProvider(port, body) {
   })));
 }
 
-async function writeConfig(port, extra = '') {
+function writeConfig(port, extra = '') {
   const file = path.join(dir, `medulla-${port}.toml`);
   fs.writeFileSync(file, `[security]\nissuer = "${ISSUER}"\naudience = "${AUDIENCE}"\n` +
     `jwks_url = "https://127.0.0.1:${port}/realms/city/jwks"\njwks_ca_file = "${tlsFiles.cert}"\n` +
@@ -88,7 +88,7 @@ before(async () => {
   dir = makeTempDir('medulla-e2e-jwks-');
   tlsFiles = makeCertificate();
   idp = await startProvider(await freePort(), jwks(keyA));
-  config = await writeConfig(idp.port);
+  config = writeConfig(idp.port);
   server = await MedullaServer.start({ args: ['--config', config] });
 });
 after(async () => {
@@ -127,7 +127,7 @@ test('a broken publication keeps the keys already loaded', async () => {
 
 test('a provider down at start does not stop the server; its keys load once it is up', async () => {
   const port = await freePort();
-  const lateConfig = await writeConfig(port);
+  const lateConfig = writeConfig(port);
   const late = await MedullaServer.start({ args: ['--config', lateConfig] });
   try {
     assert.match(late.log(), /could not be loaded/);
