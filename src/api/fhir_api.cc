@@ -660,16 +660,11 @@ void FhirApi::ExportStatus(Context& ctx, http::Responder& responder, const std::
 void FhirApi::ExportFile(Context&, http::Responder& responder, const std::string& job_id,
                          const std::string& name) {
   if (!exports_) return responder.Send(Failure(core::Unsupported("$export is not enabled")));
-  auto path = exports_->FilePath(job_id, name);
-  if (!path) return responder.Send(Failure(path.error()));
-  std::ifstream in(*path, std::ios::binary);
-  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) {
-    return responder.Send(Failure(core::Internal("cannot read the export file")));
-  }
+  auto body = exports_->ReadFile(job_id, name);
+  if (!body) return responder.Send(Failure(body.error()));
   http::Response r;
   r.content_type = "application/fhir+ndjson";
-  r.body = std::move(body);
+  r.body = std::move(*body);
   responder.Send(std::move(r));
 }
 

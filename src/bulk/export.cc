@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <unordered_set>
 
 #include "core/ids.h"
@@ -15,6 +17,8 @@
 
 namespace medulla::bulk {
 namespace {
+
+using store::sqlite::StoreCipher;
 
 using store::SearchFilter;
 using store::SearchValue;
@@ -37,53 +41,121 @@ SearchFilter IsOneOf(const std::vector<std::string>& patients) {
   return ids;
 }
 
+constexpr size_t kSealedChunk = 64 * 1024;
+
+// What a sealed chunk is bound to: its file, its place in it, and whether it ends the file (so
+// chunks cannot be moved, dropped or cut off unnoticed).
+std::string ChunkAad(std::string_view file, uint64_t index, bool last) {
+  return fmt::format("{}\n{}\n{}", file, index, last ? "last" : "more");
+}
+
 // Writes NDJSON lines into <dir>/<Type>-<n>.ndjson, starting a new file every `max_lines`.
+// With a key, each file is a run of sealed chunks: u32 length, ciphertext, nonce and tag.
 class NdjsonWriter {
  public:
-  NdjsonWriter(std::string dir, std::string type, size_t max_lines)
-      : dir_(std::move(dir)), type_(std::move(type)), max_lines_(max_lines) {}
+  NdjsonWriter(std::string dir, std::string type, size_t max_lines, const StoreCipher* key)
+      : dir_(std::move(dir)), type_(std::move(type)), max_lines_(max_lines), key_(key) {}
 
   core::Status Write(std::string_view line) {
     if (!out_.is_open() || lines_ == max_lines_) RETURN_IF_ERROR(Next());
-    out_.write(line.data(), static_cast<std::streamsize>(line.size()));
-    out_.put('\n');
     ++lines_;
     ++files_.back().count;
+    if (key_ == nullptr) {
+      out_.write(line.data(), static_cast<std::streamsize>(line.size()));
+      out_.put('\n');
+    } else {
+      pending_.append(line);
+      pending_.push_back('\n');
+      if (pending_.size() >= kSealedChunk) RETURN_IF_ERROR(Seal(/*last=*/false));
+    }
     if (!out_) return core::Internal(fmt::format("writing {}: disk full?", files_.back().name));
     return core::OkStatus();
   }
   core::Result<std::vector<ExportFile>> Finish() {
-    if (out_.is_open()) {
-      out_.close();
-      if (out_.fail()) return core::Fail(core::Internal("closing an export file failed"));
-    }
+    RETURN_IF_ERROR(Close());
     return files_;
   }
 
  private:
+  core::Status Close() {
+    if (!out_.is_open()) return core::OkStatus();
+    if (key_ != nullptr) RETURN_IF_ERROR(Seal(/*last=*/true));
+    out_.close();
+    if (out_.fail()) return core::Internal("closing an export file failed");
+    return core::OkStatus();
+  }
+  core::Status Seal(bool last) {
+    const size_t size = pending_.size();
+    pending_.append(StoreCipher::kTrailerBytes, '\0');
+    auto* bytes = reinterpret_cast<uint8_t*>(pending_.data());
+    const std::string aad = ChunkAad(files_.back().name, chunks_++, last);
+    if (!key_->Seal({bytes, size}, {reinterpret_cast<const uint8_t*>(aad.data()), aad.size()},
+                    std::span<uint8_t, StoreCipher::kTrailerBytes>(bytes + size,
+                                                                   StoreCipher::kTrailerBytes))) {
+      return core::Internal("sealing an export file failed");
+    }
+    const auto length = static_cast<uint32_t>(pending_.size());
+    out_.write(reinterpret_cast<const char*>(&length), sizeof length);
+    out_.write(pending_.data(), static_cast<std::streamsize>(pending_.size()));
+    pending_.clear();
+    return core::OkStatus();
+  }
   core::Status Next() {
-    if (out_.is_open()) out_.close();
+    RETURN_IF_ERROR(Close());
     ExportFile f{type_, fmt::format("{}-{}.ndjson", type_, files_.size() + 1), 0};
     out_.open(dir_ + "/" + f.name, std::ios::binary | std::ios::trunc);
     if (!out_) return core::Internal("cannot create " + f.name);
     files_.push_back(std::move(f));
     lines_ = 0;
+    chunks_ = 0;
     return core::OkStatus();
   }
 
   std::string dir_;
   std::string type_;
   size_t max_lines_;
+  const StoreCipher* key_;
   std::ofstream out_;
   size_t lines_ = 0;
+  uint64_t chunks_ = 0;
+  std::string pending_;  // lines not yet sealed
   std::vector<ExportFile> files_;
 };
+
+// The NDJSON of a sealed export file.
+core::Result<std::string> OpenSealedFile(const StoreCipher& key, std::string_view name,
+                                         std::string_view bytes) {
+  std::string out;
+  std::string chunk;
+  for (uint64_t index = 0;; ++index) {
+    uint32_t length = 0;
+    if (bytes.size() < sizeof length) break;
+    std::memcpy(&length, bytes.data(), sizeof length);
+    bytes.remove_prefix(sizeof length);
+    if (length < StoreCipher::kTrailerBytes || length > bytes.size()) break;
+    chunk.assign(bytes.substr(0, length));
+    bytes.remove_prefix(length);
+    const size_t size = length - StoreCipher::kTrailerBytes;
+    auto* b = reinterpret_cast<uint8_t*>(chunk.data());
+    const bool last = bytes.empty();
+    const std::string aad = ChunkAad(name, index, last);
+    if (!key.Open({b, size}, {reinterpret_cast<const uint8_t*>(aad.data()), aad.size()},
+                  std::span<const uint8_t, StoreCipher::kTrailerBytes>(
+                      b + size, StoreCipher::kTrailerBytes))) {
+      break;
+    }
+    out.append(chunk, 0, size);
+    if (last) return out;
+  }
+  return core::Fail(core::Internal(fmt::format("the export file {} is damaged", name)));
+}
 
 }  // namespace
 
 ExportManager::ExportManager(const records::RecordService& records, store::Store& store,
                              ExportOptions options)
     : records_(records), store_(store), options_(std::move(options)) {
+  if (options_.store_key) file_key_ = options_.store_key->Derive("medulla export files v1");
   // Jobs do not survive a restart; neither do their files.
   std::error_code ec;
   std::filesystem::remove_all(options_.directory, ec);
@@ -196,7 +268,8 @@ core::Status ExportManager::Export(Job& job) {
     patient_chunks.emplace_back();  // one pass; for kPatient: "of any patient"
   }
   for (const std::string& type : req.types) {
-    NdjsonWriter writer(job.dir, type, options_.max_lines_per_file);
+    NdjsonWriter writer(job.dir, type, options_.max_lines_per_file,
+                        file_key_ ? &*file_key_ : nullptr);
     std::unordered_set<std::string> seen;  // a resource in two members' compartments, once
     for (const auto& patients : patient_chunks) {
       store::SearchQuery q;
@@ -272,19 +345,33 @@ core::Status ExportManager::Delete(const std::string& job_id) {
   return core::OkStatus();
 }
 
-core::Result<std::string> ExportManager::FilePath(const std::string& job_id,
+core::Result<std::string> ExportManager::ReadFile(const std::string& job_id,
                                                   const std::string& name) {
-  std::lock_guard lock(mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return core::Fail(core::NotFound(fmt::format("no export job {}", job_id)));
-  std::lock_guard job_lock(it->second->mu);
-  const ExportStatus& s = it->second->status;
-  if (s.state == ExportStatus::State::kDone) {
-    for (const ExportFile& f : s.files) {
-      if (f.name == name) return it->second->dir + "/" + f.name;
+  std::string path;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) {
+      return core::Fail(core::NotFound(fmt::format("no export job {}", job_id)));
+    }
+    std::lock_guard job_lock(it->second->mu);
+    const ExportStatus& s = it->second->status;
+    if (s.state == ExportStatus::State::kDone) {
+      for (const ExportFile& f : s.files) {
+        if (f.name == name) path = it->second->dir + "/" + f.name;
+      }
     }
   }
-  return core::Fail(core::NotFound(fmt::format("export {} has no file {}", job_id, name)));
+  if (path.empty()) {
+    return core::Fail(core::NotFound(fmt::format("export {} has no file {}", job_id, name)));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return core::Fail(core::Internal("cannot read the export file (expired meanwhile?)"));
+  }
+  if (!file_key_) return bytes;
+  return OpenSealedFile(*file_key_, name, bytes);
 }
 
 void ExportManager::Expire() {

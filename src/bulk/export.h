@@ -19,6 +19,7 @@
 #include "core/status.h"
 #include "core/time.h"
 #include "records/record_service.h"
+#include "store/sqlite/store_cipher.h"
 #include "store/store.h"
 
 namespace medulla::bulk {
@@ -30,6 +31,10 @@ struct ExportOptions {
   std::chrono::seconds keep_for{3600};  // finished jobs and their files expire after this
   size_t max_lines_per_file = 100000;
   size_t page_size = 1000;  // resources read per store search
+  // An encrypted store's key: the files are sealed with a key derived from it, in chunks of
+  // 64 KiB (AES-256-GCM, each bound to its file, place and whether it is the last), and opened
+  // when downloaded. Unset: plain NDJSON.
+  std::optional<store::sqlite::StoreCipher> store_key;
 };
 
 enum class ExportLevel : uint8_t { kSystem, kPatient, kGroup };
@@ -74,8 +79,9 @@ class ExportManager {
   core::Result<ExportStatus> Status(const std::string& job_id);
   // Stops the job if it runs and deletes it with its files. Errors: kNotFound.
   core::Status Delete(const std::string& job_id);
-  // The path of a finished job's file, for download. Errors: kNotFound.
-  core::Result<std::string> FilePath(const std::string& job_id, const std::string& name);
+  // The NDJSON of a finished job's file, for download. Errors: kNotFound; kInternal (the
+  // file is damaged, or an encrypted one does not open).
+  core::Result<std::string> ReadFile(const std::string& job_id, const std::string& name);
 
  private:
   struct Job {
@@ -95,6 +101,7 @@ class ExportManager {
   const records::RecordService& records_;
   store::Store& store_;
   ExportOptions options_;
+  std::optional<store::sqlite::StoreCipher> file_key_;  // derived from options_.store_key
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
 };

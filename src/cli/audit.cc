@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/store_key.h"
 #include "security/local_keys.h"
 #include "store/sqlite/audit_log.h"
 #include "store/sqlite/audit_trail.h"
@@ -16,8 +17,14 @@ int RunAuditVerify(const AuditArgs& args) {
     std::fprintf(stderr, "medulla audit verify: %s\n", keys.error().message().c_str());
     return 2;
   }
-  auto report = store::sqlite::VerifyAuditLogFile(
-      data_dir + "/medulla.db", store::sqlite::AuditTrail::JournalFiles(data_dir), keys->audit_key);
+  auto store_key = LoadStoreKey();
+  if (!store_key) {
+    std::fprintf(stderr, "medulla audit verify: %s\n", store_key.error().message().c_str());
+    return 2;
+  }
+  auto report = store::sqlite::VerifyAuditLogFile(data_dir + "/medulla.db",
+                                                  store::sqlite::AuditTrail::JournalFiles(data_dir),
+                                                  keys->audit_key, *store_key);
   if (!report) {
     std::fprintf(stderr, "medulla audit verify: %s\n", report.error().message().c_str());
     return 2;

@@ -163,6 +163,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["server"]["tls_cert"], c.http.tls.certificate_chain);
     Read(t["server"]["tls_key"], c.http.tls.private_key);
     Read(t["store"]["synchronous"], c.store.synchronous);
+    Read(t["store"]["key_file"], c.store_key_file);
     Read(t["security"]["enabled"], c.security.enabled);
     Read(t["security"]["audit"], c.security.audit);
     Read(t["security"]["issuer"], c.security.issuer);

@@ -18,6 +18,9 @@ struct Config {
   std::string log_level = "info";         // trace, debug, info, warn, error, off
   http::ServerOptions http;               // host/port filled from `listen`
   store::sqlite::SqliteStoreOptions store;
+  // Encryption at rest ([store] key_file; cli/store_key.h): the store key's file. The key
+  // itself goes to store.encryption_key at start and is never part of the configuration.
+  std::string store_key_file;
   int shutdown_grace_ms = 20000;  // how long SIGTERM waits for in-flight requests
 
   // Authentication, authorisation and audit (docs/security.md).

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/store_key.h"
 #include "core/logging.h"
 #include "core/metrics.h"
 #include "core/time.h"
@@ -66,6 +67,12 @@ int RunImport(const ImportArgs& args) {
   core::MetricsRegistry metrics;
   store::sqlite::SqliteStoreOptions options;
   options.data_dir = data_dir;
+  auto store_key = LoadStoreKey();
+  if (!store_key) {
+    std::fprintf(stderr, "medulla import: %s\n", store_key.error().message().c_str());
+    return 1;
+  }
+  options.encryption_key = std::move(*store_key);
   // Import commits without an fsync each and makes everything durable once at the end
   // (Checkpoint below): WAL with synchronous=NORMAL never corrupts, and the command reports
   // success only after the final sync.

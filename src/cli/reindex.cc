@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/store_key.h"
 #include "core/logging.h"
 #include "core/metrics.h"
 #include "core/time.h"
@@ -21,6 +22,12 @@ int RunReindex(const ReindexArgs& args) {
   core::MetricsRegistry metrics;
   store::sqlite::SqliteStoreOptions options;
   options.data_dir = data_dir;
+  auto store_key = LoadStoreKey();
+  if (!store_key) {
+    std::fprintf(stderr, "medulla reindex: %s\n", store_key.error().message().c_str());
+    return 1;
+  }
+  options.encryption_key = std::move(*store_key);
   options.rebuild_search_index = true;
   const bool tty = isatty(STDERR_FILENO) == 1;
   options.reindex_progress = [tty](int64_t done, int64_t total) {

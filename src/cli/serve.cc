@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/security_setup.h"
+#include "cli/store_key.h"
 #include "core/logging.h"
 #include "core/metrics.h"
 #include "core/time.h"
@@ -27,6 +28,21 @@
 #endif
 
 namespace medulla::cli {
+
+namespace {
+
+bulk::ExportOptions ExportOptionsFor(const Config& config) {
+  bulk::ExportOptions options{.directory = config.data_dir + "/exports"};
+  if (!config.store.encryption_key.empty()) {
+    // The store opened with this key already, so it is well formed.
+    if (auto key = store::sqlite::StoreCipher::FromKey(config.store.encryption_key)) {
+      options.store_key = std::move(*key);
+    }
+  }
+  return options;
+}
+
+}  // namespace
 
 std::string_view VersionLine() {
   return "medulla " MEDULLA_VERSION " (FHIR R4 4.0.1)";
@@ -71,6 +87,15 @@ int RunServe(const ServeArgs& args) {
     return 1;
   }
   config->store.audit_key = security->keys.audit_key;
+  auto store_key = LoadStoreKey(config->store_key_file);
+  if (!store_key) {
+    log->error("{}", store_key.error().message());
+    return 1;
+  }
+  config->store.encryption_key = std::move(*store_key);
+  if (!config->store.encryption_key.empty()) {
+    log->info("the store is encrypted at rest (AES-256-GCM)");
+  }
   std::unique_ptr<security::RemoteKeySet> provider_keys;  // security.jwks_url
   std::unique_ptr<security::Authenticator> authenticator;
   std::unique_ptr<security::ClientRegistry> clients;
@@ -128,8 +153,7 @@ int RunServe(const ServeArgs& args) {
   }
   records::RecordService records(**store, definitions);
   // Bulk export jobs write under the data directory; they end before the store closes.
-  auto exports = std::make_unique<bulk::ExportManager>(
-      records, **store, bulk::ExportOptions{.directory = config->data_dir + "/exports"});
+  auto exports = std::make_unique<bulk::ExportManager>(records, **store, ExportOptionsFor(*config));
   api::ApiOptions api_options{config->base_url, MEDULLA_VERSION};
   api_options.authenticator = authenticator.get();
   api_options.issuer = security->issuer;

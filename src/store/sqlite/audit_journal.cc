@@ -68,7 +68,12 @@ core::Status Errno(std::string_view what, const std::string& path) {
 
 }  // namespace
 
-void EncodeAuditJournalRecord(const SealedAuditEntry& e, std::string& out) {
+StoreCipher AuditJournalKey(const StoreCipher& store_key) {
+  return store_key.Derive("medulla audit journal v1");
+}
+
+bool EncodeAuditJournalRecord(const SealedAuditEntry& e, std::string& out,
+                              const StoreCipher* cipher) {
   const size_t at = out.size();
   Put(out, uint32_t{0});  // the length, filled in below
   Put(out, e.seq);
@@ -80,12 +85,26 @@ void EncodeAuditJournalRecord(const SealedAuditEntry& e, std::string& out) {
   Put(out, static_cast<uint32_t>(e.patients.size()));
   for (const std::string& p : e.patients) PutBytes(out, p);
   PutBytes(out, e.event);
+  if (cipher != nullptr) {
+    const size_t body = at + sizeof(uint32_t);
+    const size_t body_size = out.size() - body;
+    out.append(StoreCipher::kTrailerBytes, '\0');
+    auto* bytes = reinterpret_cast<uint8_t*>(out.data());
+    if (!cipher->Seal({bytes + body, body_size}, {},
+                      std::span<uint8_t, StoreCipher::kTrailerBytes>(bytes + body + body_size,
+                                                                     StoreCipher::kTrailerBytes))) {
+      out.resize(at);
+      return false;
+    }
+  }
   const auto length = static_cast<uint32_t>(out.size() - at - sizeof(uint32_t));
   std::memcpy(out.data() + at, &length, sizeof length);
+  return true;
 }
 
-core::Result<std::vector<SealedAuditEntry>> DecodeAuditJournal(std::string_view bytes,
-                                                               size_t& used) {
+core::Result<std::vector<SealedAuditEntry>> DecodeAuditJournal(std::string_view bytes, size_t& used,
+                                                               const StoreCipher* cipher) {
+  std::string opened;
   std::vector<SealedAuditEntry> entries;
   size_t at = 0;
   used = 0;
@@ -97,7 +116,21 @@ core::Result<std::vector<SealedAuditEntry>> DecodeAuditJournal(std::string_view 
     std::memcpy(&length, bytes.data() + at, sizeof length);
     if (length == 0) break;  // the end (or an append a kill cut short: its length comes last)
     if (length > kMaxRecord || bytes.size() - at - sizeof length < length) return damaged();
-    Reader r(bytes.substr(at + sizeof length, length));
+    std::string_view record = bytes.substr(at + sizeof length, length);
+    if (cipher != nullptr) {
+      if (record.size() < StoreCipher::kTrailerBytes) return damaged();
+      opened.assign(record);
+      auto* b = reinterpret_cast<uint8_t*>(opened.data());
+      const size_t body = opened.size() - StoreCipher::kTrailerBytes;
+      if (!cipher->Open({b, body}, {},
+                        std::span<const uint8_t, StoreCipher::kTrailerBytes>(
+                            b + body, StoreCipher::kTrailerBytes))) {
+        return core::Fail(core::Internal(fmt::format(
+            "the audit journal's record at byte {} does not open with the store key", at)));
+      }
+      record = std::string_view(opened).substr(0, body);
+    }
+    Reader r(record);
     SealedAuditEntry e;
     e.seq = r.Get<int64_t>();
     e.recorded = r.Get<int64_t>();
@@ -116,6 +149,7 @@ core::Result<std::vector<SealedAuditEntry>> DecodeAuditJournal(std::string_view 
 }
 
 core::Result<std::unique_ptr<AuditJournal>> AuditJournal::Open(const std::string& path,
+                                                               const StoreCipher* cipher,
                                                                size_t capacity) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return core::Fail(Errno("cannot open the audit journal", path));
@@ -135,7 +169,8 @@ core::Result<std::unique_ptr<AuditJournal>> AuditJournal::Open(const std::string
   void* data = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   ::close(fd);  // the mapping keeps the file
   if (data == MAP_FAILED) return core::Fail(Errno("cannot map", path));
-  return std::unique_ptr<AuditJournal>(new AuditJournal(static_cast<char*>(data), capacity));
+  return std::unique_ptr<AuditJournal>(
+      new AuditJournal(static_cast<char*>(data), capacity, cipher));
 }
 
 AuditJournal::~AuditJournal() {
@@ -145,7 +180,7 @@ AuditJournal::~AuditJournal() {
 core::Result<std::vector<SealedAuditEntry>> AuditJournal::ReadAll() {
   size_t used = 0;
   ASSIGN_OR_RETURN(std::vector<SealedAuditEntry> entries,
-                   DecodeAuditJournal(std::string_view(data_, capacity_), used));
+                   DecodeAuditJournal(std::string_view(data_, capacity_), used, cipher_));
   size_ = used;
   return entries;
 }
@@ -153,7 +188,9 @@ core::Result<std::vector<SealedAuditEntry>> AuditJournal::ReadAll() {
 bool AuditJournal::Append(std::span<const SealedAuditEntry> entries) {
   thread_local std::string buffer;
   buffer.clear();
-  for (const SealedAuditEntry& e : entries) EncodeAuditJournalRecord(e, buffer);
+  for (const SealedAuditEntry& e : entries) {
+    if (!EncodeAuditJournalRecord(e, buffer, cipher_)) return false;
+  }
   // Keep a zero length after the last record: it marks the end.
   if (buffer.size() + sizeof(uint32_t) > capacity_ - size_) return false;
   // Each record's length goes in after its body, so that a kill part-way leaves a clean end.

@@ -7,6 +7,9 @@
 // u32 patient count, (u32 length, bytes) per patient, u32 event length, event bytes. The length
 // is stored last, so a record cut short by a kill reads as the end. Host byte order: the file
 // never leaves the machine. Files have a fixed capacity; the unused rest is zeros.
+//
+// In an encrypted store (encrypted_vfs.h) everything after the length is sealed with the
+// journal's key (AES-256-GCM) and followed by its 28-byte nonce and tag.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +21,7 @@
 
 #include "core/status.h"
 #include "store/sqlite/audit_log.h"
+#include "store/sqlite/store_cipher.h"
 
 namespace medulla::store::sqlite {
 
@@ -26,7 +30,9 @@ class AuditJournal {
   static constexpr size_t kCapacity = 16 << 20;
 
   // Opens (creating, owner-only) and maps the journal at `path`, at least `capacity` bytes.
+  // `cipher` (the journal key; nullptr: plain records) must outlive the journal.
   static core::Result<std::unique_ptr<AuditJournal>> Open(const std::string& path,
+                                                          const StoreCipher* cipher = nullptr,
                                                           size_t capacity = kCapacity);
   ~AuditJournal();
   AuditJournal(const AuditJournal&) = delete;
@@ -42,17 +48,23 @@ class AuditJournal {
   size_t size() const { return size_; }
 
  private:
-  AuditJournal(char* data, size_t capacity) : data_(data), capacity_(capacity) {}
+  AuditJournal(char* data, size_t capacity, const StoreCipher* cipher)
+      : data_(data), capacity_(capacity), cipher_(cipher) {}
   char* data_;
   size_t capacity_;
+  const StoreCipher* cipher_;
   size_t size_ = 0;  // where the next record goes
 };
 
 // Decodes a journal's bytes (ReadAll without the file; for `medulla audit verify`, tests and
 // the fuzzer). `used` is set to the bytes the records take.
-core::Result<std::vector<SealedAuditEntry>> DecodeAuditJournal(std::string_view bytes,
-                                                               size_t& used);
-// The record of one entry.
-void EncodeAuditJournalRecord(const SealedAuditEntry& entry, std::string& out);
+core::Result<std::vector<SealedAuditEntry>> DecodeAuditJournal(std::string_view bytes, size_t& used,
+                                                               const StoreCipher* cipher = nullptr);
+// The record of one entry; false only if sealing failed.
+bool EncodeAuditJournalRecord(const SealedAuditEntry& entry, std::string& out,
+                              const StoreCipher* cipher = nullptr);
+
+// The journal's key in an encrypted store, derived from the store key.
+StoreCipher AuditJournalKey(const StoreCipher& store_key);
 
 }  // namespace medulla::store::sqlite

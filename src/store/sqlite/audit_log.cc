@@ -2,11 +2,13 @@
 
 #include <fstream>
 #include <iterator>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "security/jose.h"
 #include "store/sqlite/audit_journal.h"
+#include "store/sqlite/encrypted_vfs.h"
 
 namespace medulla::store::sqlite {
 namespace {
@@ -205,11 +207,22 @@ core::Result<AuditVerification> VerifyAuditLog(Db& db, const security::HmacSha25
 
 core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
                                                    const std::vector<std::string>& journal_files,
-                                                   std::string_view key_bytes) {
+                                                   std::string_view key_bytes,
+                                                   std::string_view encryption_key) {
   const security::HmacSha256Key key(key_bytes);
   AuditVerification out;
+  std::string vfs;
+  std::optional<StoreCipher> journal_key;
+  if (encryption_key.empty()) {
+    RETURN_IF_ERROR(CheckStoreEncryption(path, nullptr));
+  } else {
+    ASSIGN_OR_RETURN(StoreCipher store_key, StoreCipher::FromKey(encryption_key));
+    RETURN_IF_ERROR(CheckStoreEncryption(path, &store_key));
+    ASSIGN_OR_RETURN(vfs, RegisterEncryptedVfs(store_key, ""));
+    journal_key = AuditJournalKey(store_key);
+  }
   {
-    ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true));
+    ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true, vfs));
     // A store that never served has no audit tables yet: an empty, intact log.
     ASSIGN_OR_RETURN(sqlite3_stmt * raw,
                      db->Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"));
@@ -231,7 +244,8 @@ core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
     if (!in) continue;  // folded and deleted meanwhile
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     size_t used = 0;
-    ASSIGN_OR_RETURN(std::vector<SealedAuditEntry> entries, DecodeAuditJournal(bytes, used));
+    ASSIGN_OR_RETURN(std::vector<SealedAuditEntry> entries,
+                     DecodeAuditJournal(bytes, used, journal_key ? &*journal_key : nullptr));
     for (const SealedAuditEntry& e : entries) {
       if (e.seq <= out.head_seq) continue;  // already in the table
       if (!Extend(out, key, e.seq, e.recorded, e.patients, e.event, e.prev_hash, e.hash,

@@ -89,8 +89,10 @@ struct AuditVerification {
 core::Result<AuditVerification> VerifyAuditLog(Db& db, const security::HmacSha256Key& key);
 // The same on a database file, opened read-only (a server may be using it), followed by the
 // entries of the audit journal's files (AuditTrail::JournalFiles) not yet in the database.
+// `encryption_key`: the store key of an encrypted store (encrypted_vfs.h), else empty.
 core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
                                                    const std::vector<std::string>& journal_files,
-                                                   std::string_view key);
+                                                   std::string_view key,
+                                                   std::string_view encryption_key = {});
 
 }  // namespace medulla::store::sqlite

@@ -52,7 +52,7 @@ std::vector<std::string> AuditTrail::JournalFiles(const std::string& data_dir) {
 core::Status AuditTrail::OpenJournal(int64_t number) {
   const std::string path = PathOf(dir_, number);
   ::unlink(path.c_str());  // a new file: its unused rest must be zeros
-  ASSIGN_OR_RETURN(journal_, AuditJournal::Open(path));
+  ASSIGN_OR_RETURN(journal_, AuditJournal::Open(path, cipher_ ? &*cipher_ : nullptr));
   journal_number_ = number;
   return core::OkStatus();
 }
@@ -67,7 +67,8 @@ core::Status AuditTrail::Open(const std::string& data_dir, Db& writer) {
   const std::vector<std::string> files = JournalFiles(data_dir);
   std::vector<SealedAuditEntry> missing;  // journaled, not in the table (a crash, a kill)
   for (const std::string& file : files) {
-    ASSIGN_OR_RETURN(std::unique_ptr<AuditJournal> journal, AuditJournal::Open(file));
+    ASSIGN_OR_RETURN(std::unique_ptr<AuditJournal> journal,
+                     AuditJournal::Open(file, cipher_ ? &*cipher_ : nullptr));
     ASSIGN_OR_RETURN(std::vector<SealedAuditEntry> entries, journal->ReadAll());
     for (SealedAuditEntry& e : entries) {
       if (e.seq < appender_.head().next_seq) continue;  // folded; the file was not deleted

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ class AuditTrail {
 
   // The journal files under `data_dir`, oldest first.
   static std::vector<std::string> JournalFiles(const std::string& data_dir);
+
+  // In an encrypted store: seals the journal's records (before Open).
+  void EncryptWith(const StoreCipher& store_key) { cipher_ = AuditJournalKey(store_key); }
 
   // At open, on the writer connection (no transaction open): finds where the chain stands and
   // folds what a crash or kill left in the journal.
@@ -73,6 +77,7 @@ class AuditTrail {
   std::mutex mu_;
   AuditAppender appender_;  // GUARDED_BY(mu_)
   std::function<void()> on_first_unfolded_;
+  std::optional<StoreCipher> cipher_;       // the journal key of an encrypted store
   std::string dir_;                         // the journal directory
   int64_t journal_number_ = 0;              // GUARDED_BY(mu_): the current file's
   std::unique_ptr<AuditJournal> journal_;   // GUARDED_BY(mu_)

@@ -16,6 +16,7 @@
 #include "core/logging.h"
 #include "json/parse.h"
 #include "json/write.h"
+#include "store/sqlite/encrypted_vfs.h"
 #include "store/sqlite/search_sql.h"
 
 namespace medulla::store::sqlite {
@@ -243,8 +244,17 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOp
         fmt::format("data directory {} is in use by another medulla process", options.data_dir)));
   }
   store->db_path_ = options.data_dir + "/medulla.db";
+  store->vfs_ = options.vfs;
+  if (options.encryption_key.empty()) {
+    RETURN_IF_ERROR(CheckStoreEncryption(store->db_path_, nullptr));
+  } else {
+    ASSIGN_OR_RETURN(StoreCipher key, StoreCipher::FromKey(options.encryption_key));
+    RETURN_IF_ERROR(CheckStoreEncryption(store->db_path_, &key));
+    ASSIGN_OR_RETURN(store->vfs_, RegisterEncryptedVfs(key, options.vfs));
+    store->audit_.EncryptWith(key);
+  }
   RETURN_IF_ERROR(store->Initialize());
-  ASSIGN_OR_RETURN(store->checkpointer_, Db::Open(store->db_path_, false, options.vfs));
+  ASSIGN_OR_RETURN(store->checkpointer_, Db::Open(store->db_path_, false, store->vfs_));
   RETURN_IF_ERROR(store->checkpointer_->Exec("PRAGMA synchronous=" + options.synchronous));
   store->commit_thread_ = std::thread([s = store.get()] { s->CommitLoop(); });
   store->checkpoint_thread_ = std::thread([s = store.get()] { s->CheckpointLoop(); });
@@ -252,10 +262,16 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOp
 }
 
 core::Status SqliteStore::Initialize() {
-  ASSIGN_OR_RETURN(writer_, Db::Open(db_path_, false, options_.vfs));
+  ASSIGN_OR_RETURN(writer_, Db::Open(db_path_, false, vfs_));
   // Takes effect only when the database is created. Resources are a few KiB each: 16 KiB
   // pages hold several, so a commit writes (and the WAL appends) a quarter of the frames.
   RETURN_IF_ERROR(writer_->Exec(fmt::format("PRAGMA page_size={}", options_.page_size)));
+  if (!options_.encryption_key.empty()) {
+    // Room at the end of each page for its nonce and tag (also only when created).
+    int reserve = kEncryptedPageReserve;
+    int rc = sqlite3_file_control(writer_->handle(), "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+    if (rc != SQLITE_OK) return writer_->Error("reserve bytes for encryption");
+  }
   RETURN_IF_ERROR(writer_->Exec("PRAGMA journal_mode=WAL"));
   // Savepoint sub-journals in memory: on disk they cost a file create and unlink per unit.
   RETURN_IF_ERROR(writer_->Exec("PRAGMA temp_store=MEMORY"));
@@ -333,6 +349,12 @@ core::Status SqliteStore::Initialize() {
   next_seq_ = stmt.Int(0) + 1;
   last_seq_ = stmt.Int(0);
   last_timestamp_ = stmt.Int(1);
+  std::error_code ec;
+  if (std::filesystem::file_size(db_path_, ec) < 512 && !ec) {
+    // A new database lives in the WAL until the first checkpoint. Write page 1 to the file now,
+    // so that the file itself tells what it is (CheckStoreEncryption reads it at the next open).
+    RETURN_IF_ERROR(writer_->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  }
   return CatchUpIndex();
 }
 
@@ -622,7 +644,7 @@ void SqliteStore::CheckpointLoop() {
 }
 
 core::Result<std::unique_ptr<Db>> SqliteStore::OpenReader() {
-  ASSIGN_OR_RETURN(auto db, Db::Open(db_path_, false, options_.vfs));
+  ASSIGN_OR_RETURN(auto db, Db::Open(db_path_, false, vfs_));
   RETURN_IF_ERROR(db->Exec("PRAGMA query_only=1"));
   // Memory-mapped reads: pages come straight from the page cache instead of a pread() each.
   RETURN_IF_ERROR(db->Exec(fmt::format("PRAGMA mmap_size={}", options_.mmap_bytes)));

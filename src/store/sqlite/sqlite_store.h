@@ -60,6 +60,9 @@ struct SqliteStoreOptions {
   // The key of the audit log's hash chain (audit_log.h): the data directory's audit key. Tests
   // may leave it empty (HMAC with an empty key still chains, but anyone can recompute it).
   std::string audit_key;
+  // The store key (32 raw bytes): the database, its WAL and the audit journal are encrypted
+  // (encrypted_vfs.h). Empty: they are not. Fixed when the data directory is created.
+  std::string encryption_key;
 };
 
 class SqliteStore final : public Store {
@@ -149,6 +152,7 @@ class SqliteStore final : public Store {
 
   SqliteStoreOptions options_;
   std::string db_path_;
+  std::string vfs_;  // options_.vfs, or the encrypting VFS over it
   const core::Clock& clock_;
   int lock_fd_ = -1;
 

@@ -100,10 +100,15 @@ export function freePort() {
 /**
  * Runs `medulla ARGS...` to completion (stdin closed) and returns its exit code and output.
  * A run that outlives timeoutMs is killed with SIGKILL and reported with timedOut = true.
+ * env: variables added to its environment.
  */
-export function runMedulla(args, { timeoutMs = 120_000, cwd = REPO_ROOT } = {}) {
+export function runMedulla(args, { timeoutMs = 120_000, cwd = REPO_ROOT, env = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(MEDULLA_BIN, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(MEDULLA_BIN, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     liveChildren.add(child);
     let stdout = '';
     let stderr = '';

@@ -1,0 +1,56 @@
+// Encryption at rest of the embedded store: AES-256-GCM (OpenSSL EVP) over database pages, WAL
+// frames (encrypted_vfs.h) and audit journal records (audit_journal.h).
+//
+// Each sealed block carries a fresh random 96-bit nonce and a 128-bit tag (28 bytes, the
+// "trailer"), and binds where it lives (page number, frame offset, record position) as
+// associated data, so a block moved elsewhere in a file fails to open. Random nonces keep one
+// key safe for about 2^32 sealed blocks (NIST SP 800-38D, 8.3): tens of terabytes of pages.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace medulla::store::sqlite {
+
+class StoreCipher {
+ public:
+  static constexpr size_t kKeyBytes = 32;
+  static constexpr size_t kNonceBytes = 12;
+  static constexpr size_t kTagBytes = 16;
+  static constexpr size_t kTrailerBytes = kNonceBytes + kTagBytes;
+
+  // The key of the store, 32 raw bytes.
+  static core::Result<StoreCipher> FromKey(std::string_view raw);
+  // Parses a key written as 64 hex digits (surrounding white space allowed).
+  static core::Result<std::string> ParseHexKey(std::string_view text);
+
+  StoreCipher(const StoreCipher&) = default;
+  StoreCipher& operator=(const StoreCipher&) = default;
+  ~StoreCipher();
+
+  // A key of its own for one use of the master key (HMAC-SHA256 of the purpose), so pages and
+  // journal records never share a key.
+  StoreCipher Derive(std::string_view purpose) const;
+
+  // Encrypts data in place and writes nonce and tag to trailer. False only if OpenSSL fails.
+  bool Seal(std::span<uint8_t> data, std::span<const uint8_t> aad,
+            std::span<uint8_t, kTrailerBytes> trailer) const;
+  // Decrypts in place; false if the tag does not match (wrong key, damage, a moved block).
+  bool Open(std::span<uint8_t> data, std::span<const uint8_t> aad,
+            std::span<const uint8_t, kTrailerBytes> trailer) const;
+
+  // A short, non-secret name of the key (the start of a hash of it), to tell keys apart.
+  std::string Fingerprint() const;
+
+ private:
+  StoreCipher() = default;
+  std::array<uint8_t, kKeyBytes> key_{};
+};
+
+}  // namespace medulla::store::sqlite
