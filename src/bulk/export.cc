@@ -43,7 +43,8 @@ SearchFilter IsOneOf(const std::vector<std::string>& patients) {
 
 constexpr size_t kSealedChunk = 64 * 1024;
 
-// What a sealed chunk is bound to: its file, its place in it, and whether it ends the file (so
+// What a sealed chunk is bound to: its file (the job's directory and the file's name), its
+// place in it, and whether it ends the file (so
 // chunks cannot be moved, dropped or cut off unnoticed).
 std::string ChunkAad(std::string_view file, uint64_t index, bool last) {
   return fmt::format("{}\n{}\n{}", file, index, last ? "last" : "more");
@@ -88,7 +89,7 @@ class NdjsonWriter {
     const size_t size = pending_.size();
     pending_.append(StoreCipher::kTrailerBytes, '\0');
     auto* bytes = reinterpret_cast<uint8_t*>(pending_.data());
-    const std::string aad = ChunkAad(files_.back().name, chunks_++, last);
+    const std::string aad = ChunkAad(dir_ + "/" + files_.back().name, chunks_++, last);
     if (!key_->Seal({bytes, size}, {reinterpret_cast<const uint8_t*>(aad.data()), aad.size()},
                     std::span<uint8_t, StoreCipher::kTrailerBytes>(bytes + size,
                                                                    StoreCipher::kTrailerBytes))) {
@@ -123,8 +124,8 @@ class NdjsonWriter {
 };
 
 // The NDJSON of a sealed export file.
-core::Result<std::string> OpenSealedFile(const StoreCipher& key, std::string_view name,
-                                         std::string_view bytes) {
+core::Result<std::string> OpenSealedFile(const StoreCipher& key, std::string_view path,
+                                         std::string_view name, std::string_view bytes) {
   std::string out;
   std::string chunk;
   for (uint64_t index = 0;; ++index) {
@@ -138,7 +139,7 @@ core::Result<std::string> OpenSealedFile(const StoreCipher& key, std::string_vie
     const size_t size = length - StoreCipher::kTrailerBytes;
     auto* b = reinterpret_cast<uint8_t*>(chunk.data());
     const bool last = bytes.empty();
-    const std::string aad = ChunkAad(name, index, last);
+    const std::string aad = ChunkAad(path, index, last);
     if (!key.Open({b, size}, {reinterpret_cast<const uint8_t*>(aad.data()), aad.size()},
                   std::span<const uint8_t, StoreCipher::kTrailerBytes>(
                       b + size, StoreCipher::kTrailerBytes))) {
@@ -371,7 +372,7 @@ core::Result<std::string> ExportManager::ReadFile(const std::string& job_id,
     return core::Fail(core::Internal("cannot read the export file (expired meanwhile?)"));
   }
   if (!file_key_) return bytes;
-  return OpenSealedFile(*file_key_, name, bytes);
+  return OpenSealedFile(*file_key_, path, name, bytes);
 }
 
 void ExportManager::Expire() {

@@ -9,7 +9,7 @@
 // never leaves the machine. Files have a fixed capacity; the unused rest is zeros.
 //
 // In an encrypted store (encrypted_vfs.h) everything after the length is sealed with the
-// journal's key (AES-256-GCM) and followed by its 28-byte nonce and tag.
+// journal's key (AES-256-GCM) and followed by its 32-byte salt and tag.
 #pragma once
 
 #include <cstdint>

@@ -223,6 +223,7 @@ core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
   }
   {
     ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true, vfs));
+    RETURN_IF_ERROR(db->Exec("PRAGMA temp_store=MEMORY"));  // as the store's readers
     // A store that never served has no audit tables yet: an empty, intact log.
     ASSIGN_OR_RETURN(sqlite3_stmt * raw,
                      db->Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"));

@@ -42,6 +42,7 @@ struct EncryptedFile {
   const EncryptedVfs* vfs;
   Kind kind;
   int64_t page_size;  // 0 until known (from the first page, or the WAL header)
+  const char* path;   // SQLite keeps the name valid until xClose
 };
 
 // SQLite aligns the allocation to 8 bytes; the base VFS's file object follows ours.
@@ -62,11 +63,18 @@ uint32_t BigEndian32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
 }
 
-// The associated data of a block: which file kind, and where in it.
-std::array<uint8_t, 9> Aad(Kind kind, int64_t where) {
-  std::array<uint8_t, 9> aad{};
+// The part of a WAL frame header a page is bound to: page number, commit size and the two
+// salts (not the checksums, which SQLite rewrites in place).
+constexpr size_t kBoundFrameHeader = 16;
+
+// The associated data of a page: which file kind, where in it, and for a WAL frame its header
+// (so a frame cannot be renumbered, made a commit, or moved to another WAL generation).
+std::array<uint8_t, 9 + kBoundFrameHeader> Aad(Kind kind, int64_t where,
+                                               const uint8_t* frame_header) {
+  std::array<uint8_t, 9 + kBoundFrameHeader> aad{};
   aad[0] = kind == Kind::kDatabase ? 'D' : 'W';
   for (int i = 0; i < 8; ++i) aad[1 + i] = static_cast<uint8_t>(uint64_t(where) >> (8 * i));
+  if (frame_header != nullptr) std::memcpy(aad.data() + 9, frame_header, kBoundFrameHeader);
   return aad;
 }
 
@@ -84,8 +92,9 @@ bool AllZero(const uint8_t* p, size_t n) {
 }
 
 // Opens one page image in place; the trailer reads back as zeros, as SQLite left it.
-bool OpenPage(const StoreCipher& cipher, uint8_t* page, int64_t size, Kind kind, int64_t where) {
-  auto aad = Aad(kind, where);
+bool OpenPage(const StoreCipher& cipher, uint8_t* page, int64_t size, Kind kind, int64_t where,
+              const uint8_t* frame_header = nullptr) {
+  auto aad = Aad(kind, where, frame_header);
   auto trailer = Trailer(page, size);
   std::array<uint8_t, StoreCipher::kTrailerBytes> saved;
   std::copy(trailer.begin(), trailer.end(), saved.begin());
@@ -96,7 +105,8 @@ bool OpenPage(const StoreCipher& cipher, uint8_t* page, int64_t size, Kind kind,
 
 // Seals one page image in place. SQLite must have left the reserved bytes alone (zeros): if
 // they hold data, the database was not created with the reserve and sealing would destroy it.
-int SealPage(const StoreCipher& cipher, uint8_t* page, int64_t size, Kind kind, int64_t where) {
+int SealPage(const StoreCipher& cipher, uint8_t* page, int64_t size, Kind kind, int64_t where,
+             const uint8_t* frame_header = nullptr) {
   if (std::memcmp(page, kSqliteMagic, sizeof kSqliteMagic) == 0 &&
       page[kReserveOffset] != kEncryptedPageReserve) {
     sqlite3_log(SQLITE_IOERR_WRITE, "medulla: an encrypted database needs %d reserved bytes",
@@ -107,7 +117,7 @@ int SealPage(const StoreCipher& cipher, uint8_t* page, int64_t size, Kind kind, 
     sqlite3_log(SQLITE_IOERR_WRITE, "medulla: a page's reserved bytes are in use");
     return SQLITE_IOERR_WRITE;
   }
-  if (!cipher.Seal(Payload(page, size), Aad(kind, where), Trailer(page, size))) {
+  if (!cipher.Seal(Payload(page, size), Aad(kind, where, frame_header), Trailer(page, size))) {
     return SQLITE_IOERR_WRITE;
   }
   return SQLITE_OK;
@@ -143,10 +153,28 @@ int DetectDatabasePageSize(EncryptedFile* f) {
   return SQLITE_IOERR_DATA;
 }
 
+// The page size the WAL's header gives, or 0.
+int64_t WalPageSize(const char* db_path) {
+  if (db_path == nullptr) return 0;
+  std::ifstream in(std::string(db_path) + "-wal", std::ios::binary);
+  uint8_t header[kWalHeader] = {};
+  if (!in.read(reinterpret_cast<char*>(header), sizeof header)) return 0;
+  const int64_t p = BigEndian32(header + 8);
+  return IsPageSize(p) ? p : 0;
+}
+
 int ReadDatabase(EncryptedFile* f, uint8_t* out, int n, int64_t offset) {
   if (f->page_size == 0) {
     int rc = DetectDatabasePageSize(f);
-    if (rc != SQLITE_OK) return rc;
+    if (rc == SQLITE_IOERR_DATA && offset + n <= 100) {
+      // SQLite reads the header once at open without a lock, only as a hint (it reads page 1
+      // again under the lock, from the WAL if it is there). Page 1 may be torn (a crash in a
+      // checkpoint, which the WAL repairs) or being written: answer "no hint".
+      std::memset(out, 0, static_cast<size_t>(n));
+      return SQLITE_OK;
+    }
+    if (rc == SQLITE_IOERR_DATA) f->page_size = WalPageSize(f->path);
+    if (f->page_size == 0 && rc != SQLITE_OK) return rc;
     if (f->page_size == 0) return f->real->pMethods->xRead(f->real, out, n, offset);  // empty
   }
   const int64_t p = f->page_size;
@@ -241,13 +269,16 @@ int ReadWal(EncryptedFile* f, uint8_t* out, int n, int64_t offset) {
       if (rc == SQLITE_IOERR_SHORT_READ) short_read = true;
       return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_OK : rc;
     }
+    uint8_t header[kBoundFrameHeader];
+    int hrc = f->real->pMethods->xRead(f->real, header, sizeof header, frame_start);
+    if (hrc != SQLITE_OK && hrc != SQLITE_IOERR_SHORT_READ) return hrc;
     int rc = f->real->pMethods->xRead(f->real, page.data(), static_cast<int>(p), page_start);
     if (rc == SQLITE_IOERR_SHORT_READ && AllZero(page.data(), static_cast<size_t>(p))) {
       short_read = true;
     } else if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
       return rc;
-    } else if (rc != SQLITE_OK ||
-               !OpenPage(f->vfs->pages, page.data(), p, Kind::kWal, frame_start)) {
+    } else if (rc != SQLITE_OK || hrc != SQLITE_OK ||
+               !OpenPage(f->vfs->pages, page.data(), p, Kind::kWal, frame_start, header)) {
       // Recovery reads whole frames, header included: a frame torn by a crash must read as one
       // whose checksum fails (so recovery stops there), not as an I/O error. A page read on its
       // own is a frame recovery accepted: failing to open it is damage.
@@ -290,8 +321,16 @@ int WriteWal(EncryptedFile* f, const uint8_t* in, int n, int64_t offset) {
       sqlite3_log(SQLITE_IOERR_WRITE, "medulla: a WAL write of part of a page");
       return SQLITE_IOERR_WRITE;
     }
+    // The frame's header, written just before (or earlier, when SQLite rewrites a page of
+    // the open transaction in place).
+    uint8_t header[kBoundFrameHeader];
+    if (int rc = f->real->pMethods->xRead(f->real, header, sizeof header, frame_start);
+        rc != SQLITE_OK) {
+      sqlite3_log(SQLITE_IOERR_WRITE, "medulla: a WAL page written before its frame header");
+      return SQLITE_IOERR_WRITE;
+    }
     std::memcpy(page.data(), in + (from - offset), static_cast<size_t>(p));
-    if (int rc = SealPage(f->vfs->pages, page.data(), p, Kind::kWal, frame_start);
+    if (int rc = SealPage(f->vfs->pages, page.data(), p, Kind::kWal, frame_start, header);
         rc != SQLITE_OK) {
       return rc;
     }
@@ -410,6 +449,7 @@ int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, in
   ef->vfs = static_cast<EncryptedVfs*>(vfs->pAppData);
   ef->kind = kind;
   ef->page_size = 0;
+  ef->path = name;
   sqlite3_vfs* base = Base(vfs);
   int rc = base->xOpen(base, name, ef->real, flags, out_flags);
   if (rc == SQLITE_OK && ef->real->pMethods) ef->base.pMethods = &kIoMethods;
@@ -510,28 +550,58 @@ core::Result<std::string> RegisterEncryptedVfs(const StoreCipher& key,
   return name;
 }
 
-core::Status CheckStoreEncryption(const std::string& db_path, const StoreCipher* key) {
-  // Page 1 if the database has one; else the first frame of the WAL (the store checkpoints
-  // right after creating a database, but a kill may come first).
-  std::string page = ReadUpTo(db_path, kMaxPage);
-  std::optional<int64_t> wal_page_size;
-  bool may_be_plain = true;  // false: a WAL frame that is not page 1 cannot tell
-  if (page.size() < kMinPage) {
-    const std::string wal = ReadUpTo(db_path + "-wal", kWalHeader + kFrameHeader + kMaxPage);
-    if (wal.size() < kWalHeader) return core::OkStatus();  // a new store
-    const auto* bytes = reinterpret_cast<const uint8_t*>(wal.data());
-    const int64_t p = BigEndian32(bytes + 8);
-    if (!IsPageSize(p) || wal.size() < static_cast<size_t>(kWalHeader + kFrameHeader + p)) {
-      return core::OkStatus();  // no whole frame: SQLite will start the WAL over
-    }
-    may_be_plain = BigEndian32(bytes + kWalHeader) == 1;
-    page = wal.substr(kWalHeader + kFrameHeader, static_cast<size_t>(p));
-    wal_page_size = p;
+namespace {
+
+// The first whole frame's page of the WAL beside db_path, with its page size; nullopt if none.
+struct WalFirstPage {
+  std::string page;
+  std::string header;  // the frame's
+  int64_t page_size;
+  bool is_page_one;
+};
+std::optional<WalFirstPage> ReadWalFirstPage(const std::string& db_path) {
+  const std::string wal = ReadUpTo(db_path + "-wal", kWalHeader + kFrameHeader + kMaxPage);
+  if (wal.size() < kWalHeader) return std::nullopt;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(wal.data());
+  const int64_t p = BigEndian32(bytes + 8);
+  if (!IsPageSize(p) || wal.size() < static_cast<size_t>(kWalHeader + kFrameHeader + p)) {
+    return std::nullopt;  // no whole frame: SQLite will start the WAL over
   }
+  return WalFirstPage{wal.substr(kWalHeader + kFrameHeader, static_cast<size_t>(p)),
+                      wal.substr(kWalHeader, kFrameHeader), p,
+                      BigEndian32(bytes + kWalHeader) == 1};
+}
+
+bool IsPlainPageOne(std::string_view page) {
+  return page.compare(0, sizeof kSqliteMagic,
+                      std::string_view(kSqliteMagic, sizeof kSqliteMagic)) == 0;
+}
+
+// Whether page 1 of the database file opens with `pages` at some page size.
+bool DatabasePageOneOpens(const StoreCipher& pages, const std::string& head) {
+  std::vector<uint8_t> buffer;
+  for (int64_t p = kMinPage; p <= static_cast<int64_t>(head.size()); p *= 2) {
+    buffer.assign(head.begin(), head.begin() + p);
+    if (OpenPage(pages, buffer.data(), p, Kind::kDatabase, 1)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+core::Status CheckStoreEncryption(const std::string& db_path, const StoreCipher* key) {
+  // Page 1 of the database file tells, when there is one; the store writes it right after
+  // creating a database. Else (a kill came first), or when page 1 is torn (a crash in a
+  // checkpoint, which the WAL repairs), the first frame of the WAL.
+  const std::string head = ReadUpTo(db_path, kMaxPage);
+  const std::optional<WalFirstPage> wal = ReadWalFirstPage(db_path);
+  const bool has_page_one = head.size() >= kMinPage;
+  if (!has_page_one && !wal) return core::OkStatus();  // a new store
   const bool plain =
-      may_be_plain && page.compare(0, sizeof kSqliteMagic, kSqliteMagic, sizeof kSqliteMagic) == 0;
+      has_page_one ? IsPlainPageOne(head) : wal->is_page_one && IsPlainPageOne(wal->page);
   if (key == nullptr) {
-    if (plain || !may_be_plain) return core::OkStatus();
+    // Without a key a WAL frame other than page 1's cannot tell: SQLite will judge it.
+    if (plain || (!has_page_one && !wal->is_page_one)) return core::OkStatus();
     return core::InvalidArgument(fmt::format(
         "{} is encrypted (or is not a SQLite database): configure its key (store.key_file, "
         "MEDULLA_STORE_KEY_FILE or MEDULLA_STORE_KEY)",
@@ -544,12 +614,11 @@ core::Status CheckStoreEncryption(const std::string& db_path, const StoreCipher*
         db_path));
   }
   const StoreCipher pages = key->Derive(kPagePurpose);
-  std::vector<uint8_t> buffer;
-  for (int64_t p = wal_page_size.value_or(kMinPage); p <= static_cast<int64_t>(page.size());
-       p *= 2) {
-    buffer.assign(page.begin(), page.begin() + p);
-    if (wal_page_size ? OpenPage(pages, buffer.data(), p, Kind::kWal, kWalHeader)
-                      : OpenPage(pages, buffer.data(), p, Kind::kDatabase, 1)) {
+  if (has_page_one && DatabasePageOneOpens(pages, head)) return core::OkStatus();
+  if (wal) {
+    std::vector<uint8_t> buffer(wal->page.begin(), wal->page.end());
+    if (OpenPage(pages, buffer.data(), wal->page_size, Kind::kWal, kWalHeader,
+                 reinterpret_cast<const uint8_t*>(wal->header.data()))) {
       return core::OkStatus();
     }
   }

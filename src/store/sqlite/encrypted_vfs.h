@@ -4,12 +4,14 @@
 //
 // Why a VFS and not SQLCipher: Debian 12's SQLCipher is 3.4.1, built on SQLite 3.15, and the
 // store needs UPSERT (3.24) and RETURNING (3.35). SQLite's reserved bytes make room: the
-// database is created with 28 bytes reserved at the end of each page (SQLite never touches
-// them), and the VFS keeps the page's nonce and tag there, so pages stay pages and offsets stay
-// SQLite's. The page number (database) or frame offset (WAL) is the associated data.
+// database is created with 32 bytes reserved at the end of each page (SQLite never touches
+// them), and the VFS keeps the page's salt and tag there, so pages stay pages and offsets stay
+// SQLite's. The associated data is the page number (database), or the frame's offset and its
+// header's page number, commit size and salts (WAL).
 //
 // What stays in the clear: the 32-byte WAL header and the 24-byte frame headers (page numbers,
-// salts, and SQLite's checksum of each frame, computed over the plaintext), and the wal-index
+// salts, and SQLite's checksum of each frame, computed over the plaintext; all but the checksums
+// are bound to the frame's page), and the wal-index
 // (-shm: page numbers only). Memory-mapped reads are off for an encrypted database (this VFS
 // offers no xFetch), so pages are read through it. Temporary files are not encrypted, so the
 // store keeps them in memory (temp_store=MEMORY); any other file kind is refused.
@@ -22,7 +24,7 @@
 
 namespace medulla::store::sqlite {
 
-// Bytes reserved at the end of each page of an encrypted database: the nonce and the tag.
+// Bytes reserved at the end of each page of an encrypted database: the salt and the tag.
 inline constexpr int kEncryptedPageReserve = static_cast<int>(StoreCipher::kTrailerBytes);
 
 // Registers (once per key and base) an encrypting VFS over `base_vfs` (empty: SQLite's

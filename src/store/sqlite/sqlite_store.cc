@@ -646,6 +646,9 @@ void SqliteStore::CheckpointLoop() {
 core::Result<std::unique_ptr<Db>> SqliteStore::OpenReader() {
   ASSIGN_OR_RETURN(auto db, Db::Open(db_path_, false, vfs_));
   RETURN_IF_ERROR(db->Exec("PRAGMA query_only=1"));
+  // Sorts and ephemeral tables that outgrow the cache spill to memory, never to a file (an
+  // encrypted store refuses temporary files: they would hold rows in the clear).
+  RETURN_IF_ERROR(db->Exec("PRAGMA temp_store=MEMORY"));
   // Memory-mapped reads: pages come straight from the page cache instead of a pread() each.
   RETURN_IF_ERROR(db->Exec(fmt::format("PRAGMA mmap_size={}", options_.mmap_bytes)));
   RETURN_IF_ERROR(db->Exec(fmt::format("PRAGMA cache_size=-{}", options_.cache_size_kib / 4)));

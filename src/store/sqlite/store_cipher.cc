@@ -7,6 +7,7 @@
 #include <openssl/sha.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <memory>
 
 #include <fmt/format.h>
@@ -78,43 +79,68 @@ StoreCipher::~StoreCipher() {
   OPENSSL_cleanse(key_.data(), key_.size());
 }
 
+namespace {
+
+// HMAC-SHA256(key, message) into out (32 bytes). OpenSSL fails here only when out of memory:
+// carrying on with a zero key would be worse than stopping.
+void HmacSha256(const uint8_t* key, size_t key_size, const uint8_t* message, size_t size,
+                uint8_t* out) {
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), key, static_cast<int>(key_size), message, size, out, &length) == nullptr ||
+      length != StoreCipher::kKeyBytes) {
+    std::abort();
+  }
+}
+
+// The nonce: fixed, since every block has a key of its own.
+constexpr uint8_t kNonce[12] = {};
+
+}  // namespace
+
 StoreCipher StoreCipher::Derive(std::string_view purpose) const {
   StoreCipher derived;
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-       reinterpret_cast<const unsigned char*>(purpose.data()), purpose.size(), derived.key_.data(),
-       &length);
+  HmacSha256(key_.data(), key_.size(), reinterpret_cast<const uint8_t*>(purpose.data()),
+             purpose.size(), derived.key_.data());
   return derived;
 }
 
 bool StoreCipher::Seal(std::span<uint8_t> data, std::span<const uint8_t> aad,
                        std::span<uint8_t, kTrailerBytes> trailer) const {
-  uint8_t* nonce = trailer.data();
-  uint8_t* tag = trailer.data() + kNonceBytes;
-  if (RAND_bytes(nonce, kNonceBytes) != 1) return false;
+  uint8_t* salt = trailer.data();
+  uint8_t* tag = trailer.data() + kSaltBytes;
+  if (RAND_bytes(salt, kSaltBytes) != 1) return false;
+  std::array<uint8_t, kKeyBytes> block_key;
+  HmacSha256(key_.data(), key_.size(), salt, kSaltBytes, block_key.data());
   EVP_CIPHER_CTX* ctx = ThreadContext();
   int n = 0;
-  return ctx != nullptr && EVP_EncryptInit_ex2(ctx, Gcm(), key_.data(), nonce, nullptr) == 1 &&
-         (aad.empty() ||
-          EVP_EncryptUpdate(ctx, nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1) &&
-         EVP_EncryptUpdate(ctx, data.data(), &n, data.data(), static_cast<int>(data.size())) == 1 &&
-         EVP_EncryptFinal_ex(ctx, data.data() + n, &n) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) == 1;
+  const bool sealed =
+      ctx != nullptr && EVP_EncryptInit_ex2(ctx, Gcm(), block_key.data(), kNonce, nullptr) == 1 &&
+      (aad.empty() ||
+       EVP_EncryptUpdate(ctx, nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1) &&
+      EVP_EncryptUpdate(ctx, data.data(), &n, data.data(), static_cast<int>(data.size())) == 1 &&
+      EVP_EncryptFinal_ex(ctx, data.data() + n, &n) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) == 1;
+  OPENSSL_cleanse(block_key.data(), block_key.size());
+  return sealed;
 }
 
 bool StoreCipher::Open(std::span<uint8_t> data, std::span<const uint8_t> aad,
                        std::span<const uint8_t, kTrailerBytes> trailer) const {
-  const uint8_t* nonce = trailer.data();
   uint8_t tag[kTagBytes];
-  std::copy(trailer.begin() + kNonceBytes, trailer.end(), tag);
+  std::copy(trailer.begin() + kSaltBytes, trailer.end(), tag);
+  std::array<uint8_t, kKeyBytes> block_key;
+  HmacSha256(key_.data(), key_.size(), trailer.data(), kSaltBytes, block_key.data());
   EVP_CIPHER_CTX* ctx = ThreadContext();
   int n = 0;
-  return ctx != nullptr && EVP_DecryptInit_ex2(ctx, Gcm(), key_.data(), nonce, nullptr) == 1 &&
-         (aad.empty() ||
-          EVP_DecryptUpdate(ctx, nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1) &&
-         EVP_DecryptUpdate(ctx, data.data(), &n, data.data(), static_cast<int>(data.size())) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag) == 1 &&
-         EVP_DecryptFinal_ex(ctx, data.data() + n, &n) == 1;
+  const bool opened =
+      ctx != nullptr && EVP_DecryptInit_ex2(ctx, Gcm(), block_key.data(), kNonce, nullptr) == 1 &&
+      (aad.empty() ||
+       EVP_DecryptUpdate(ctx, nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1) &&
+      EVP_DecryptUpdate(ctx, data.data(), &n, data.data(), static_cast<int>(data.size())) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag) == 1 &&
+      EVP_DecryptFinal_ex(ctx, data.data() + n, &n) == 1;
+  OPENSSL_cleanse(block_key.data(), block_key.size());
+  return opened;
 }
 
 std::string StoreCipher::Fingerprint() const {

@@ -1,10 +1,12 @@
 // Encryption at rest of the embedded store: AES-256-GCM (OpenSSL EVP) over database pages, WAL
 // frames (encrypted_vfs.h) and audit journal records (audit_journal.h).
 //
-// Each sealed block carries a fresh random 96-bit nonce and a 128-bit tag (28 bytes, the
-// "trailer"), and binds where it lives (page number, frame offset, record position) as
-// associated data, so a block moved elsewhere in a file fails to open. Random nonces keep one
-// key safe for about 2^32 sealed blocks (NIST SP 800-38D, 8.3): tens of terabytes of pages.
+// Each sealed block carries a fresh random 128-bit salt and a 128-bit tag (32 bytes, the
+// "trailer"), and binds where it lives (page number, frame, file chunk) as associated data, so
+// a block moved elsewhere fails to open. The block is sealed under a key of its own,
+// HMAC-SHA256(key, salt), with a fixed nonce: a key is then never used twice (until two salts
+// collide, past 2^48 seals), where random 96-bit nonces under one key would reach NIST SP
+// 800-38D's bound of 2^32 seals (8.3) in days of a busy store's page writes.
 #pragma once
 
 #include <array>
@@ -21,9 +23,9 @@ namespace medulla::store::sqlite {
 class StoreCipher {
  public:
   static constexpr size_t kKeyBytes = 32;
-  static constexpr size_t kNonceBytes = 12;
+  static constexpr size_t kSaltBytes = 16;
   static constexpr size_t kTagBytes = 16;
-  static constexpr size_t kTrailerBytes = kNonceBytes + kTagBytes;
+  static constexpr size_t kTrailerBytes = kSaltBytes + kTagBytes;
 
   // The key of the store, 32 raw bytes.
   static core::Result<StoreCipher> FromKey(std::string_view raw);
@@ -38,7 +40,7 @@ class StoreCipher {
   // journal records never share a key.
   StoreCipher Derive(std::string_view purpose) const;
 
-  // Encrypts data in place and writes nonce and tag to trailer. False only if OpenSSL fails.
+  // Encrypts data in place and writes salt and tag to trailer. False only if OpenSSL fails.
   bool Seal(std::span<uint8_t> data, std::span<const uint8_t> aad,
             std::span<uint8_t, kTrailerBytes> trailer) const;
   // Decrypts in place; false if the tag does not match (wrong key, damage, a moved block).
