@@ -86,13 +86,7 @@ class NdjsonWriter {
     return core::OkStatus();
   }
   core::Status Seal(bool last) {
-    const size_t size = pending_.size();
-    pending_.append(StoreCipher::kTrailerBytes, '\0');
-    auto* bytes = reinterpret_cast<uint8_t*>(pending_.data());
-    const std::string aad = ChunkAad(dir_ + "/" + files_.back().name, chunks_++, last);
-    if (!key_->Seal({bytes, size}, {reinterpret_cast<const uint8_t*>(aad.data()), aad.size()},
-                    std::span<uint8_t, StoreCipher::kTrailerBytes>(bytes + size,
-                                                                   StoreCipher::kTrailerBytes))) {
+    if (!key_->SealTail(pending_, 0, ChunkAad(dir_ + "/" + files_.back().name, chunks_++, last))) {
       return core::Internal("sealing an export file failed");
     }
     const auto length = static_cast<uint32_t>(pending_.size());
@@ -133,19 +127,12 @@ core::Result<std::string> OpenSealedFile(const StoreCipher& key, std::string_vie
     if (bytes.size() < sizeof length) break;
     std::memcpy(&length, bytes.data(), sizeof length);
     bytes.remove_prefix(sizeof length);
-    if (length < StoreCipher::kTrailerBytes || length > bytes.size()) break;
-    chunk.assign(bytes.substr(0, length));
+    if (length > bytes.size()) break;
+    const std::string_view sealed = bytes.substr(0, length);
     bytes.remove_prefix(length);
-    const size_t size = length - StoreCipher::kTrailerBytes;
-    auto* b = reinterpret_cast<uint8_t*>(chunk.data());
     const bool last = bytes.empty();
-    const std::string aad = ChunkAad(path, index, last);
-    if (!key.Open({b, size}, {reinterpret_cast<const uint8_t*>(aad.data()), aad.size()},
-                  std::span<const uint8_t, StoreCipher::kTrailerBytes>(
-                      b + size, StoreCipher::kTrailerBytes))) {
-      break;
-    }
-    out.append(chunk, 0, size);
+    if (!key.OpenSealed(sealed, chunk, ChunkAad(path, index, last))) break;
+    out += chunk;
     if (last) return out;
   }
   return core::Fail(core::Internal(fmt::format("the export file {} is damaged", name)));

@@ -132,6 +132,8 @@ test('an encrypted store holds no plaintext, survives kill -9, and opens only wi
   assert.deepEqual(lost, [], 'acknowledged creates lost or changed');
   const search = await second.http.get(`/Patient?family=${MARKER}&_summary=count`);
   assert.equal(search.status, 200, show(search));
+  // The search index reads through the same encryption: every acknowledged create is found.
+  assert.ok(search.json.total >= acked.length, `search total ${search.json.total} < ${acked.length}`);
 
   // $export: sealed on disk, NDJSON when downloaded.
   const manifest = await exportPatients(second);

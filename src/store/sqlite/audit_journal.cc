@@ -85,17 +85,9 @@ bool EncodeAuditJournalRecord(const SealedAuditEntry& e, std::string& out,
   Put(out, static_cast<uint32_t>(e.patients.size()));
   for (const std::string& p : e.patients) PutBytes(out, p);
   PutBytes(out, e.event);
-  if (cipher != nullptr) {
-    const size_t body = at + sizeof(uint32_t);
-    const size_t body_size = out.size() - body;
-    out.append(StoreCipher::kTrailerBytes, '\0');
-    auto* bytes = reinterpret_cast<uint8_t*>(out.data());
-    if (!cipher->Seal({bytes + body, body_size}, {},
-                      std::span<uint8_t, StoreCipher::kTrailerBytes>(bytes + body + body_size,
-                                                                     StoreCipher::kTrailerBytes))) {
-      out.resize(at);
-      return false;
-    }
+  if (cipher != nullptr && !cipher->SealTail(out, at + sizeof(uint32_t))) {
+    out.resize(at);
+    return false;
   }
   const auto length = static_cast<uint32_t>(out.size() - at - sizeof(uint32_t));
   std::memcpy(out.data() + at, &length, sizeof length);
@@ -119,16 +111,11 @@ core::Result<std::vector<SealedAuditEntry>> DecodeAuditJournal(std::string_view 
     std::string_view record = bytes.substr(at + sizeof length, length);
     if (cipher != nullptr) {
       if (record.size() < StoreCipher::kTrailerBytes) return damaged();
-      opened.assign(record);
-      auto* b = reinterpret_cast<uint8_t*>(opened.data());
-      const size_t body = opened.size() - StoreCipher::kTrailerBytes;
-      if (!cipher->Open({b, body}, {},
-                        std::span<const uint8_t, StoreCipher::kTrailerBytes>(
-                            b + body, StoreCipher::kTrailerBytes))) {
+      if (!cipher->OpenSealed(record, opened)) {
         return core::Fail(core::Internal(fmt::format(
             "the audit journal's record at byte {} does not open with the store key", at)));
       }
-      record = std::string_view(opened).substr(0, body);
+      record = opened;
     }
     Reader r(record);
     SealedAuditEntry e;

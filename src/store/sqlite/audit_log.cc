@@ -211,18 +211,11 @@ core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
                                                    std::string_view encryption_key) {
   const security::HmacSha256Key key(key_bytes);
   AuditVerification out;
-  std::string vfs;
+  ASSIGN_OR_RETURN(StoreEncryption encryption, PrepareStoreEncryption(path, encryption_key, ""));
   std::optional<StoreCipher> journal_key;
-  if (encryption_key.empty()) {
-    RETURN_IF_ERROR(CheckStoreEncryption(path, nullptr));
-  } else {
-    ASSIGN_OR_RETURN(StoreCipher store_key, StoreCipher::FromKey(encryption_key));
-    RETURN_IF_ERROR(CheckStoreEncryption(path, &store_key));
-    ASSIGN_OR_RETURN(vfs, RegisterEncryptedVfs(store_key, ""));
-    journal_key = AuditJournalKey(store_key);
-  }
+  if (encryption.key) journal_key = AuditJournalKey(*encryption.key);
   {
-    ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true, vfs));
+    ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true, encryption.vfs));
     RETURN_IF_ERROR(db->Exec("PRAGMA temp_store=MEMORY"));  // as the store's readers
     // A store that never served has no audit tables yet: an empty, intact log.
     ASSIGN_OR_RETURN(sqlite3_stmt * raw,

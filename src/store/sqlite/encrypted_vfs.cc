@@ -63,6 +63,12 @@ uint32_t BigEndian32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
 }
 
+// The page size a WAL header states, or 0 if it states none that SQLite allows.
+int64_t WalHeaderPageSize(const uint8_t* header) {
+  const int64_t p = BigEndian32(header + 8);
+  return IsPageSize(p) ? p : 0;
+}
+
 // The part of a WAL frame header a page is bound to: page number, commit size and the two
 // salts (not the checksums, which SQLite rewrites in place).
 constexpr size_t kBoundFrameHeader = 16;
@@ -131,6 +137,17 @@ std::vector<uint8_t>& Scratch(size_t n) {
 
 // --- the database file --------------------------------------------------------------------
 
+// The page size at which page 1 opens, read from the first `have` bytes of a database; 0 if
+// none does (another key, damage, or a tear).
+int64_t PageOneSize(const StoreCipher& pages, const uint8_t* head, int64_t have) {
+  std::vector<uint8_t> page;
+  for (int64_t p = kMinPage; p <= have; p *= 2) {
+    page.assign(head, head + p);
+    if (OpenPage(pages, page.data(), p, Kind::kDatabase, 1)) return p;
+  }
+  return 0;
+}
+
 // Finds the page size of an existing encrypted database: the one at which page 1 opens.
 int DetectDatabasePageSize(EncryptedFile* f) {
   sqlite3_int64 size = 0;
@@ -141,14 +158,8 @@ int DetectDatabasePageSize(EncryptedFile* f) {
   std::vector<uint8_t> head(static_cast<size_t>(have));
   rc = f->real->pMethods->xRead(f->real, head.data(), static_cast<int>(have), 0);
   if (rc != SQLITE_OK) return rc;
-  std::vector<uint8_t> page;
-  for (int64_t p = kMinPage; p <= have; p *= 2) {
-    page.assign(head.begin(), head.begin() + p);
-    if (OpenPage(f->vfs->pages, page.data(), p, Kind::kDatabase, 1)) {
-      f->page_size = p;
-      return SQLITE_OK;
-    }
-  }
+  f->page_size = PageOneSize(f->vfs->pages, head.data(), have);
+  if (f->page_size != 0) return SQLITE_OK;
   sqlite3_log(SQLITE_IOERR_DATA, "medulla: page 1 of the database does not open with this key");
   return SQLITE_IOERR_DATA;
 }
@@ -159,8 +170,7 @@ int64_t WalPageSize(const char* db_path) {
   std::ifstream in(std::string(db_path) + "-wal", std::ios::binary);
   uint8_t header[kWalHeader] = {};
   if (!in.read(reinterpret_cast<char*>(header), sizeof header)) return 0;
-  const int64_t p = BigEndian32(header + 8);
-  return IsPageSize(p) ? p : 0;
+  return WalHeaderPageSize(header);
 }
 
 int ReadDatabase(EncryptedFile* f, uint8_t* out, int n, int64_t offset) {
@@ -218,7 +228,7 @@ int WriteDatabase(EncryptedFile* f, const uint8_t* in, int n, int64_t offset) {
 
 // --- the WAL --------------------------------------------------------------------------------
 // Layout: a 32-byte header, then frames of a 24-byte header and one page. Headers pass through;
-// pages are sealed with their frame's offset as associated data.
+// pages are sealed bound to their frame's offset and header (Aad).
 
 int LearnWalPageSize(EncryptedFile* f) {
   if (f->page_size != 0) return SQLITE_OK;
@@ -226,8 +236,7 @@ int LearnWalPageSize(EncryptedFile* f) {
   int rc = f->real->pMethods->xRead(f->real, header, sizeof header, 0);
   if (rc == SQLITE_IOERR_SHORT_READ) return SQLITE_OK;  // no header yet
   if (rc != SQLITE_OK) return rc;
-  const int64_t p = BigEndian32(header + 8);
-  if (IsPageSize(p)) f->page_size = p;
+  f->page_size = WalHeaderPageSize(header);
   return SQLITE_OK;
 }
 
@@ -299,9 +308,8 @@ int ReadWal(EncryptedFile* f, uint8_t* out, int n, int64_t offset) {
 
 int WriteWal(EncryptedFile* f, const uint8_t* in, int n, int64_t offset) {
   if (offset == 0 && n >= kWalHeader) {
-    const int64_t p = BigEndian32(in + 8);
-    if (!IsPageSize(p)) return SQLITE_IOERR_WRITE;
-    f->page_size = p;  // a new WAL (a restart may follow a change of page size)
+    f->page_size = WalHeaderPageSize(in);  // a new WAL (after a restart of the log)
+    if (f->page_size == 0) return SQLITE_IOERR_WRITE;
   }
   if (int rc = LearnWalPageSize(f); rc != SQLITE_OK) return rc;
   const int64_t p = f->page_size;
@@ -563,8 +571,8 @@ std::optional<WalFirstPage> ReadWalFirstPage(const std::string& db_path) {
   const std::string wal = ReadUpTo(db_path + "-wal", kWalHeader + kFrameHeader + kMaxPage);
   if (wal.size() < kWalHeader) return std::nullopt;
   const auto* bytes = reinterpret_cast<const uint8_t*>(wal.data());
-  const int64_t p = BigEndian32(bytes + 8);
-  if (!IsPageSize(p) || wal.size() < static_cast<size_t>(kWalHeader + kFrameHeader + p)) {
+  const int64_t p = WalHeaderPageSize(bytes);
+  if (p == 0 || wal.size() < static_cast<size_t>(kWalHeader + kFrameHeader + p)) {
     return std::nullopt;  // no whole frame: SQLite will start the WAL over
   }
   return WalFirstPage{wal.substr(kWalHeader + kFrameHeader, static_cast<size_t>(p)),
@@ -575,16 +583,6 @@ std::optional<WalFirstPage> ReadWalFirstPage(const std::string& db_path) {
 bool IsPlainPageOne(std::string_view page) {
   return page.compare(0, sizeof kSqliteMagic,
                       std::string_view(kSqliteMagic, sizeof kSqliteMagic)) == 0;
-}
-
-// Whether page 1 of the database file opens with `pages` at some page size.
-bool DatabasePageOneOpens(const StoreCipher& pages, const std::string& head) {
-  std::vector<uint8_t> buffer;
-  for (int64_t p = kMinPage; p <= static_cast<int64_t>(head.size()); p *= 2) {
-    buffer.assign(head.begin(), head.begin() + p);
-    if (OpenPage(pages, buffer.data(), p, Kind::kDatabase, 1)) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -614,7 +612,10 @@ core::Status CheckStoreEncryption(const std::string& db_path, const StoreCipher*
         db_path));
   }
   const StoreCipher pages = key->Derive(kPagePurpose);
-  if (has_page_one && DatabasePageOneOpens(pages, head)) return core::OkStatus();
+  if (has_page_one && PageOneSize(pages, reinterpret_cast<const uint8_t*>(head.data()),
+                                  static_cast<int64_t>(head.size())) != 0) {
+    return core::OkStatus();
+  }
   if (wal) {
     std::vector<uint8_t> buffer(wal->page.begin(), wal->page.end());
     if (OpenPage(pages, buffer.data(), wal->page_size, Kind::kWal, kWalHeader,
@@ -624,6 +625,21 @@ core::Status CheckStoreEncryption(const std::string& db_path, const StoreCipher*
   }
   return core::InvalidArgument(fmt::format(
       "the configured store key does not open {} (a different key, or not encrypted?)", db_path));
+}
+
+core::Result<StoreEncryption> PrepareStoreEncryption(const std::string& db_path,
+                                                     std::string_view raw_key,
+                                                     const std::string& base_vfs) {
+  StoreEncryption out{.vfs = base_vfs};
+  if (raw_key.empty()) {
+    RETURN_IF_ERROR(CheckStoreEncryption(db_path, nullptr));
+    return out;
+  }
+  ASSIGN_OR_RETURN(StoreCipher key, StoreCipher::FromKey(raw_key));
+  RETURN_IF_ERROR(CheckStoreEncryption(db_path, &key));
+  ASSIGN_OR_RETURN(out.vfs, RegisterEncryptedVfs(key, base_vfs));
+  out.key = std::move(key);
+  return out;
 }
 
 }  // namespace medulla::store::sqlite

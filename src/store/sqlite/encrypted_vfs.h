@@ -17,7 +17,9 @@
 // store keeps them in memory (temp_store=MEMORY); any other file kind is refused.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "store/sqlite/store_cipher.h"
@@ -36,5 +38,16 @@ core::Result<std::string> RegisterEncryptedVfs(const StoreCipher& key, const std
 // page 1. Without one (key == nullptr): refuses an encrypted database. A store not yet created
 // passes either way.
 core::Status CheckStoreEncryption(const std::string& db_path, const StoreCipher* key);
+
+// What opening a store with or without a key takes, in one call: checks the files
+// (CheckStoreEncryption) and, given a key (32 raw bytes; empty: none), registers the
+// encrypting VFS over base_vfs.
+struct StoreEncryption {
+  std::string vfs;                 // to open the database with (base_vfs without a key)
+  std::optional<StoreCipher> key;  // the store key, when there is one
+};
+core::Result<StoreEncryption> PrepareStoreEncryption(const std::string& db_path,
+                                                     std::string_view raw_key,
+                                                     const std::string& base_vfs);
 
 }  // namespace medulla::store::sqlite

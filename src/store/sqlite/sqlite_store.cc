@@ -244,15 +244,10 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOp
         fmt::format("data directory {} is in use by another medulla process", options.data_dir)));
   }
   store->db_path_ = options.data_dir + "/medulla.db";
-  store->vfs_ = options.vfs;
-  if (options.encryption_key.empty()) {
-    RETURN_IF_ERROR(CheckStoreEncryption(store->db_path_, nullptr));
-  } else {
-    ASSIGN_OR_RETURN(StoreCipher key, StoreCipher::FromKey(options.encryption_key));
-    RETURN_IF_ERROR(CheckStoreEncryption(store->db_path_, &key));
-    ASSIGN_OR_RETURN(store->vfs_, RegisterEncryptedVfs(key, options.vfs));
-    store->audit_.EncryptWith(key);
-  }
+  ASSIGN_OR_RETURN(StoreEncryption encryption,
+                   PrepareStoreEncryption(store->db_path_, options.encryption_key, options.vfs));
+  store->vfs_ = std::move(encryption.vfs);
+  if (encryption.key) store->audit_.EncryptWith(*encryption.key);
   RETURN_IF_ERROR(store->Initialize());
   ASSIGN_OR_RETURN(store->checkpointer_, Db::Open(store->db_path_, false, store->vfs_));
   RETURN_IF_ERROR(store->checkpointer_->Exec("PRAGMA synchronous=" + options.synchronous));
@@ -267,7 +262,7 @@ core::Status SqliteStore::Initialize() {
   // pages hold several, so a commit writes (and the WAL appends) a quarter of the frames.
   RETURN_IF_ERROR(writer_->Exec(fmt::format("PRAGMA page_size={}", options_.page_size)));
   if (!options_.encryption_key.empty()) {
-    // Room at the end of each page for its nonce and tag (also only when created).
+    // Room at the end of each page for its salt and tag (also only when created).
     int reserve = kEncryptedPageReserve;
     int rc = sqlite3_file_control(writer_->handle(), "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
     if (rc != SQLITE_OK) return writer_->Error("reserve bytes for encryption");

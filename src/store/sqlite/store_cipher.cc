@@ -2,15 +2,16 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
+
+#include "security/jose.h"
 
 namespace medulla::store::sqlite {
 namespace {
@@ -38,6 +39,16 @@ int HexValue(char c) {
   return -1;
 }
 
+// The nonce: fixed, since every block has a key of its own.
+constexpr uint8_t kNonce[12] = {};
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+std::string_view Chars(std::span<const uint8_t> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
 }  // namespace
 
 core::Result<StoreCipher> StoreCipher::FromKey(std::string_view raw) {
@@ -46,9 +57,12 @@ core::Result<StoreCipher> StoreCipher::FromKey(std::string_view raw) {
         fmt::format("the store key must be {} bytes, not {}", kKeyBytes, raw.size())));
   }
   if (Gcm() == nullptr) return core::Fail(core::Internal("OpenSSL has no AES-256-GCM"));
-  StoreCipher cipher;
-  std::copy(raw.begin(), raw.end(), cipher.key_.begin());
-  return cipher;
+  return StoreCipher(raw);
+}
+
+StoreCipher::StoreCipher(std::string_view raw)
+    : block_keys_(std::make_shared<const security::HmacSha256Key>(raw)) {
+  std::copy(raw.begin(), raw.end(), key_.begin());
 }
 
 core::Result<std::string> StoreCipher::ParseHexKey(std::string_view text) {
@@ -79,28 +93,10 @@ StoreCipher::~StoreCipher() {
   OPENSSL_cleanse(key_.data(), key_.size());
 }
 
-namespace {
-
-// HMAC-SHA256(key, message) into out (32 bytes). OpenSSL fails here only when out of memory:
-// carrying on with a zero key would be worse than stopping.
-void HmacSha256(const uint8_t* key, size_t key_size, const uint8_t* message, size_t size,
-                uint8_t* out) {
-  unsigned int length = 0;
-  if (HMAC(EVP_sha256(), key, static_cast<int>(key_size), message, size, out, &length) == nullptr ||
-      length != StoreCipher::kKeyBytes) {
-    std::abort();
-  }
-}
-
-// The nonce: fixed, since every block has a key of its own.
-constexpr uint8_t kNonce[12] = {};
-
-}  // namespace
-
 StoreCipher StoreCipher::Derive(std::string_view purpose) const {
-  StoreCipher derived;
-  HmacSha256(key_.data(), key_.size(), reinterpret_cast<const uint8_t*>(purpose.data()),
-             purpose.size(), derived.key_.data());
+  std::string key = security::HmacSha256(Chars(key_), purpose);
+  StoreCipher derived(key);
+  OPENSSL_cleanse(key.data(), key.size());
   return derived;
 }
 
@@ -109,12 +105,12 @@ bool StoreCipher::Seal(std::span<uint8_t> data, std::span<const uint8_t> aad,
   uint8_t* salt = trailer.data();
   uint8_t* tag = trailer.data() + kSaltBytes;
   if (RAND_bytes(salt, kSaltBytes) != 1) return false;
-  std::array<uint8_t, kKeyBytes> block_key;
-  HmacSha256(key_.data(), key_.size(), salt, kSaltBytes, block_key.data());
+  std::string block_key = block_keys_->Mac(Chars({salt, kSaltBytes}));
   EVP_CIPHER_CTX* ctx = ThreadContext();
   int n = 0;
   const bool sealed =
-      ctx != nullptr && EVP_EncryptInit_ex2(ctx, Gcm(), block_key.data(), kNonce, nullptr) == 1 &&
+      ctx != nullptr &&
+      EVP_EncryptInit_ex2(ctx, Gcm(), Bytes(block_key).data(), kNonce, nullptr) == 1 &&
       (aad.empty() ||
        EVP_EncryptUpdate(ctx, nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1) &&
       EVP_EncryptUpdate(ctx, data.data(), &n, data.data(), static_cast<int>(data.size())) == 1 &&
@@ -128,12 +124,12 @@ bool StoreCipher::Open(std::span<uint8_t> data, std::span<const uint8_t> aad,
                        std::span<const uint8_t, kTrailerBytes> trailer) const {
   uint8_t tag[kTagBytes];
   std::copy(trailer.begin() + kSaltBytes, trailer.end(), tag);
-  std::array<uint8_t, kKeyBytes> block_key;
-  HmacSha256(key_.data(), key_.size(), trailer.data(), kSaltBytes, block_key.data());
+  std::string block_key = block_keys_->Mac(Chars(trailer.first<kSaltBytes>()));
   EVP_CIPHER_CTX* ctx = ThreadContext();
   int n = 0;
   const bool opened =
-      ctx != nullptr && EVP_DecryptInit_ex2(ctx, Gcm(), block_key.data(), kNonce, nullptr) == 1 &&
+      ctx != nullptr &&
+      EVP_DecryptInit_ex2(ctx, Gcm(), Bytes(block_key).data(), kNonce, nullptr) == 1 &&
       (aad.empty() ||
        EVP_DecryptUpdate(ctx, nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1) &&
       EVP_DecryptUpdate(ctx, data.data(), &n, data.data(), static_cast<int>(data.size())) == 1 &&
@@ -143,11 +139,26 @@ bool StoreCipher::Open(std::span<uint8_t> data, std::span<const uint8_t> aad,
   return opened;
 }
 
+bool StoreCipher::SealTail(std::string& buffer, size_t from, std::string_view aad) const {
+  const size_t size = buffer.size() - from;
+  buffer.append(kTrailerBytes, '\0');
+  auto* bytes = reinterpret_cast<uint8_t*>(buffer.data()) + from;
+  return Seal({bytes, size}, Bytes(aad),
+              std::span<uint8_t, kTrailerBytes>(bytes + size, kTrailerBytes));
+}
+
+bool StoreCipher::OpenSealed(std::string_view sealed, std::string& out,
+                             std::string_view aad) const {
+  if (sealed.size() < kTrailerBytes) return false;
+  const size_t size = sealed.size() - kTrailerBytes;
+  out.assign(sealed.substr(0, size));
+  std::array<uint8_t, kTrailerBytes> trailer;
+  std::memcpy(trailer.data(), sealed.data() + size, kTrailerBytes);
+  return Open({reinterpret_cast<uint8_t*>(out.data()), size}, Bytes(aad), trailer);
+}
+
 std::string StoreCipher::Fingerprint() const {
-  uint8_t digest[SHA256_DIGEST_LENGTH];
-  SHA256(key_.data(), key_.size(), digest);
-  return fmt::format("{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", digest[0], digest[1],
-                     digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]);
+  return security::HexEncode(security::Sha256(Chars(key_))).substr(0, 16);
 }
 
 }  // namespace medulla::store::sqlite

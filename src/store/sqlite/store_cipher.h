@@ -12,11 +12,16 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "core/status.h"
+
+namespace medulla::security {
+class HmacSha256Key;
+}
 
 namespace medulla::store::sqlite {
 
@@ -47,12 +52,20 @@ class StoreCipher {
   bool Open(std::span<uint8_t> data, std::span<const uint8_t> aad,
             std::span<const uint8_t, kTrailerBytes> trailer) const;
 
+  // The same on strings: seals buffer[from..] in place and appends the trailer (false only if
+  // OpenSSL fails); opens `sealed` (data, then its trailer) into `out`, false if it is too short
+  // to hold a trailer or does not open.
+  bool SealTail(std::string& buffer, size_t from, std::string_view aad = {}) const;
+  bool OpenSealed(std::string_view sealed, std::string& out, std::string_view aad = {}) const;
+
   // A short, non-secret name of the key (the start of a hash of it), to tell keys apart.
   std::string Fingerprint() const;
 
  private:
-  StoreCipher() = default;
+  explicit StoreCipher(std::string_view raw);
   std::array<uint8_t, kKeyBytes> key_{};
+  // The key keyed once for HMAC: it derives each block's key from the block's salt.
+  std::shared_ptr<const security::HmacSha256Key> block_keys_;
 };
 
 }  // namespace medulla::store::sqlite
