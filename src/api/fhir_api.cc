@@ -20,6 +20,7 @@
 #include "fhir/shaping.h"
 #include "json/parse.h"
 #include "json/write.h"
+#include "rpm/monitor_service.h"
 #include "security/audit_event.h"
 #include "security/consent.h"
 #include "security/policy.h"
@@ -510,6 +511,8 @@ void FhirApi::Dispatch(Context& ctx, http::Responder& responder, const RouteMatc
       return AuditLog(ctx, responder, "");
     case RouteId::kAuditRead:
       return AuditLog(ctx, responder, m.id);
+    case RouteId::kTelemetry:
+      return Telemetry(ctx, std::move(responder));
     case RouteId::kSearch:
       return Search(ctx, responder, m.type, ctx.params);
     case RouteId::kSearchPost: {
@@ -716,6 +719,15 @@ bool FhirApi::DeletionVisible(Context& ctx, const std::string& type, const std::
 
 void FhirApi::Read(Context& ctx, http::Responder& responder, const std::string& type,
                    const std::string& id) {
+  if (type == "Observation" && options_.monitoring && rpm::MonitorService::IsReadingId(id)) {
+    // A device reading, kept in the time-series store rather than as a resource.
+    auto body = options_.monitoring->ReadObservation(id);
+    if (!body) return responder.Send(Failure(body.error()));
+    store::VersionRecord rec{"Observation",   id, 1, 0, 0, store::Operation::kCreate,
+                             std::move(*body)};
+    if (!Visible(ctx, rec)) return responder.Send(Failure(NotVisible(type, id)));
+    return responder.Send(StoredResource(ctx.content_type, std::move(rec)));
+  }
   auto rec = records_.Read(type, id);
   if (!rec) {
     if (rec.error().code() == core::Code::kGone && !DeletionVisible(ctx, type, id)) {
@@ -1253,7 +1265,139 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
   }
   auto reply = records_.Search(type, params, ctx.strict, compartment);
   if (!reply) return responder.Send(Failure(reply.error()));
+  if (type == "Observation" && options_.monitoring) AddReadings(ctx, params, *reply);
   SendSearchset(ctx, responder, "/" + type, *reply);
+}
+
+void FhirApi::AddReadings(Context& ctx, const records::QueryParams& params,
+                          records::SearchReply& reply) const {
+  // Device readings answer a search by patient, and optionally code and date, on its first
+  // page: the parameters a chart or a FHIR client's vital-signs view asks with.
+  std::string patient;
+  std::vector<monitor::Vital> vitals;
+  int64_t from_ms = INT64_MIN, to_ms = INT64_MAX;
+  size_t limit = 50;
+  for (const auto& [key, value] : params) {
+    if (key == "subject" || key == "patient") {
+      patient = value.starts_with("Patient/") ? value.substr(8) : value;
+    } else if (key == "code") {
+      for (const auto& part : records::SplitUnescaped(value, ',')) {
+        std::string_view code = part;
+        if (const auto bar = code.find('|'); bar != std::string_view::npos) {
+          if (code.substr(0, bar) != "http://loinc.org" && bar != 0) continue;
+          code.remove_prefix(bar + 1);
+        }
+        if (auto v = monitor::VitalFromLoinc(code)) vitals.push_back(*v);
+      }
+      if (vitals.empty()) return;  // codes that are not vitals: nothing from the devices
+    } else if (key == "date") {
+      std::string_view v = value;
+      std::string_view prefix = "eq";
+      if (v.size() > 2 && std::isalpha(static_cast<unsigned char>(v[0])) &&
+          std::isalpha(static_cast<unsigned char>(v[1]))) {
+        prefix = v.substr(0, 2);
+        v.remove_prefix(2);
+      }
+      const auto range = core::ParseFhirDateTimeRange(v);
+      if (!range) return;
+      const int64_t b = range->begin / 1000, e = range->end / 1000;
+      if (prefix == "ge" || prefix == "sa")
+        from_ms = std::max(from_ms, prefix == "sa" ? e : b);
+      else if (prefix == "gt")
+        from_ms = std::max(from_ms, e);
+      else if (prefix == "le")
+        to_ms = std::min(to_ms, e);
+      else if (prefix == "lt" || prefix == "eb")
+        to_ms = std::min(to_ms, b);
+      else if (prefix == "eq")
+        from_ms = std::max(from_ms, b), to_ms = std::min(to_ms, e);
+      else
+        return;
+    } else if (key == "_count") {
+      size_t n = 0;
+      if (std::from_chars(value.data(), value.data() + value.size(), n).ec == std::errc()) {
+        limit = std::min<size_t>(n, 1000);
+      }
+    } else if (key == "_cursor") {
+      return;  // later pages hold only stored Observations
+    } else if (key != "_format" && key != "_sort" && key != "_total" && key != "category") {
+      return;  // a criterion device readings cannot be judged by
+    }
+  }
+  if (patient.empty() || limit == 0) return;
+  auto page = options_.monitoring->SearchObservations(patient, vitals, from_ms, to_ms, limit);
+  if (!page) {
+    reply.ignored.push_back("device readings could not be read: " + page.error().message());
+    return;
+  }
+  for (auto& [id, body] : page->observations) {
+    reply.page.resources.push_back(
+        {"Observation", std::move(id), 1, 0, 0, store::Operation::kCreate, std::move(body)});
+  }
+  if (reply.page.total) *reply.page.total += page->observations.size();
+  if (page->more) {
+    reply.page.total.reset();
+    reply.ignored.push_back(fmt::format(
+        "more device readings match than _count ({}); the newest are shown: narrow the date "
+        "range to see older ones",
+        limit));
+  }
+  (void)ctx;
+}
+
+void FhirApi::Telemetry(Context& ctx, http::Responder responder) {
+  if (!options_.monitoring) {
+    return responder.Send(Failure(
+        core::Status(core::Code::kUnsupported, "remote patient monitoring is not enabled")));
+  }
+  // Each reading is judged as an Observation create for its patient would be (scopes, a
+  // patient or device token's own patient, a clinician's organisation and consent); the
+  // answer is remembered per patient within the batch.
+  auto control = ControlFor(ctx, false);
+  std::unordered_map<std::string, core::Status> decided;
+  auto check = [&](const telemetry::DeviceReading& r) -> core::Status {
+    auto it = decided.find(r.patient);
+    if (it == decided.end()) {
+      store::Write w;
+      w.type = "Observation";
+      w.operation = store::Operation::kCreate;
+      it = decided.emplace(r.patient, control.check(w, {r.patient})).first;
+    }
+    return it->second;
+  };
+  options_.monitoring->Ingest(
+      ctx.request.body, check,
+      [responder = std::make_shared<http::Responder>(std::move(responder))](
+          core::Result<rpm::IngestReply> r) {
+        if (!r) return responder->Send(Failure(r.error()));
+        if (r->accepted == 0 && r->duplicates == 0 && !r->errors.empty()) {
+          // Refused outright when the caller may write none of it; malformed otherwise.
+          const bool forbidden = std::all_of(r->errors.begin(), r->errors.end(), [](const auto& e) {
+            return e.code == core::Code::kPermissionDenied;
+          });
+          std::vector<core::StatusDetail> details;
+          for (const auto& e : r->errors) {
+            if (details.size() >= 100) break;
+            // Lines are not FHIRPath, so the line number goes in the text, not the expression.
+            details.push_back({e.code == core::Code::kPermissionDenied ? "forbidden" : "invalid",
+                               "", fmt::format("line {}: {}", e.line, e.reason)});
+          }
+          return responder->Send(Failure(
+              core::Status(forbidden ? core::Code::kPermissionDenied : core::Code::kInvalidArgument,
+                           fmt::format("no reading in the batch was accepted ({} refused)",
+                                       r->errors.size()))
+                  .WithDetails(std::move(details))));
+        }
+        std::string body = fmt::format(R"({{"accepted":{},"duplicates":{},"rejected":[)",
+                                       r->accepted, r->duplicates);
+        for (size_t i = 0; i < r->errors.size() && i < 1000; ++i) {
+          body += fmt::format(R"({}{{"line":{},"reason":)", i ? "," : "", r->errors[i].line);
+          json::WriteString(r->errors[i].reason, body);
+          body += "}";
+        }
+        body += "]}";
+        responder->Send(http::Response::Text(200, std::move(body), "application/json"));
+      });
 }
 
 void FhirApi::CompartmentSearch(Context& ctx, http::Responder& responder,

@@ -19,6 +19,10 @@
 #include "security/token_service.h"
 #include "store/store.h"
 
+namespace medulla::rpm {
+class MonitorService;
+}
+
 namespace medulla::api {
 
 struct ApiOptions {
@@ -41,6 +45,9 @@ struct ApiOptions {
   // requests without a valid token and token requests by the caller's address. nullptr: none.
   security::RateLimiter* client_rate = nullptr;
   security::RateLimiter* address_rate = nullptr;
+  // Remote patient monitoring (POST /telemetry; readings searchable as Observation). nullptr:
+  // POST /telemetry answers 501.
+  rpm::MonitorService* monitoring = nullptr;
 };
 
 class FhirApi {
@@ -123,6 +130,11 @@ class FhirApi {
               const std::string& id);
   void Delete(Context& ctx, http::Responder responder, const std::string& type,
               const std::string& id);
+  // POST /telemetry: NDJSON device readings, each checked as an Observation create would be.
+  void Telemetry(Context& ctx, http::Responder responder);
+  // Device readings that match an Observation search (first page only), added to `reply`.
+  void AddReadings(Context& ctx, const records::QueryParams& params,
+                   records::SearchReply& reply) const;
   void Search(Context& ctx, http::Responder& responder, const std::string& type,
               const records::QueryParams& params);
   void CompartmentSearch(Context& ctx, http::Responder& responder, const std::string& patient_id,

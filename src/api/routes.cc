@@ -36,6 +36,8 @@ constexpr RouteInfo kRoutes[] = {
     {RouteId::kAuditWrite, "POST", "/AuditEvent", "create", Guard::kRefused},
     {RouteId::kAuditWrite, "PUT", "/AuditEvent/{id}", "update", Guard::kRefused},
     {RouteId::kAuditWrite, "DELETE", "/AuditEvent/{id}", "delete", Guard::kRefused},
+    // Device readings (NDJSON); each reading is checked like an Observation create.
+    {RouteId::kTelemetry, "POST", "/telemetry", "create", Guard::kAuthenticated, kCreate, false},
     {RouteId::kSearch, "GET", "/{type}", "search-type", Guard::kTypeScope, kSearch},
     {RouteId::kCreate, "POST", "/{type}", "create", Guard::kTypeScope, kCreate},
     {RouteId::kSearchPost, "POST", "/{type}/_search", "search-type", Guard::kTypeScope, kSearch},

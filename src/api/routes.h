@@ -32,6 +32,7 @@ enum class RouteId {
   kAuditSearch,
   kAuditRead,
   kAuditWrite,
+  kTelemetry,
   kSearch,
   kSearchPost,
   kCreate,

@@ -66,4 +66,12 @@ struct AuditArgs {
 };
 int RunAuditVerify(const AuditArgs& args);
 
+struct MonitorReplayArgs {
+  std::string format;    // physionet2019 or physionet2012
+  std::string outcomes;  // 2012: Outcomes-a.txt, for the AUROC summary
+  std::vector<std::string> files;
+};
+// Prints `file,hour,detector,score,alert` for every hour of every file; a summary on stderr.
+int RunMonitorReplay(const MonitorReplayArgs& args);
+
 }  // namespace medulla::cli

@@ -9,6 +9,7 @@
 //                      [--patient ID] [--organization ID] [--name NAME]
 //   medulla client list|remove [--data-dir DIR] [--id ID]
 //   medulla audit verify [--data-dir DIR]
+//   medulla monitor replay --format physionet2019|physionet2012 [--outcomes FILE] PATH...
 //   medulla routes
 //   medulla --version
 #include <CLI/CLI.hpp>
@@ -83,6 +84,18 @@ int main(int argc, char** argv) {
   auto* routes_cmd = app.add_subcommand(
       "routes", "Print every HTTP route with the guard that decides access to it");
 
+  medulla::cli::MonitorReplayArgs replay;
+  auto* monitor_cmd = app.add_subcommand("monitor", "The remote-monitoring engine");
+  monitor_cmd->require_subcommand(1);
+  auto* replay_cmd = monitor_cmd->add_subcommand(
+      "replay",
+      "Replay PhysioNet Challenge files through the monitor; prints CSV "
+      "file,hour,detector,score,alert (a summary goes to stderr)");
+  replay_cmd->add_option("--format", replay.format, "physionet2019 or physionet2012")->required();
+  replay_cmd->add_option("--outcomes", replay.outcomes,
+                         "physionet2012: the outcomes file (Outcomes-a.txt), for the AUROC");
+  replay_cmd->add_option("files", replay.files, "Challenge files (.psv or .txt)")->required();
+
   medulla::cli::AuditArgs audit;
   auto* audit_cmd = app.add_subcommand("audit", "Work with the audit log");
   auto* verify_cmd = audit_cmd->add_subcommand(
@@ -111,6 +124,7 @@ int main(int argc, char** argv) {
   if (reindex_cmd->parsed()) return medulla::cli::RunReindex(reindex);
   if (token_cmd->parsed()) return medulla::cli::RunToken(token);
   if (verify_cmd->parsed()) return medulla::cli::RunAuditVerify(audit);
+  if (replay_cmd->parsed()) return medulla::cli::RunMonitorReplay(replay);
   if (routes_cmd->parsed()) return medulla::cli::RunRoutes();
   for (auto* sub : {client_add, client_list, client_remove}) {
     if (sub->parsed()) {

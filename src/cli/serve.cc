@@ -19,9 +19,12 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "records/record_service.h"
+#include "rpm/monitor_service.h"
 #include "security/client_registry.h"
 #include "security/token_service.h"
+#include "store/sqlite/encrypted_vfs.h"
 #include "store/sqlite/sqlite_store.h"
+#include "telemetry/series_store.h"
 
 #ifndef MEDULLA_VERSION
 #define MEDULLA_VERSION "0.0.0"
@@ -154,7 +157,30 @@ int RunServe(const ServeArgs& args) {
   records::RecordService records(**store, definitions);
   // Bulk export jobs write under the data directory; they end before the store closes.
   auto exports = std::make_unique<bulk::ExportManager>(records, **store, ExportOptionsFor(*config));
+  // Remote monitoring: device readings in their own time-series file, sealed like the store.
+  telemetry::SeriesStoreOptions series_options{.path = config->data_dir + "/telemetry.db"};
+  {
+    auto encryption = store::sqlite::PrepareStoreEncryption(
+        series_options.path, config->store.encryption_key, config->store.vfs);
+    if (!encryption) {
+      log->error("{}", encryption.error().message());
+      return 1;
+    }
+    series_options.vfs = encryption->vfs;
+    if (encryption->key) series_options.reserve_bytes = store::sqlite::kEncryptedPageReserve;
+  }
+  auto series = telemetry::SeriesStore::Open(series_options);
+  if (!series) {
+    log->error("telemetry store: {}", series.error().message());
+    return 1;
+  }
+  monitor::EngineOptions engine_options;
+  engine_options.partitions =
+      static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  auto monitoring =
+      std::make_unique<rpm::MonitorService>(records, **series, std::move(engine_options));
   api::ApiOptions api_options{config->base_url, MEDULLA_VERSION};
+  api_options.monitoring = monitoring.get();
   api_options.authenticator = authenticator.get();
   api_options.issuer = security->issuer;
   api_options.token_service = token_service.get();
@@ -210,6 +236,8 @@ int RunServe(const ServeArgs& args) {
   signal_thread.join();
   // Every queued write is committed before exit.
   exports.reset();
+  monitoring.reset();  // scores and alerts in flight reach the store
+  series->reset();
   if (core::Status closed = (*store)->Close(); !closed.ok()) {
     log->error("closing the store: {}", closed.message());
     return 1;

@@ -33,6 +33,9 @@ function instantiate(pattern) {
 
 function bodyFor(route) {
   if (route.pattern === '/auth/token') return 'grant_type=client_credentials';
+  if (route.pattern === '/telemetry') {
+    return `${JSON.stringify({ patient: `Patient/${ids.patient}`, device: 'Device/routes', code: '8867-4', time: new Date().toISOString(), value: 80, unit: '/min' })}\n`;
+  }
   if (route.method === 'POST' && route.pattern === '/') {
     return { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Observation/${ids.observation}` } }] };
   }
@@ -79,7 +82,7 @@ test('the route table covers the API and every route has a guard', () => {
     'GET /$export': 'administrator', 'POST /$export': 'administrator', 'GET /$export-file/{job}/{file}': 'administrator',
     'GET /metrics': 'administrator', 'GET /AuditEvent': 'audit-log', 'GET /AuditEvent/{id}': 'audit-log',
     'POST /AuditEvent': 'refused', 'POST /auth/token': 'client-assertion', 'GET /metadata': 'self-description',
-    'GET /healthz': 'probe',
+    'GET /healthz': 'probe', 'POST /telemetry': 'authenticated',
   };
   for (const [route, guard] of Object.entries(required)) {
     const found = routes.find((r) => `${r.method} ${r.pattern}` === route);
@@ -111,6 +114,9 @@ test('a token whose scopes grant nothing on the target is refused by every guard
     const name = `${r.method} ${r.pattern} (${r.guard})`;
     if (r.guard === 'refused') {
       assert.equal(res.status, 405, name);
+    } else if (r.pattern === '/telemetry') {
+      // Each reading is decided as an Observation create; none passing is a refusal.
+      assert.equal(res.status, 403, `${name}: ${res.status} ${res.text.slice(0, 200)}`);
     } else if (r.guard === 'authenticated') {
       // A batch is let in; each entry is then decided on its own.
       assert.equal(res.status, 200, name);

@@ -1,0 +1,338 @@
+#include "rpm/monitor_service.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
+#include "core/logging.h"
+#include "core/time.h"
+
+namespace medulla::rpm {
+namespace {
+
+using monitor::Condition;
+using monitor::MonitorEvent;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Instant(int64_t ms) {
+  return core::FormatInstant(ms * 1000);
+}
+
+// SNOMED CT 1104051000000101: "Royal College of Physicians NEWS2 (National Early Warning Score
+// 2) total score".
+constexpr std::string_view kNews2Coding =
+    R"({"system":"http://snomed.info/sct","code":"1104051000000101","display":"Royal College of Physicians NEWS2 (National Early Warning Score 2) total score"})";
+
+// Codes of medulla's own for the alert conditions (DetectedIssue.code).
+constexpr std::string_view kConditionSystem =
+    "https://medulla.health/fhir/CodeSystem/monitor-alert";
+
+std::string_view ConditionDisplay(Condition c) {
+  switch (c) {
+    case Condition::kNews2:
+      return "NEWS2 at or above the urgent-response threshold";
+    case Condition::kTrend:
+      return "Sustained deterioration from the patient's own baseline";
+    case Condition::kQsofa:
+      return "qSOFA of 2 or more";
+    case Condition::kGoal:
+      return "Vital sign outside the clinician's target range";
+    case Condition::kDeviceSilence:
+      return "No readings from the patient's device";
+    case Condition::kSignalQuality:
+      return "Poor signal quality from the patient's device";
+  }
+  return "Monitoring alert";
+}
+
+std::string Detail(const MonitorEvent& e) {
+  switch (e.condition) {
+    case Condition::kNews2: {
+      std::string s =
+          fmt::format("NEWS2 {} ({} risk):", e.news2.total, monitor::News2RiskName(e.news2.risk));
+      for (int i = 0; i < monitor::kNews2ParameterCount; ++i) {
+        const int v = e.news2.parameter_scores[i];
+        s += fmt::format(" {} {}",
+                         monitor::News2ParameterName(static_cast<monitor::News2Parameter>(i)),
+                         v < 0 ? std::string("missing") : std::to_string(v));
+        s += i + 1 < monitor::kNews2ParameterCount ? "," : "";
+      }
+      return s;
+    }
+    case Condition::kTrend:
+      return fmt::format("{} {:.1f} {} against a personal baseline of {:.1f}",
+                         monitor::InfoOf(e.vital).name, e.value, monitor::InfoOf(e.vital).ucum,
+                         e.baseline);
+    case Condition::kGoal:
+      return fmt::format("{} {:.1f} {} beyond the target bound {:.1f}",
+                         monitor::InfoOf(e.vital).name, e.value, monitor::InfoOf(e.vital).ucum,
+                         e.baseline);
+    case Condition::kQsofa:
+      return fmt::format("qSOFA {}", e.qsofa);
+    case Condition::kDeviceSilence:
+      return fmt::format("last reading at {}", Instant(static_cast<int64_t>(e.baseline)));
+    case Condition::kSignalQuality:
+      return "most recent readings were flagged as poor quality";
+  }
+  return "";
+}
+
+std::string ReadingId(const std::string& patient, monitor::Vital vital, int64_t time_ms) {
+  return fmt::format("r.{}.{}.{}", time_ms, static_cast<int>(vital), patient);
+}
+
+}  // namespace
+
+std::string ReadingObservation(const std::string& patient, monitor::Vital vital,
+                               const telemetry::Point& p) {
+  const auto& info = monitor::InfoOf(vital);
+  const std::string when = Instant(p.time_ms);
+  return fmt::format(
+      R"({{"resourceType":"Observation","id":"{}","meta":{{"versionId":"1","lastUpdated":"{}"}},)"
+      R"("status":"final","category":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs","display":"Vital Signs"}}]}}],)"
+      R"("code":{{"coding":[{{"system":"http://loinc.org","code":"{}","display":"{}"}}]}},)"
+      R"("subject":{{"reference":"Patient/{}"}},"effectiveDateTime":"{}",)"
+      R"("valueQuantity":{{"value":{},"unit":"{}","system":"http://unitsofmeasure.org","code":"{}"}}}})",
+      ReadingId(patient, vital, p.time_ms), when, info.loinc, info.display, patient, when, p.value,
+      info.ucum, info.ucum);
+}
+
+MonitorService::MonitorService(records::RecordService& records, telemetry::SeriesStore& series,
+                               monitor::EngineOptions engine)
+    : records_(records), series_(series) {
+  engine_ = std::make_unique<monitor::MonitorEngine>(
+      std::move(engine),
+      [this](const std::string& patient, const MonitorEvent& e) { OnEvent(patient, e); });
+}
+
+MonitorService::~MonitorService() {
+  engine_.reset();
+}
+
+void MonitorService::Ingest(std::string_view ndjson, const ReadingCheck& check,
+                            std::function<void(core::Result<IngestReply>)> done) {
+  IngestReply reply;
+  std::vector<telemetry::StoredReading> stored;
+  std::vector<monitor::PatientReading> feed;
+  const int64_t now = NowMs();
+  size_t number = 0;
+  IngestLimits limits;
+  while (!ndjson.empty()) {
+    const size_t nl = ndjson.find('\n');
+    std::string_view line = ndjson.substr(0, nl);
+    ndjson.remove_prefix(nl == std::string_view::npos ? ndjson.size() : nl + 1);
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    if (number > limits.max_lines) {
+      return done(core::Fail(
+          core::Status(core::Code::kTooLarge,
+                       fmt::format("a batch holds at most {} lines; split it", limits.max_lines))));
+    }
+    auto r = telemetry::ParseReading(line, now, limits.reading);
+    if (!r) {
+      reply.errors.push_back({number, r.error().message(), r.error().code()});
+      continue;
+    }
+    if (auto s = check(*r); !s.ok()) {
+      reply.errors.push_back({number, s.message(), s.code()});
+      continue;
+    }
+    stored.push_back({r->patient, r->vital, r->time_ms, r->value});
+    feed.push_back({std::move(r->patient), {r->time_ms, r->value, r->vital, r->quality}});
+  }
+  if (stored.empty()) return done(std::move(reply));
+  series_.Append(std::move(stored), [this, reply = std::move(reply), feed = std::move(feed),
+                                     done = std::move(done)](core::Status s,
+                                                             telemetry::AppendResult r) mutable {
+    if (!s.ok()) return done(core::Fail(std::move(s)));
+    reply.accepted = r.stored;
+    reply.duplicates = r.duplicates;
+    // Durable first, then judged: an alert never rests on a reading that could be lost.
+    if (!engine_->Submit(std::move(feed))) {
+      core::Logger("rpm")->warn("monitor engine queue full: readings stored but not scored");
+    }
+    done(std::move(reply));
+  });
+}
+
+core::Result<MonitorService::ObservationPage> MonitorService::SearchObservations(
+    const std::string& patient, const std::vector<monitor::Vital>& vitals, int64_t from_ms,
+    int64_t to_ms, size_t limit) const {
+  ObservationPage page;
+  std::vector<std::pair<monitor::Vital, telemetry::Point>> all;
+  const auto which = vitals.empty() ? series_.VitalsOf(patient) : vitals;
+  for (const auto v : which) {
+    ASSIGN_OR_RETURN(auto points, series_.Read(patient, v, from_ms, to_ms, SIZE_MAX));
+    for (const auto& p : points) all.emplace_back(v, p);
+  }
+  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return a.second.time_ms > b.second.time_ms;
+  });
+  if (all.size() > limit) {
+    page.more = true;
+    all.resize(limit);
+  }
+  for (const auto& [v, p] : all) {
+    page.observations.emplace_back(ReadingId(patient, v, p.time_ms),
+                                   ReadingObservation(patient, v, p));
+  }
+  return page;
+}
+
+core::Result<std::string> MonitorService::ReadObservation(std::string_view id) const {
+  auto not_found = [&] {
+    return core::Fail(
+        core::Status(core::Code::kNotFound, fmt::format("Observation/{} is not known", id)));
+  };
+  if (!IsReadingId(id)) return not_found();
+  std::string_view rest = id.substr(2);
+  int64_t time_ms = 0;
+  int vital = 0;
+  auto [p1, e1] = std::from_chars(rest.data(), rest.data() + rest.size(), time_ms);
+  if (e1 != std::errc() || p1 == rest.data() + rest.size() || *p1 != '.') return not_found();
+  rest.remove_prefix(static_cast<size_t>(p1 - rest.data()) + 1);
+  auto [p2, e2] = std::from_chars(rest.data(), rest.data() + rest.size(), vital);
+  if (e2 != std::errc() || p2 == rest.data() + rest.size() || *p2 != '.' || vital < 0 ||
+      vital >= monitor::kVitalCount) {
+    return not_found();
+  }
+  rest.remove_prefix(static_cast<size_t>(p2 - rest.data()) + 1);
+  const std::string patient(rest);
+  ASSIGN_OR_RETURN(auto points, series_.Read(patient, static_cast<monitor::Vital>(vital), time_ms,
+                                             time_ms + 1, 1));
+  if (points.empty()) return not_found();
+  return ReadingObservation(patient, static_cast<monitor::Vital>(vital), points.front());
+}
+
+void MonitorService::OnEvent(const std::string& patient, const MonitorEvent& e) {
+  switch (e.kind) {
+    case MonitorEvent::Kind::kScore:
+      return WriteScore(patient, e);
+    case MonitorEvent::Kind::kAlertOpened:
+    case MonitorEvent::Kind::kAlertUpdated:
+      return OpenAlertFor(patient, e);
+    case MonitorEvent::Kind::kAlertResolved:
+      return ResolveAlert(patient + "/" + std::string(monitor::ConditionName(e.condition)), e);
+  }
+}
+
+void MonitorService::WriteScore(const std::string& patient, const MonitorEvent& e) {
+  static constexpr std::string_view kRiskCodes[] = {"low", "low", "moderate", "high"};
+  const auto& n = e.news2;
+  const std::string body = fmt::format(
+      R"({{"resourceType":"RiskAssessment","status":"final","subject":{{"reference":"Patient/{}"}},)"
+      R"("occurrenceDateTime":"{}","code":{{"coding":[{}],"text":"NEWS2"}},)"
+      R"("method":{{"text":"Royal College of Physicians NEWS2 2017, chart 1"}},)"
+      R"("prediction":[{{"outcome":{{"text":"Clinical deterioration: {} clinical risk per RCP NEWS2 chart 4"}},)"
+      R"("qualitativeRisk":{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/risk-probability","code":"{}"}}]}}}}],)"
+      R"("note":[{{"text":"{}"}}]}})",
+      patient, Instant(e.time_ms), kNews2Coding, monitor::News2RiskName(n.risk),
+      kRiskCodes[static_cast<int>(n.risk)], Detail(e));
+  records_.Create("RiskAssessment", body, std::nullopt, [](core::Result<records::WriteReply> r) {
+    if (!r) core::Logger("rpm")->warn("NEWS2 score not stored: {}", r.error().ToString());
+  });
+}
+
+void MonitorService::OpenAlertFor(const std::string& patient, const MonitorEvent& e) {
+  const std::string key = patient + "/" + std::string(monitor::ConditionName(e.condition));
+  const std::string body = fmt::format(
+      R"({{"resourceType":"DetectedIssue","status":"preliminary",)"
+      R"("code":{{"coding":[{{"system":"{}","code":"{}","display":"{}"}}],"text":"{}"}},)"
+      R"("severity":"{}","patient":{{"reference":"Patient/{}"}},"identifiedDateTime":"{}",)"
+      R"("detail":"{}")",
+      kConditionSystem, monitor::ConditionName(e.condition), ConditionDisplay(e.condition),
+      ConditionDisplay(e.condition), monitor::SeverityName(e.severity), patient, Instant(e.time_ms),
+      Detail(e));
+  // Evidence: the reading that tipped it (the vital that drove a trend or goal alert).
+  std::string evidence;
+  if (e.condition == Condition::kTrend || e.condition == Condition::kGoal) {
+    evidence = fmt::format(R"(,"evidence":[{{"detail":[{{"reference":"Observation/{}"}}]}}])",
+                           ReadingId(patient, e.vital, e.time_ms));
+  }
+  std::lock_guard lock(alerts_mu_);
+  auto [it, added] = alerts_.try_emplace(key);
+  if (!added && !it->second.issue_id.empty()) {
+    // A change of severity: the same alert, updated.
+    const std::string id = it->second.issue_id;
+    const std::string updated = body + fmt::format(R"(,"id":"{}"{}}})", id, evidence);
+    records_.Update("DetectedIssue", id, updated, std::nullopt,
+                    [](core::Result<records::WriteReply> r) {
+                      if (!r)
+                        core::Logger("rpm")->warn("alert update failed: {}", r.error().ToString());
+                    });
+    return;
+  }
+  if (!added) return;  // its create is still in flight
+  it->second.body = body + evidence;
+  records_.Create(
+      "DetectedIssue", body + evidence + "}", std::nullopt,
+      [this, key, patient, severity = e.severity](core::Result<records::WriteReply> r) {
+        if (!r) {
+          core::Logger("rpm")->warn("alert not stored: {}", r.error().ToString());
+          std::lock_guard lock(alerts_mu_);
+          alerts_.erase(key);
+          return;
+        }
+        const std::string issue_id = r->record.id;
+        // The acknowledgement the care team owes: a Task focused on the alert.
+        const std::string task = fmt::format(
+            R"({{"resourceType":"Task","status":"requested","intent":"order","priority":"{}",)"
+            R"("code":{{"text":"Acknowledge monitoring alert"}},"focus":{{"reference":"DetectedIssue/{}"}},)"
+            R"("for":{{"reference":"Patient/{}"}},"authoredOn":"{}"}})",
+            severity == monitor::Severity::kHigh ? "stat" : "urgent", issue_id, patient,
+            Instant(NowMs()));
+        records_.Create("Task", task, std::nullopt,
+                        [this, key](core::Result<records::WriteReply> t) {
+                          if (!t) return;
+                          std::lock_guard lock(alerts_mu_);
+                          if (auto it = alerts_.find(key); it != alerts_.end()) {
+                            it->second.task_id = t->record.id;
+                          }
+                        });
+        std::optional<MonitorEvent> resolve;
+        {
+          std::lock_guard lock(alerts_mu_);
+          auto it = alerts_.find(key);
+          if (it == alerts_.end()) return;
+          it->second.issue_id = issue_id;
+          if (it->second.resolve_when_created) resolve = it->second.resolution;
+        }
+        if (resolve) ResolveAlert(key, *resolve);
+      });
+}
+
+void MonitorService::ResolveAlert(const std::string& key, const MonitorEvent& e) {
+  OpenAlert alert;
+  {
+    std::lock_guard lock(alerts_mu_);
+    auto it = alerts_.find(key);
+    if (it == alerts_.end()) return;
+    if (it->second.issue_id.empty()) {
+      it->second.resolve_when_created = true;
+      it->second.resolution = e;
+      return;
+    }
+    alert = std::move(it->second);
+    alerts_.erase(it);
+  }
+  std::string body = alert.body;
+  const auto status = body.find(R"("status":"preliminary")");
+  if (status != std::string::npos) body.replace(status, 22, R"("status":"final")");
+  body += fmt::format(
+      R"(,"id":"{}","mitigation":[{{"action":{{"text":"Resolved: the condition cleared"}},"date":"{}"}}]}})",
+      alert.issue_id, Instant(e.time_ms));
+  records_.Update(
+      "DetectedIssue", alert.issue_id, body, std::nullopt, [](core::Result<records::WriteReply> r) {
+        if (!r) core::Logger("rpm")->warn("alert resolution not stored: {}", r.error().ToString());
+      });
+}
+
+}  // namespace medulla::rpm

@@ -1,0 +1,99 @@
+// Remote patient monitoring, wired: device readings in (NDJSON lines), stored durably in the
+// time-series store, fed to the monitor engine, and the engine's scores and alerts written back
+// as FHIR resources (RiskAssessment; DetectedIssue with a Task for acknowledgement). Readings
+// are also served as FHIR Observations, so any FHIR client sees them. No HTTP in here.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "monitor/engine.h"
+#include "records/record_service.h"
+#include "telemetry/reading.h"
+#include "telemetry/series_store.h"
+
+namespace medulla::rpm {
+
+struct IngestLimits {
+  size_t max_lines = 100'000;  // per batch
+  telemetry::ReadingLimits reading;
+};
+
+struct LineError {
+  size_t line = 0;  // 1-based
+  std::string reason;
+  core::Code code = core::Code::kInvalidArgument;  // kPermissionDenied: the caller may not
+};
+
+struct IngestReply {
+  size_t accepted = 0;
+  size_t duplicates = 0;
+  std::vector<LineError> errors;
+};
+
+// Which readings the caller may write (device-to-patient association, scopes, consent).
+using ReadingCheck = std::function<core::Status(const telemetry::DeviceReading&)>;
+
+class MonitorService {
+ public:
+  MonitorService(records::RecordService& records, telemetry::SeriesStore& series,
+                 monitor::EngineOptions engine);
+  ~MonitorService();
+
+  // Parses every line, stores those that are valid and allowed (one durable append), feeds
+  // them to the engine, and answers once they are durable. A malformed or refused line is
+  // reported with its number and does not stop the others. kResourceExhausted when the
+  // engine or store queue is full (the caller answers 429).
+  void Ingest(std::string_view ndjson, const ReadingCheck& check,
+              std::function<void(core::Result<IngestReply>)> done);
+
+  // Readings as FHIR Observation JSON: a patient's vitals (all when `vitals` is empty) with
+  // from_ms <= time < to_ms, newest first, at most `limit`; `more` tells whether some were
+  // left out.
+  struct ObservationPage {
+    std::vector<std::pair<std::string, std::string>> observations;  // id, JSON
+    bool more = false;
+  };
+  core::Result<ObservationPage> SearchObservations(const std::string& patient,
+                                                   const std::vector<monitor::Vital>& vitals,
+                                                   int64_t from_ms, int64_t to_ms,
+                                                   size_t limit) const;
+  // One reading by its Observation id ("r.<time ms>.<vital>.<patient>"); kNotFound if none.
+  core::Result<std::string> ReadObservation(std::string_view id) const;
+  static bool IsReadingId(std::string_view id) { return id.starts_with("r."); }
+
+  void Drain() { engine_->Drain(); }
+  monitor::MonitorEngine& engine() { return *engine_; }
+
+ private:
+  struct OpenAlert {
+    std::string issue_id;  // empty until the create commits
+    std::string task_id;
+    std::string body;  // the DetectedIssue as created
+    bool resolve_when_created = false;
+    monitor::MonitorEvent resolution;
+  };
+  void OnEvent(const std::string& patient, const monitor::MonitorEvent& e);
+  void WriteScore(const std::string& patient, const monitor::MonitorEvent& e);
+  void OpenAlertFor(const std::string& patient, const monitor::MonitorEvent& e);
+  void ResolveAlert(const std::string& key, const monitor::MonitorEvent& e);
+
+  records::RecordService& records_;
+  telemetry::SeriesStore& series_;
+  std::unique_ptr<monitor::MonitorEngine> engine_;
+  std::mutex alerts_mu_;
+  std::unordered_map<std::string, OpenAlert> alerts_;  // patient '/' condition
+};
+
+// The FHIR Observation of one reading.
+std::string ReadingObservation(const std::string& patient, monitor::Vital vital,
+                               const telemetry::Point& p);
+
+}  // namespace medulla::rpm
