@@ -1,6 +1,7 @@
 // Device readings from the network and blocks from disk: the reading parser must refuse
 // anything malformed with a reason, and the block decoder must never read out of bounds or
-// loop on a damaged block. The first byte picks the target.
+// loop on a damaged block. The first byte picks the target: even (the seeds' leading space) the
+// reading parser, odd the block decoder.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>

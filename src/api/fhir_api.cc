@@ -1265,12 +1265,11 @@ void FhirApi::Search(Context& ctx, http::Responder& responder, const std::string
   }
   auto reply = records_.Search(type, params, ctx.strict, compartment);
   if (!reply) return responder.Send(Failure(reply.error()));
-  if (type == "Observation" && options_.monitoring) AddReadings(ctx, params, *reply);
+  if (type == "Observation" && options_.monitoring) AddReadings(params, *reply);
   SendSearchset(ctx, responder, "/" + type, *reply);
 }
 
-void FhirApi::AddReadings(Context& ctx, const records::QueryParams& params,
-                          records::SearchReply& reply) const {
+void FhirApi::AddReadings(const records::QueryParams& params, records::SearchReply& reply) const {
   // Device readings answer a search by patient, and optionally code and date, on its first
   // page: the parameters a chart or a FHIR client's vital-signs view asks with.
   std::string patient;
@@ -1342,7 +1341,6 @@ void FhirApi::AddReadings(Context& ctx, const records::QueryParams& params,
         "range to see older ones",
         limit));
   }
-  (void)ctx;
 }
 
 void FhirApi::Telemetry(Context& ctx, http::Responder responder) {

@@ -133,8 +133,7 @@ class FhirApi {
   // POST /telemetry: NDJSON device readings, each checked as an Observation create would be.
   void Telemetry(Context& ctx, http::Responder responder);
   // Device readings that match an Observation search (first page only), added to `reply`.
-  void AddReadings(Context& ctx, const records::QueryParams& params,
-                   records::SearchReply& reply) const;
+  void AddReadings(const records::QueryParams& params, records::SearchReply& reply) const;
   void Search(Context& ctx, http::Responder& responder, const std::string& type,
               const records::QueryParams& params);
   void CompartmentSearch(Context& ctx, http::Responder& responder, const std::string& patient_id,

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cli/commands.h"
@@ -47,14 +48,14 @@ int RunMonitorReplay(const MonitorReplayArgs& args) {
     return 2;
   }
   const auto settings = monitor::HourlyReplaySettings();
-  std::vector<std::pair<int64_t, int>> outcomes;
+  std::unordered_map<int64_t, int> outcomes;  // record id -> in-hospital death
   if (!args.outcomes.empty()) {
     auto read = monitor::ReadPhysionet2012Outcomes(args.outcomes);
     if (!read) {
       std::fprintf(stderr, "medulla monitor replay: %s\n", read.error().ToString().c_str());
       return 1;
     }
-    outcomes = std::move(*read);
+    outcomes.insert(read->begin(), read->end());
   }
 
   // For the summary: per detector, every stay's hourly alerts (2019 utility) and its highest
@@ -110,12 +111,10 @@ int RunMonitorReplay(const MonitorReplayArgs& args) {
     std::vector<int> died;
     std::vector<double> scores[kDetectorCount];
     for (size_t i = 0; i < record_ids.size(); ++i) {
-      for (const auto& [id, death] : outcomes) {
-        if (id != record_ids[i]) continue;
-        died.push_back(death);
-        for (int d = 0; d < kDetectorCount; ++d) scores[d].push_back(peak[d][i]);
-        break;
-      }
+      const auto outcome = outcomes.find(record_ids[i]);
+      if (outcome == outcomes.end()) continue;
+      died.push_back(outcome->second);
+      for (int d = 0; d < kDetectorCount; ++d) scores[d].push_back(peak[d][i]);
     }
     for (int d = 0; d < kDetectorCount; ++d) {
       const auto auc = monitor::Auroc(scores[d], died);

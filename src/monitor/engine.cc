@@ -1,5 +1,7 @@
 #include "monitor/engine.h"
 
+#include "core/time.h"
+
 #include <chrono>
 #include <deque>
 #include <future>
@@ -10,9 +12,7 @@ namespace medulla::monitor {
 namespace {
 
 int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return core::SystemClock::Instance().Now() / 1000;
 }
 
 struct TargetCommand {

@@ -45,12 +45,6 @@ TrendParameters DefaultTrend(Vital v) {
   return p;
 }
 
-// The NEWS2 parameters a score needs a minimum number of (consciousness and oxygen are
-// assumed, see News2At).
-constexpr std::array<Vital, 5> kMeasuredNews2 = {Vital::kRespiratoryRate, Vital::kSpO2,
-                                                 Vital::kSystolicBp, Vital::kHeartRate,
-                                                 Vital::kTemperature};
-
 }  // namespace
 
 std::string_view ConditionName(Condition c) {
@@ -95,15 +89,17 @@ std::optional<double> PatientMonitor::Fresh(Vital v, int64_t now_ms, int64_t max
 
 std::optional<News2Result> PatientMonitor::News2At(int64_t now_ms, const MonitorSettings& s) const {
   const int64_t age = s.news2_max_age_ms;
-  int present = 0;
-  for (Vital v : kMeasuredNews2) present += Fresh(v, now_ms, age).has_value();
-  if (present < s.news2_min_parameters) return std::nullopt;
   News2Inputs in;
   in.respiratory_rate = Fresh(Vital::kRespiratoryRate, now_ms, age);
   in.spo2 = Fresh(Vital::kSpO2, now_ms, age);
   in.systolic_bp = Fresh(Vital::kSystolicBp, now_ms, age);
   in.pulse = Fresh(Vital::kHeartRate, now_ms, age);
   in.temperature = Fresh(Vital::kTemperature, now_ms, age);
+  // The measured parameters a score needs a minimum of (consciousness and oxygen are assumed).
+  const int present = in.respiratory_rate.has_value() + in.spo2.has_value() +
+                      in.systolic_bp.has_value() + in.pulse.has_value() +
+                      in.temperature.has_value();
+  if (present < s.news2_min_parameters) return std::nullopt;
   // A wearable cannot judge consciousness or see an oxygen supply: without a recent
   // assessment the patient is taken as alert and on air (docs/monitoring.md), so the score
   // can only be an underestimate by those two items, never an invented alarm.
@@ -117,8 +113,7 @@ std::optional<News2Result> PatientMonitor::News2At(int64_t now_ms, const Monitor
   // RCP 2017: scale 2 is for a prescribed target range of 88-92 %; a clinician's Goal with an
   // SpO2 target whose upper bound is 92 % or less is that prescription.
   if (spo2_target.set && spo2_target.high <= 92.0F) in.scale = SpO2Scale::kScale2;
-  auto r = ComputeNews2(in);
-  return r;
+  return ComputeNews2(in);
 }
 
 std::optional<int> PatientMonitor::QsofaAt(int64_t now_ms, const MonitorSettings& s) const {
@@ -134,7 +129,7 @@ std::optional<int> PatientMonitor::QsofaAt(int64_t now_ms, const MonitorSettings
 double PatientMonitor::TrendScore(const MonitorSettings& s) const {
   double best = 0;
   for (int i = 0; i < kVitalCount; ++i) {
-    if (s.trend[i].direction == 0 || targets_[i].set) continue;
+    if (!Trended(i, s)) continue;
     best = std::max(best, static_cast<double>(trends_[i].cusum()));
   }
   return best / s.trend_single;
@@ -212,7 +207,7 @@ void PatientMonitor::Evaluate(int64_t now_ms, Vital changed, const MonitorSettin
     MonitorEvent e = base;
     float best = -1;
     for (int i = 0; i < kVitalCount; ++i) {
-      if (s.trend[i].direction == 0 || targets_[i].set || !trends_[i].warmed_up()) continue;
+      if (!Trended(i, s) || !trends_[i].warmed_up()) continue;
       const float c = trends_[i].cusum();
       strong += c >= s.trend_single;
       paired += c >= s.trend_pair;

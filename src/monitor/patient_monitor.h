@@ -121,6 +121,10 @@ class PatientMonitor {
   };
 
   std::optional<double> Fresh(Vital v, int64_t now_ms, int64_t max_age_ms) const;
+  // Whether vital `i` is judged by its trend (a trended vital with no clinician's target).
+  bool Trended(int i, const MonitorSettings& s) const {
+    return s.trend[i].direction != 0 && !targets_[i].set;
+  }
   // Moves one condition through its lifecycle: `holds` opens it (after confirm_ms), `clear`
   // (default: !holds) resolves it (after resolve_hold_ms); neither keeps it as it is, which is
   // the hysteresis between an alert threshold and a lower all-clear one.

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 
 #include "core/logging.h"
 #include "core/time.h"
@@ -16,9 +15,7 @@ using monitor::Condition;
 using monitor::MonitorEvent;
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return core::SystemClock::Instance().Now() / 1000;
 }
 
 std::string Instant(int64_t ms) {
@@ -114,6 +111,26 @@ MonitorService::MonitorService(records::RecordService& records, telemetry::Serie
 
 MonitorService::~MonitorService() {
   engine_.reset();
+  std::unique_lock lock(in_flight_mu_);
+  in_flight_cv_.wait(lock, [this] { return in_flight_ == 0; });
+}
+
+records::WriteCallback MonitorService::Tracked(records::WriteCallback done) {
+  {
+    std::lock_guard lock(in_flight_mu_);
+    ++in_flight_;
+  }
+  return [this, done = std::move(done)](core::Result<records::WriteReply> r) {
+    done(std::move(r));
+    std::lock_guard lock(in_flight_mu_);
+    if (--in_flight_ == 0) in_flight_cv_.notify_all();
+  };
+}
+
+records::WriteCallback MonitorService::LogIfFailed(std::string what) {
+  return Tracked([what = std::move(what)](core::Result<records::WriteReply> r) {
+    if (!r) core::Logger("rpm")->warn("{} not stored: {}", what, r.error().ToString());
+  });
 }
 
 void MonitorService::Ingest(std::string_view ndjson, const ReadingCheck& check,
@@ -236,9 +253,7 @@ void MonitorService::WriteScore(const std::string& patient, const MonitorEvent& 
       R"("note":[{{"text":"{}"}}]}})",
       patient, Instant(e.time_ms), kNews2Coding, monitor::News2RiskName(n.risk),
       kRiskCodes[static_cast<int>(n.risk)], Detail(e));
-  records_.Create("RiskAssessment", body, std::nullopt, [](core::Result<records::WriteReply> r) {
-    if (!r) core::Logger("rpm")->warn("NEWS2 score not stored: {}", r.error().ToString());
-  });
+  records_.Create("RiskAssessment", body, std::nullopt, LogIfFailed("NEWS2 score"));
 }
 
 void MonitorService::OpenAlertFor(const std::string& patient, const MonitorEvent& e) {
@@ -263,18 +278,14 @@ void MonitorService::OpenAlertFor(const std::string& patient, const MonitorEvent
     // A change of severity: the same alert, updated.
     const std::string id = it->second.issue_id;
     const std::string updated = body + fmt::format(R"(,"id":"{}"{}}})", id, evidence);
-    records_.Update("DetectedIssue", id, updated, std::nullopt,
-                    [](core::Result<records::WriteReply> r) {
-                      if (!r)
-                        core::Logger("rpm")->warn("alert update failed: {}", r.error().ToString());
-                    });
+    records_.Update("DetectedIssue", id, updated, std::nullopt, LogIfFailed("alert update"));
     return;
   }
   if (!added) return;  // its create is still in flight
   it->second.body = body + evidence;
   records_.Create(
       "DetectedIssue", body + evidence + "}", std::nullopt,
-      [this, key, patient, severity = e.severity](core::Result<records::WriteReply> r) {
+      Tracked([this, key, patient, severity = e.severity](core::Result<records::WriteReply> r) {
         if (!r) {
           core::Logger("rpm")->warn("alert not stored: {}", r.error().ToString());
           std::lock_guard lock(alerts_mu_);
@@ -289,14 +300,7 @@ void MonitorService::OpenAlertFor(const std::string& patient, const MonitorEvent
             R"("for":{{"reference":"Patient/{}"}},"authoredOn":"{}"}})",
             severity == monitor::Severity::kHigh ? "stat" : "urgent", issue_id, patient,
             Instant(NowMs()));
-        records_.Create("Task", task, std::nullopt,
-                        [this, key](core::Result<records::WriteReply> t) {
-                          if (!t) return;
-                          std::lock_guard lock(alerts_mu_);
-                          if (auto it = alerts_.find(key); it != alerts_.end()) {
-                            it->second.task_id = t->record.id;
-                          }
-                        });
+        records_.Create("Task", task, std::nullopt, LogIfFailed("acknowledgement Task"));
         std::optional<MonitorEvent> resolve;
         {
           std::lock_guard lock(alerts_mu_);
@@ -306,7 +310,7 @@ void MonitorService::OpenAlertFor(const std::string& patient, const MonitorEvent
           if (it->second.resolve_when_created) resolve = it->second.resolution;
         }
         if (resolve) ResolveAlert(key, *resolve);
-      });
+      }));
 }
 
 void MonitorService::ResolveAlert(const std::string& key, const MonitorEvent& e) {
@@ -329,10 +333,8 @@ void MonitorService::ResolveAlert(const std::string& key, const MonitorEvent& e)
   body += fmt::format(
       R"(,"id":"{}","mitigation":[{{"action":{{"text":"Resolved: the condition cleared"}},"date":"{}"}}]}})",
       alert.issue_id, Instant(e.time_ms));
-  records_.Update(
-      "DetectedIssue", alert.issue_id, body, std::nullopt, [](core::Result<records::WriteReply> r) {
-        if (!r) core::Logger("rpm")->warn("alert resolution not stored: {}", r.error().ToString());
-      });
+  records_.Update("DetectedIssue", alert.issue_id, body, std::nullopt,
+                  LogIfFailed("alert resolution"));
 }
 
 }  // namespace medulla::rpm

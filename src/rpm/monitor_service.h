@@ -4,6 +4,7 @@
 // are also served as FHIR Observations, so any FHIR client sees them. No HTTP in here.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -45,7 +46,7 @@ class MonitorService {
  public:
   MonitorService(records::RecordService& records, telemetry::SeriesStore& series,
                  monitor::EngineOptions engine);
-  ~MonitorService();
+  ~MonitorService();  // stops the engine, then waits for the FHIR writes it started
 
   // Parses every line, stores those that are valid and allowed (one durable append), feeds
   // them to the engine, and answers once they are durable. A malformed or refused line is
@@ -75,8 +76,7 @@ class MonitorService {
  private:
   struct OpenAlert {
     std::string issue_id;  // empty until the create commits
-    std::string task_id;
-    std::string body;  // the DetectedIssue as created
+    std::string body;      // the DetectedIssue as created
     bool resolve_when_created = false;
     monitor::MonitorEvent resolution;
   };
@@ -88,6 +88,15 @@ class MonitorService {
   records::RecordService& records_;
   telemetry::SeriesStore& series_;
   std::unique_ptr<monitor::MonitorEngine> engine_;
+  // `done` wrapped so that the destructor can wait for it: the writes' callbacks run on the
+  // store's commit thread and use this object.
+  records::WriteCallback Tracked(records::WriteCallback done);
+  // Tracked, logging a failed write (nothing retries it: the next event writes again).
+  records::WriteCallback LogIfFailed(std::string what);
+  std::mutex in_flight_mu_;
+  std::condition_variable in_flight_cv_;
+  size_t in_flight_ = 0;  // writes whose callback has not run yet
+
   std::mutex alerts_mu_;
   std::unordered_map<std::string, OpenAlert> alerts_;  // patient '/' condition
 };

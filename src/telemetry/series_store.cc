@@ -5,6 +5,7 @@
 #include <cstring>
 #include <future>
 
+#include "core/time.h"
 #include "store/sqlite/sqlite_db.h"
 
 namespace medulla::telemetry {
@@ -14,9 +15,7 @@ using store::sqlite::Db;
 using store::sqlite::Stmt;
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return core::SystemClock::Instance().Now() / 1000;
 }
 
 std::string Key(std::string_view patient, monitor::Vital vital) {
@@ -133,10 +132,11 @@ core::Status SeriesStore::Init() {
                                                      std::to_string(st.Int(0)) + " is damaged");
     }
     for (const auto& r : readings) {
-      if (series_.count(Key(r.patient, r.vital)) == 0) {
+      auto& series = series_[Key(r.patient, r.vital)];
+      if (!series) {
         ASSIGN_OR_RETURN(const int64_t id, SeriesId(r.patient, r.vital));
-        series_[Key(r.patient, r.vital)] = std::make_unique<Series>();
-        series_[Key(r.patient, r.vital)]->id = id;
+        series = std::make_unique<Series>();
+        series->id = id;
       }
     }
     ApplyLocked(readings);

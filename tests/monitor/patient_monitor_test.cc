@@ -435,3 +435,9 @@ TEST(MonitorNames, ConditionAndSeverityNames) {
 
 }  // namespace
 }  // namespace medulla::monitor
+
+// Issue 5 asks for at most 1 KiB of memory per monitored patient; the engine's map entry adds
+// the patient id and a node on top of this.
+TEST(PatientMonitorMemory, StateFitsInOneKibibyte) {
+  EXPECT_LE(sizeof(medulla::monitor::PatientMonitor), 1024u);
+}
