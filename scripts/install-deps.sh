@@ -11,6 +11,8 @@ packages=(
   libtomlplusplus-dev libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nodejs curl python3 openssl
+  # the MQTT broker and its command-line client, for the device-reading tests (e2e_mqtt)
+  mosquitto mosquitto-clients
 )
 # Tools used only by the benchmarks (bench/); installed when asked for.
 if [[ "${MEDULLA_BENCH_DEPS:-0}" == 1 ]]; then

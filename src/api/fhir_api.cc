@@ -1351,8 +1351,18 @@ void FhirApi::Telemetry(Context& ctx, http::Responder responder) {
   // Each reading is judged as an Observation create for its patient would be (scopes, a
   // patient or device token's own patient, a clinician's organisation and consent); the
   // answer is remembered per patient within the batch.
+  // A device's token that names the device (sub "Device/ID") writes only that device's
+  // readings, for a patient the record assigns it to; any other caller is refused only when
+  // the record assigns the named device to someone else (a mix-up).
   auto control = ControlFor(ctx, false);
+  const auto& principal = ctx.principal();
+  std::optional<std::string> token_device;
+  if (principal.role == security::Role::kDevice && principal.subject.starts_with("Device/")) {
+    token_device = principal.subject.substr(7);
+  }
+  auto& assignments = options_.monitoring->assignments();
   std::unordered_map<std::string, core::Status> decided;
+  std::unordered_map<std::string, core::Result<std::vector<rpm::Assignment>>> devices;
   auto check = [&](const telemetry::DeviceReading& r) -> core::Status {
     auto it = decided.find(r.patient);
     if (it == decided.end()) {
@@ -1361,7 +1371,17 @@ void FhirApi::Telemetry(Context& ctx, http::Responder responder) {
       w.operation = store::Operation::kCreate;
       it = decided.emplace(r.patient, control.check(w, {r.patient})).first;
     }
-    return it->second;
+    if (!it->second.ok()) return it->second;
+    if (token_device && r.device != *token_device) {
+      return core::Status(
+          core::Code::kPermissionDenied,
+          fmt::format("this token speaks for Device/{}, not Device/{}", *token_device, r.device));
+    }
+    auto d = devices.find(r.device);
+    if (d == devices.end()) d = devices.emplace(r.device, assignments.Of(r.device)).first;
+    if (!d->second) return d->second.error();
+    return rpm::DeviceAssignments::Allows(*d->second, r.device, r.patient, r.time_ms,
+                                          token_device.has_value());
   };
   options_.monitoring->Ingest(
       ctx.request.body, check,

@@ -127,6 +127,22 @@ core::Status Config::Validate() {
           "security.jwks_url must be https:// (plain http:// only to a loopback address)");
     }
   }
+  if (!mqtt.broker.empty()) {
+    const auto colon = mqtt.broker.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == mqtt.broker.size()) {
+      return core::InvalidArgument("mqtt.broker must be HOST:PORT");
+    }
+    if (!mqtt.topic.ends_with("/+") || mqtt.topic.find('#') != std::string::npos) {
+      return core::InvalidArgument(
+          "mqtt.topic must end in /+ (the device id is the topic's last level)");
+    }
+    if (mqtt.client_id.empty() || mqtt.client_id.size() > 23) {
+      return core::InvalidArgument("mqtt.client_id must be 1 to 23 characters (MQTT 3.1.1)");
+    }
+    if (mqtt.max_unacked < 1 || mqtt.max_unacked > 65535) {
+      return core::InvalidArgument("mqtt.max_unacked must be 1 to 65535");
+    }
+  }
   if (security.token_lifetime_seconds <= 0 ||
       security.token_lifetime_seconds > security.max_token_lifetime_seconds) {
     return core::InvalidArgument(
@@ -181,6 +197,12 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["security"]["rate_burst"], c.security.rate_burst);
     Read(t["security"]["anonymous_rate_limit"], c.security.anonymous_rate_limit);
     Read(t["security"]["anonymous_rate_burst"], c.security.anonymous_rate_burst);
+    Read(t["mqtt"]["broker"], c.mqtt.broker);
+    Read(t["mqtt"]["topic"], c.mqtt.topic);
+    Read(t["mqtt"]["client_id"], c.mqtt.client_id);
+    Read(t["mqtt"]["username"], c.mqtt.username);
+    Read(t["mqtt"]["password_file"], c.mqtt.password_file);
+    Read(t["mqtt"]["max_unacked"], c.mqtt.max_unacked);
     ReadMillis(t["store"]["search_timeout_ms"], c.store.search_timeout);
     Read(t["log"]["level"], c.log_level);
   }
@@ -198,6 +220,8 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
   if (auto v = Env("MEDULLA_CONSENT_DEFAULT")) c.security.consent_default = v;
   if (auto v = Env("MEDULLA_JWKS_URL")) c.security.jwks_url = v;
   if (auto v = Env("MEDULLA_RATE_LIMIT")) c.security.rate_limit = std::atof(v);
+  if (auto v = Env("MEDULLA_MQTT_BROKER")) c.mqtt.broker = v;
+  if (auto v = Env("MEDULLA_MQTT_CLIENT_ID")) c.mqtt.client_id = v;
   if (auto v = Env("MEDULLA_ANONYMOUS_RATE_LIMIT")) c.security.anonymous_rate_limit = std::atof(v);
   if (auto v = Env("MEDULLA_AUDIT")) c.security.audit = std::string_view(v) != "off";
   if (auto v = Env("MEDULLA_SEARCH_TIMEOUT_MS"))

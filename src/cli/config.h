@@ -60,6 +60,19 @@ struct Config {
     double anonymous_rate_limit = 50;
     double anonymous_rate_burst = 200;
   } security;
+  // Device readings from an MQTT broker (docs/monitoring.md). Devices publish NDJSON
+  // readings to <topic prefix>/<device id>; the broker authenticates them and its ACL keeps
+  // each to its own topic, and medulla checks the readings' patients against the device's
+  // assignments in the record.
+  struct Mqtt {
+    std::string broker;                         // HOST:PORT; empty: no MQTT ingest
+    std::string topic = "medulla/telemetry/+";  // the last level is the device id
+    std::string client_id = "medulla";          // the broker keeps medulla's session by it
+    std::string username;                       // empty: anonymous
+    std::string password_file;                  // the password, in a file of its own
+    int64_t max_unacked = 1000;                 // messages taken and not yet durable
+  } mqtt;
+
   // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
   bool insecure_behind_proxy = false;
   // HTTPS: http.tls.certificate_chain and http.tls.private_key ([server] tls_cert, tls_key).

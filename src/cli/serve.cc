@@ -18,6 +18,8 @@
 #include "fhir/definitions.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "mqtt/subscriber.h"
+#include "records/change_feed.h"
 #include "records/record_service.h"
 #include "rpm/monitor_service.h"
 #include "security/client_registry.h"
@@ -43,6 +45,81 @@ bulk::ExportOptions ExportOptionsFor(const Config& config) {
     }
   }
   return options;
+}
+
+// What became of an MQTT message: taken (its refused readings logged: nobody to answer over
+// MQTT), or to be delivered again when the refusal was transient.
+mqtt::Disposition Ingested(const std::string& device, const core::Result<rpm::IngestReply>& r) {
+  auto log = core::Logger("mqtt");
+  if (!r.has_value()) {
+    const auto code = r.error().code();
+    const bool transient = code == core::Code::kResourceExhausted ||
+                           code == core::Code::kUnavailable || code == core::Code::kInternal;
+    log->warn("message from Device/{} {}: {}", device, transient ? "not taken now" : "refused",
+              r.error().message());
+    return transient ? mqtt::Disposition::kRetry : mqtt::Disposition::kDone;
+  }
+  if (const auto& errors = r->errors; !errors.empty()) {
+    log->warn("message from Device/{}: {} reading(s) refused; line {}: {}", device, errors.size(),
+              errors.front().line, errors.front().reason);
+  }
+  return mqtt::Disposition::kDone;
+}
+
+// Device readings from the MQTT broker: each message is an NDJSON batch published by one
+// device on <prefix>/<device id>. The broker authenticated the device and keeps it to its
+// topic; here its readings must name that device and a patient the record assigns it to.
+// The message is acknowledged to the broker once its readings are durable.
+std::unique_ptr<mqtt::Subscriber> StartMqttIngest(const Config& config,
+                                                  rpm::MonitorService& monitoring) {
+  auto log = core::Logger("mqtt");
+  mqtt::SubscriberOptions options;
+  const auto colon = config.mqtt.broker.rfind(':');
+  options.host = config.mqtt.broker.substr(0, colon);
+  if (options.host.size() > 2 && options.host.front() == '[') {
+    options.host = options.host.substr(1, options.host.size() - 2);
+  }
+  options.port = config.mqtt.broker.substr(colon + 1);
+  options.topic_filter = config.mqtt.topic;
+  options.client_id = config.mqtt.client_id;
+  options.username = config.mqtt.username;
+  options.max_unacked = static_cast<size_t>(config.mqtt.max_unacked);
+  if (!config.mqtt.password_file.empty()) {
+    std::FILE* f = std::fopen(config.mqtt.password_file.c_str(), "r");
+    if (!f) {
+      log->error("mqtt.password_file {} cannot be read", config.mqtt.password_file);
+      return nullptr;
+    }
+    char buf[1024];
+    const size_t n = std::fread(buf, 1, sizeof buf, f);
+    std::fclose(f);
+    options.password.assign(buf, n);
+    while (!options.password.empty() &&
+           (options.password.back() == '\n' || options.password.back() == '\r')) {
+      options.password.pop_back();
+    }
+  }
+  log->info("taking device readings from the MQTT broker at {} on {}", config.mqtt.broker,
+            options.topic_filter);
+  return std::make_unique<mqtt::Subscriber>(
+      std::move(options), [&monitoring](std::string topic, std::string payload, mqtt::Ack ack) {
+        const std::string device = topic.substr(topic.rfind('/') + 1);
+        std::optional<core::Result<std::vector<rpm::Assignment>>> assignments;
+        auto check = [&](const telemetry::DeviceReading& r) -> core::Status {
+          if (r.device != device) {
+            return core::Status(core::Code::kPermissionDenied,
+                                fmt::format("published on the topic of Device/{}", device));
+          }
+          if (!assignments) assignments = monitoring.assignments().Of(device);
+          if (!*assignments) return assignments->error();
+          return rpm::DeviceAssignments::Allows(**assignments, device, r.patient, r.time_ms,
+                                                /*strict=*/true);
+        };
+        monitoring.Ingest(payload, check,
+                          [ack = std::move(ack), device](core::Result<rpm::IngestReply> r) {
+                            ack(Ingested(device, r));
+                          });
+      });
 }
 
 }  // namespace
@@ -179,6 +256,19 @@ int RunServe(const ServeArgs& args) {
       static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
   auto monitoring =
       std::make_unique<rpm::MonitorService>(records, **series, std::move(engine_options));
+  // The change feed: Goals, Observations and device assignments reach the monitor.
+  auto changes = std::make_unique<records::ChangeFeed>(**store);
+  changes->Add([&m = *monitoring](const store::VersionRecord& v) { m.OnChange(v); });
+  const int64_t feed_start = (*store)->Stats().last_seq;
+  if (auto s = monitoring->LoadGoals(); !s.ok()) {
+    log->warn("clinicians' monitoring targets (Goal) not loaded: {}", s.message());
+  }
+  changes->Start(feed_start);
+  std::unique_ptr<mqtt::Subscriber> mqtt_ingest;
+  if (!config->mqtt.broker.empty()) {
+    mqtt_ingest = StartMqttIngest(*config, *monitoring);
+    if (!mqtt_ingest) return 1;
+  }
   api::ApiOptions api_options{config->base_url, MEDULLA_VERSION};
   api_options.monitoring = monitoring.get();
   api_options.authenticator = authenticator.get();
@@ -236,6 +326,8 @@ int RunServe(const ServeArgs& args) {
   signal_thread.join();
   // Every queued write is committed before exit.
   exports.reset();
+  mqtt_ingest.reset();  // unacknowledged messages stay with the broker
+  changes.reset();
   monitoring.reset();  // scores and alerts in flight reach the store
   series->reset();
   if (core::Status closed = (*store)->Close(); !closed.ok()) {

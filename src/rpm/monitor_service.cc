@@ -7,6 +7,8 @@
 
 #include "core/logging.h"
 #include "core/time.h"
+#include "json/parse.h"
+#include "rpm/fhir_inputs.h"
 
 namespace medulla::rpm {
 namespace {
@@ -103,7 +105,7 @@ std::string ReadingObservation(const std::string& patient, monitor::Vital vital,
 
 MonitorService::MonitorService(records::RecordService& records, telemetry::SeriesStore& series,
                                monitor::EngineOptions engine)
-    : records_(records), series_(series) {
+    : records_(records), series_(series), assignments_(records) {
   engine_ = std::make_unique<monitor::MonitorEngine>(
       std::move(engine),
       [this](const std::string& patient, const MonitorEvent& e) { OnEvent(patient, e); });
@@ -227,6 +229,57 @@ core::Result<std::string> MonitorService::ReadObservation(std::string_view id) c
                                              time_ms + 1, 1));
   if (points.empty()) return not_found();
   return ReadingObservation(patient, static_cast<monitor::Vital>(vital), points.front());
+}
+
+void MonitorService::OnChange(const store::VersionRecord& v) {
+  if (v.type == "Device" || v.type == "DeviceUseStatement") {
+    // A DeviceUseStatement's device is in its body, gone for a delete: forget them all.
+    return assignments_.Invalidate(v.type == "Device" ? v.id : std::string());
+  }
+  if (v.type != "Goal" && v.type != "Observation") return;
+  std::optional<json::Document> doc;
+  if (!v.deleted()) {
+    auto parsed = json::Parse(v.body);
+    if (!parsed) return;
+    doc = std::move(*parsed);
+  }
+  if (v.type == "Observation") {
+    if (!doc) return;
+    auto readings = ReadingsOfObservation(*doc->root());
+    if (!readings.empty() && !engine_->Submit(std::move(readings))) {
+      core::Logger("rpm")->warn("monitor engine queue full: Observation/{} not scored", v.id);
+    }
+    return;
+  }
+  // A Goal: clear what its previous version set, then set what this one sets.
+  std::optional<GoalTargets> goal;
+  if (doc) goal = TargetsOfGoal(*doc->root());
+  if (auto it = goals_.find(v.id); it != goals_.end()) {
+    for (const auto vital : it->second.second) {
+      engine_->SetTarget(it->second.first, vital, std::nullopt, std::nullopt);
+    }
+    goals_.erase(it);
+  }
+  if (!goal || !goal->active || goal->targets.empty()) return;
+  auto& set = goals_[v.id];
+  set.first = goal->patient;
+  for (const auto& t : goal->targets) {
+    engine_->SetTarget(goal->patient, t.vital, t.low, t.high);
+    set.second.push_back(t.vital);
+  }
+}
+
+core::Status MonitorService::LoadGoals() {
+  records::QueryParams params{{"lifecycle-status", "active,accepted"}, {"_count", "500"}};
+  for (size_t pages = 0; pages < 10'000; ++pages) {
+    ASSIGN_OR_RETURN(auto reply, records_.Search("Goal", params, false));
+    for (const auto& v : reply.page.resources) OnChange(v);
+    if (!reply.page.next_cursor) break;
+    params = {{"lifecycle-status", "active,accepted"},
+              {"_count", "500"},
+              {"_cursor", *reply.page.next_cursor}};
+  }
+  return core::Status();
 }
 
 void MonitorService::OnEvent(const std::string& patient, const MonitorEvent& e) {

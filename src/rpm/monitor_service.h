@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "monitor/engine.h"
 #include "records/record_service.h"
+#include "rpm/device_assignments.h"
 #include "telemetry/reading.h"
 #include "telemetry/series_store.h"
 
@@ -70,6 +71,16 @@ class MonitorService {
   core::Result<std::string> ReadObservation(std::string_view id) const;
   static bool IsReadingId(std::string_view id) { return id.starts_with("r."); }
 
+  // A version committed to the record (the change feed, in commit order): Goals set the
+  // patient's targets, vital-sign Observations from kiosks and EHRs are scored like device
+  // readings, and Device/DeviceUseStatement changes refresh the device assignments.
+  void OnChange(const store::VersionRecord& version);
+  // At start, before the feed follows new commits: the Goals in force set their targets.
+  core::Status LoadGoals();
+
+  // Which devices may write for which patients (Device, DeviceUseStatement).
+  DeviceAssignments& assignments() { return assignments_; }
+
   void Drain() { engine_->Drain(); }
   monitor::MonitorEngine& engine() { return *engine_; }
 
@@ -87,6 +98,7 @@ class MonitorService {
 
   records::RecordService& records_;
   telemetry::SeriesStore& series_;
+  DeviceAssignments assignments_;
   std::unique_ptr<monitor::MonitorEngine> engine_;
   // `done` wrapped so that the destructor can wait for it: the writes' callbacks run on the
   // store's commit thread and use this object.
@@ -96,6 +108,10 @@ class MonitorService {
   std::mutex in_flight_mu_;
   std::condition_variable in_flight_cv_;
   size_t in_flight_ = 0;  // writes whose callback has not run yet
+
+  // The vitals each Goal set a target for (goal id -> patient, vitals), so that a Goal that
+  // is deleted or changed clears what it set. Only the change feed's thread uses it.
+  std::unordered_map<std::string, std::pair<std::string, std::vector<monitor::Vital>>> goals_;
 
   std::mutex alerts_mu_;
   std::unordered_map<std::string, OpenAlert> alerts_;  // patient '/' condition

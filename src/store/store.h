@@ -160,6 +160,9 @@ class Store {
                                                   int64_t version) = 0;
   virtual core::Result<SearchPage> Search(const SearchQuery& query) = 0;
   virtual core::Result<HistoryPage> History(const HistoryQuery& query) = 0;
+  // The change feed: versions committed after `after_seq`, oldest first, at most `limit`.
+  // With a feed position kept durably, a consumer picks up after a restart where it stopped.
+  virtual core::Result<std::vector<VersionRecord>> Changes(int64_t after_seq, size_t limit) = 0;
 
   // Appends audit entries on their own (a read's, a denial's); `done` runs once they are in
   // the log (durable across a process crash) or have failed, possibly on the calling thread.
@@ -167,6 +170,10 @@ class Store {
   virtual core::Result<AuditPage> AuditSearch(const AuditQuery& query) = 0;
 
   virtual StoreStats Stats() const = 0;
+
+  // Called on the commit thread after each commit, with the last sequence number: a change-feed
+  // reader's wake-up (it reads the changes through Changes). Set it before writes begin.
+  virtual void SetCommitListener(std::function<void(int64_t last_seq)> listener) = 0;
 
   // Finishes every queued unit, stops the commit thread and makes everything durable (with
   // any synchronous mode). Further submits fail kUnavailable. Idempotent.

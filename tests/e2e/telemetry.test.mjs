@@ -420,3 +420,85 @@ test('every reading acknowledged with 200 before kill -9 is searchable after a r
   assert.deepEqual(again.json, { accepted: 1, duplicates: 1, rejected: [] }, `after restart: ${show(again)}`);
   await second.stop();
 });
+
+// ---------------------------------------------------------------------------------------------
+// 6. Ordinary FHIR inputs: a clinician's Goal sets the patient's target, and vital-sign
+// Observations written through the FHIR API (a kiosk, an EHR) are scored like device readings.
+
+test('a Goal sets a target that FHIR Observations from a kiosk are judged against', async () => {
+  const pid = await createPatient(server, 'GoalKeeper');
+  const goal = await server.http.post('/Goal', {
+    resourceType: 'Goal',
+    lifecycleStatus: 'active',
+    description: { text: 'Heart rate under 100/min' },
+    subject: { reference: `Patient/${pid}` },
+    target: [{
+      measure: { coding: [{ system: 'http://loinc.org', code: HR }] },
+      detailRange: { low: { value: 50, unit: '/min', system: UCUM, code: '/min' }, high: { value: 100, unit: '/min', system: UCUM, code: '/min' } },
+    }],
+  });
+  assert.equal(goal.status, 201, show(goal));
+  // Twenty minutes of kiosk heart rates at 125/min, as ordinary Observations (not /telemetry):
+  // a normal NEWS2 otherwise, so only the clinician's target can raise this alert.
+  const end = nowMinute();
+  for (let m = 20; m > 0; m--) {
+    const res = await server.http.post('/Observation', {
+      resourceType: 'Observation',
+      status: 'final',
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+      code: { coding: [{ system: 'http://loinc.org', code: HR }] },
+      subject: { reference: `Patient/${pid}` },
+      effectiveDateTime: iso(end - m * 60_000),
+      valueQuantity: { value: 125, unit: '/min', system: UCUM, code: '/min' },
+    });
+    assert.equal(res.status, 201, show(res));
+  }
+  const alerts = await poll(async () => {
+    const a = await searchAll(server, `/DetectedIssue?patient=Patient/${pid}`);
+    return a.length ? a : null;
+  });
+  assert.ok(alerts, 'no alert for heart rates above the Goal\'s target');
+  assert.deepEqual(alerts.map(alertCode), ['goal'], `alerts: ${alerts.map(alertCode)}`);
+
+  // The same readings for a patient without a Goal raise nothing (125/min scores 2 in NEWS2, and a score needs three parameters).
+  const other = await createPatient(server, 'NoGoal');
+  for (let m = 20; m > 0; m--) {
+    await server.http.post('/Observation', {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: HR }] },
+      subject: { reference: `Patient/${other}` },
+      effectiveDateTime: iso(end - m * 60_000),
+      valueQuantity: { value: 125, unit: '/min', system: UCUM, code: '/min' },
+    });
+  }
+  await sleep(1500);
+  assert.deepEqual(await searchAll(server, `/DetectedIssue?patient=Patient/${other}`), [], 'an alert without a Goal');
+});
+
+test('a device token naming its device (sub Device/ID) writes only while the record assigns the device to the patient', async () => {
+  const pid = await createPatient(server, 'AssignedByRecord');
+  const device = `tok-${pid.slice(-12)}`;
+  const token = mintToken(server.dataDir, ['--role', 'device', '--patient', pid, '--subject', `Device/${device}`]);
+  const t = nowMinute() - 5 * 60_000;
+  const mine = { ...reading(pid, HR, t, 77, '/min'), device: `Device/${device}` };
+  const before = await postTelemetry(server, [mine], { token });
+  const refused = assertOutcome(before, 403, 'no DeviceUseStatement yet');
+  assert.match(JSON.stringify(refused), /is not assigned to any patient/);
+  const dus = await server.http.post('/DeviceUseStatement', {
+    resourceType: 'DeviceUseStatement',
+    status: 'active',
+    subject: { reference: `Patient/${pid}` },
+    device: { reference: `Device/${device}` },
+  });
+  assert.equal(dus.status, 201, show(dus));
+  const ok = await poll(async () => {
+    const r = await postTelemetry(server, [mine], { token });
+    return r.status === 200 ? r : null;
+  }, 5000);
+  assert.ok(ok, 'still refused once the DeviceUseStatement was recorded');
+  assert.deepEqual(ok.json, { accepted: 1, duplicates: 0, rejected: [] });
+  const other = await postTelemetry(server, [{ ...mine, device: 'Device/someone-else', time: iso(t + 60_000) }], { token });
+  const wrong = assertOutcome(other, 403, 'a reading naming another device');
+  assert.match(JSON.stringify(wrong), /this token speaks for Device\//);
+});

@@ -893,6 +893,10 @@ bool SqliteStore::CommitBatch(std::deque<Pending>& batch, int64_t flush_target) 
   if (committed) {
     last_timestamp_ = now;
     last_seq_.store(next_seq_ - 1, std::memory_order_release);
+    {
+      std::lock_guard lock(commit_listener_mu_);
+      if (commit_listener_) commit_listener_(next_seq_ - 1);
+    }
     if (index_flushed_ > 0) {
       index_tail_.erase(index_tail_.begin(),
                         index_tail_.begin() + static_cast<std::ptrdiff_t>(index_flushed_));
@@ -1353,6 +1357,25 @@ core::Result<HistoryPage> SqliteStore::History(const HistoryQuery& q) {
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return core::Fail(lease.db().Error("history"));
   return page;
+}
+
+core::Result<std::vector<VersionRecord>> SqliteStore::Changes(int64_t after_seq, size_t limit) {
+  ASSIGN_OR_RETURN(auto lease, ReaderLease::Acquire(*this));
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   lease.db().Prepare("SELECT seq, type, id, version, last_updated, op, body "
+                                      "FROM versions WHERE seq > ? ORDER BY seq LIMIT ?"));
+  Stmt stmt(raw);
+  stmt.Bind(1, after_seq);
+  stmt.Bind(2, static_cast<int64_t>(limit));
+  std::vector<VersionRecord> out;
+  int rc = SQLITE_DONE;
+  size_t bytes = 0;
+  while (bytes <= kMaxPageBytes && (rc = stmt.Step()) == SQLITE_ROW) {
+    out.push_back(ReadVersionRow(stmt, 0));
+    bytes += out.back().body.size();
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return core::Fail(lease.db().Error("changes"));
+  return out;
 }
 
 core::Result<std::optional<int64_t>> SqliteStore::FirstSeqSince(Db& db,

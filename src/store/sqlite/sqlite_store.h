@@ -80,6 +80,11 @@ class SqliteStore final : public Store {
                                           int64_t version) override;
   core::Result<SearchPage> Search(const SearchQuery& query) override;
   core::Result<HistoryPage> History(const HistoryQuery& query) override;
+  core::Result<std::vector<VersionRecord>> Changes(int64_t after_seq, size_t limit) override;
+  void SetCommitListener(std::function<void(int64_t last_seq)> listener) override {
+    std::lock_guard lock(commit_listener_mu_);
+    commit_listener_ = std::move(listener);
+  }
   void Audit(std::vector<AuditEntry> entries, std::function<void(core::Status)> done) override;
   core::Result<AuditPage> AuditSearch(const AuditQuery& query) override;
   StoreStats Stats() const override;
@@ -184,6 +189,8 @@ class SqliteStore final : public Store {
   void OnWalCommit(int frames);     // commit thread
   core::Counter& checkpoints_;
   std::atomic<int64_t> last_seq_{0};
+  std::mutex commit_listener_mu_;                 // the listener is replaced while commits run
+  std::function<void(int64_t)> commit_listener_;  // SetCommitListener
 
   ResourceCache cache_;
   core::Counter& cache_hits_;

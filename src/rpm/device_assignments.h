@@ -1,0 +1,64 @@
+// Which patient a device may write readings for, from the FHIR record: an active
+// DeviceUseStatement naming the device and the patient (its timingPeriod, when given, covering
+// the reading), or the Device's own `patient` element. A device token or an MQTT topic speaks
+// for one device; this is what stops it writing for a patient it is not assigned to.
+// Answers are cached per device for a short time (and dropped when an assignment changes:
+// Invalidate), so a batch of readings costs one lookup per device.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "core/time.h"
+#include "records/record_service.h"
+
+namespace medulla::rpm {
+
+struct Assignment {
+  std::string patient;          // the id, without "Patient/"
+  int64_t from_ms = INT64_MIN;  // timingPeriod.start, or unbounded
+  int64_t to_ms = INT64_MAX;    // timingPeriod.end (exclusive), or unbounded
+  bool Covers(int64_t t) const { return t >= from_ms && t < to_ms; }
+};
+
+class DeviceAssignments {
+ public:
+  explicit DeviceAssignments(const records::RecordService& records,
+                             std::chrono::milliseconds ttl = std::chrono::seconds(10),
+                             const core::Clock& clock = core::SystemClock::Instance());
+
+  // The device's assignments (none when it has none, or when the device is unknown).
+  core::Result<std::vector<Assignment>> Of(const std::string& device);
+
+  // OK when `device`, with these assignments, may write for `patient` at `time_ms`;
+  // kPermissionDenied saying why otherwise. `strict` (the caller speaks for the device: its
+  // token or MQTT topic): the device must be assigned to the patient. Not strict (a caller that
+  // may write for the patient anyway, such as a clinician's gateway): refused only when the
+  // device is assigned, at that time, to someone else only, which is a mix-up.
+  static core::Status Allows(const std::vector<Assignment>& assignments, const std::string& device,
+                             const std::string& patient, int64_t time_ms, bool strict);
+
+  // Forgets a device's cached answer (its Device or a DeviceUseStatement changed); an empty id
+  // forgets them all.
+  void Invalidate(const std::string& device);
+
+ private:
+  core::Result<std::vector<Assignment>> Lookup(const std::string& device) const;
+
+  const records::RecordService& records_;
+  const std::chrono::milliseconds ttl_;
+  const core::Clock& clock_;
+  struct Cached {
+    std::vector<Assignment> assignments;
+    core::MicrosSinceEpoch expires = 0;
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, Cached> cache_;
+};
+
+}  // namespace medulla::rpm
