@@ -1360,9 +1360,11 @@ void FhirApi::Telemetry(Context& ctx, http::Responder responder) {
   if (principal.role == security::Role::kDevice && principal.subject.starts_with("Device/")) {
     token_device = principal.subject.substr(7);
   }
-  auto& assignments = options_.monitoring->assignments();
+  rpm::BatchAssignmentCheck device_check(
+      options_.monitoring->assignments(), token_device, [&](const std::string& named) {
+        return fmt::format("this token speaks for Device/{}, not Device/{}", *token_device, named);
+      });
   std::unordered_map<std::string, core::Status> decided;
-  std::unordered_map<std::string, core::Result<std::vector<rpm::Assignment>>> devices;
   auto check = [&](const telemetry::DeviceReading& r) -> core::Status {
     auto it = decided.find(r.patient);
     if (it == decided.end()) {
@@ -1372,16 +1374,7 @@ void FhirApi::Telemetry(Context& ctx, http::Responder responder) {
       it = decided.emplace(r.patient, control.check(w, {r.patient})).first;
     }
     if (!it->second.ok()) return it->second;
-    if (token_device && r.device != *token_device) {
-      return core::Status(
-          core::Code::kPermissionDenied,
-          fmt::format("this token speaks for Device/{}, not Device/{}", *token_device, r.device));
-    }
-    auto d = devices.find(r.device);
-    if (d == devices.end()) d = devices.emplace(r.device, assignments.Of(r.device)).first;
-    if (!d->second) return d->second.error();
-    return rpm::DeviceAssignments::Allows(*d->second, r.device, r.patient, r.time_ms,
-                                          token_device.has_value());
+    return device_check(r);
   };
   options_.monitoring->Ingest(
       ctx.request.body, check,

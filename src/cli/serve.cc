@@ -104,18 +104,10 @@ std::unique_ptr<mqtt::Subscriber> StartMqttIngest(const Config& config,
   return std::make_unique<mqtt::Subscriber>(
       std::move(options), [&monitoring](std::string topic, std::string payload, mqtt::Ack ack) {
         const std::string device = topic.substr(topic.rfind('/') + 1);
-        std::optional<core::Result<std::vector<rpm::Assignment>>> assignments;
-        auto check = [&](const telemetry::DeviceReading& r) -> core::Status {
-          if (r.device != device) {
-            return core::Status(core::Code::kPermissionDenied,
-                                fmt::format("published on the topic of Device/{}", device));
-          }
-          if (!assignments) assignments = monitoring.assignments().Of(device);
-          if (!*assignments) return assignments->error();
-          return rpm::DeviceAssignments::Allows(**assignments, device, r.patient, r.time_ms,
-                                                /*strict=*/true);
-        };
-        monitoring.Ingest(payload, check,
+        rpm::BatchAssignmentCheck check(monitoring.assignments(), device, [&](const std::string&) {
+          return fmt::format("published on the topic of Device/{}", device);
+        });
+        monitoring.Ingest(payload, std::ref(check),
                           [ack = std::move(ack), device](core::Result<rpm::IngestReply> r) {
                             ack(Ingested(device, r));
                           });

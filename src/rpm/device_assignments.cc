@@ -109,4 +109,15 @@ void DeviceAssignments::Invalidate(const std::string& device) {
   }
 }
 
+core::Status BatchAssignmentCheck::operator()(const telemetry::DeviceReading& r) {
+  if (speaks_for_ && r.device != *speaks_for_) {
+    return core::Status(core::Code::kPermissionDenied, other_device_(r.device));
+  }
+  auto d = devices_.find(r.device);
+  if (d == devices_.end()) d = devices_.emplace(r.device, assignments_.Of(r.device)).first;
+  if (!d->second) return d->second.error();
+  return DeviceAssignments::Allows(*d->second, r.device, r.patient, r.time_ms,
+                                   speaks_for_.has_value());
+}
+
 }  // namespace medulla::rpm

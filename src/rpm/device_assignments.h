@@ -7,7 +7,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -16,6 +18,7 @@
 #include "core/status.h"
 #include "core/time.h"
 #include "records/record_service.h"
+#include "telemetry/reading.h"
 
 namespace medulla::rpm {
 
@@ -59,6 +62,27 @@ class DeviceAssignments {
   };
   std::mutex mu_;
   std::unordered_map<std::string, Cached> cache_;
+};
+
+// Judges one batch's readings against the devices' assignments, looking each device up once.
+// `speaks_for` set (the device a token or an MQTT topic speaks for): every reading must name
+// that device, else `other_device(named device)` is the refusal, and the device must be
+// assigned to the reading's patient (strict). Unset: DeviceAssignments::Allows, not strict.
+class BatchAssignmentCheck {
+ public:
+  BatchAssignmentCheck(DeviceAssignments& assignments, std::optional<std::string> speaks_for,
+                       std::function<std::string(const std::string&)> other_device = {})
+      : assignments_(assignments),
+        speaks_for_(std::move(speaks_for)),
+        other_device_(std::move(other_device)) {}
+
+  core::Status operator()(const telemetry::DeviceReading& r);
+
+ private:
+  DeviceAssignments& assignments_;
+  const std::optional<std::string> speaks_for_;
+  const std::function<std::string(const std::string&)> other_device_;
+  std::unordered_map<std::string, core::Result<std::vector<Assignment>>> devices_;
 };
 
 }  // namespace medulla::rpm

@@ -270,14 +270,14 @@ void MonitorService::OnChange(const store::VersionRecord& v) {
 }
 
 core::Status MonitorService::LoadGoals() {
-  records::QueryParams params{{"lifecycle-status", "active,accepted"}, {"_count", "500"}};
+  const records::QueryParams in_force{{"lifecycle-status", "active,accepted"}, {"_count", "500"}};
+  records::QueryParams params = in_force;
   for (size_t pages = 0; pages < 10'000; ++pages) {
     ASSIGN_OR_RETURN(auto reply, records_.Search("Goal", params, false));
     for (const auto& v : reply.page.resources) OnChange(v);
     if (!reply.page.next_cursor) break;
-    params = {{"lifecycle-status", "active,accepted"},
-              {"_count", "500"},
-              {"_cursor", *reply.page.next_cursor}};
+    params = in_force;
+    params.emplace_back("_cursor", *reply.page.next_cursor);
   }
   return core::Status();
 }

@@ -240,7 +240,10 @@ test('a device writes only for the patient the record assigns it to', async () =
   const late = await connect();
   await late.publishAsync(`medulla/telemetry/${dev}`, reading(owner, dev, HR, t + 240_000, 85, '/min'), { qos: 1 });
   await late.endAsync();
-  await poll(async () => /Device\/\S+ is not assigned to any patient[\s\S]*Device\/\S+ is not assigned to any patient/.test(srv.log()), 5000);
+  assert.ok(
+    await poll(async () => /Device\/\S+ is not assigned to any patient[\s\S]*Device\/\S+ is not assigned to any patient/.test(srv.log()), 5000),
+    'the reading after the assignment ended was not refused (or not handled in time)',
+  );
   const after = await searchAll(srv, `/Observation?subject=Patient/${owner}&code=${HR}`);
   assert.equal(after.length, 2, 'a device whose assignment ended still wrote');
   await srv.stop();
