@@ -157,15 +157,16 @@ void PatientMonitor::Observe(const Reading& r, const MonitorSettings& s, const E
     poor_quality_ += 0.1F * (poor - poor_quality_);  // about the last ten readings
   }
   last_ms_ = std::max(last_ms_, r.time_ms);
+  if (r.from_device) last_device_ms_ = std::max(last_device_ms_, r.time_ms);
   Evaluate(last_ms_, r.vital, s, sink);
 }
 
 void PatientMonitor::CheckSilence(int64_t now_ms, const MonitorSettings& s, const EventSink& sink) {
-  if (last_ms_ == INT64_MIN) return;
-  const bool silent = now_ms - last_ms_ >= s.silence_ms;
+  if (last_device_ms_ == INT64_MIN) return;
+  const bool silent = now_ms - last_device_ms_ >= s.silence_ms;
   MonitorEvent e;
   e.time_ms = now_ms;
-  e.baseline = static_cast<double>(last_ms_);
+  e.baseline = static_cast<double>(last_device_ms_);
   MonitorSettings immediate = s;
   immediate.confirm_ms = 0;
   immediate.resolve_hold_ms = 0;

@@ -22,6 +22,9 @@ struct Reading {
   double value = 0;
   Vital vital = Vital::kHeartRate;
   float quality = NAN;  // signal quality 0..1 when the device reports one
+  // false: a vital sign recorded through FHIR (a kiosk, an EHR), which comes when someone
+  // measures it; device silence is judged on device readings only.
+  bool from_device = true;
 };
 
 // The kinds of alert. One alert at most is open per patient per condition.
@@ -137,6 +140,7 @@ class PatientMonitor {
   std::array<Target, kVitalCount> targets_{};
   std::array<ConditionState, kConditionCount> conditions_{};
   int64_t last_ms_ = INT64_MIN;
+  int64_t last_device_ms_ = INT64_MIN;  // the newest reading from a device
   int64_t last_score_ms_ = INT64_MIN;
   int last_score_total_ = -1;
   float poor_quality_ = 0;  // EWMA of the share of poor-quality readings

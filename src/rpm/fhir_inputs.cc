@@ -78,7 +78,8 @@ std::vector<monitor::PatientReading> ReadingsOfObservation(const json::Value& o)
     if (!vital) return;
     if (auto value = Canonical(*vital, quantity)) {
       out.push_back(
-          {patient, monitor::Reading{.time_ms = *time, .value = *value, .vital = *vital}});
+          {patient, monitor::Reading{
+                        .time_ms = *time, .value = *value, .vital = *vital, .from_device = false}});
     }
   };
   add(o.Find("code"), o.Find("valueQuantity"));

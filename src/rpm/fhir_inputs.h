@@ -16,7 +16,8 @@ namespace medulla::rpm {
 // a vital's LOINC code, and each component's (a blood-pressure panel, 85354-9, carries systolic
 // and diastolic as components). Needs status final/amended/corrected, a Patient subject and an
 // effective time (effectiveDateTime, effectiveInstant or effectivePeriod.start); implausible
-// values and units that do not convert are left out. Empty when nothing applies.
+// values and units that do not convert are left out. Empty when nothing applies. The readings
+// are marked not from a device (no device silence is judged on them).
 std::vector<monitor::PatientReading> ReadingsOfObservation(const json::Value& observation);
 
 // A Goal's targets for vitals: target.measure (LOINC) with target.detailRange low/high or a

@@ -20,6 +20,11 @@ int64_t NowMs() {
   return core::SystemClock::Instance().Now() / 1000;
 }
 
+// How old (or how far ahead) a vital sign written through FHIR may be and still reach the
+// monitor: a kiosk's or an EHR's entry is recorded within hours of the measurement.
+constexpr int64_t kObservationHorizonMs = 6 * 3600'000;
+constexpr int64_t kObservationHorizonAheadMs = 10 * 60'000;
+
 std::string Instant(int64_t ms) {
   return core::FormatInstant(ms * 1000);
 }
@@ -246,6 +251,13 @@ void MonitorService::OnChange(const store::VersionRecord& v) {
   if (v.type == "Observation") {
     if (!doc) return;
     auto readings = ReadingsOfObservation(*doc->root());
+    // Only the present is monitored: history loaded through FHIR (an EHR's past vitals, an
+    // import) raises no alerts about the past, and a time far ahead is a wrong clock.
+    const int64_t now = NowMs();
+    std::erase_if(readings, [now](const monitor::PatientReading& r) {
+      return r.reading.time_ms < now - kObservationHorizonMs ||
+             r.reading.time_ms > now + kObservationHorizonAheadMs;
+    });
     if (!readings.empty() && !engine_->Submit(std::move(readings))) {
       core::Logger("rpm")->warn("monitor engine queue full: Observation/{} not scored", v.id);
     }

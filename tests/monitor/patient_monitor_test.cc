@@ -406,6 +406,20 @@ TEST_F(MonitorTest, DeviceSilenceOpensAfterSilenceAndResolvesOnNextReading) {
   EXPECT_EQ(Events(Kind::kAlertResolved, Condition::kDeviceSilence).size(), 1u);
 }
 
+TEST_F(MonitorTest, VitalsRecordedThroughFhirAreNotJudgedForDeviceSilence) {
+  // A kiosk's or an EHR's Observation comes when someone measures: no silence after it.
+  Reading kiosk{.time_ms = kT0, .value = 75, .vital = Vital::kHeartRate, .from_device = false};
+  monitor_.Observe(kiosk, settings_, sink_);
+  monitor_.CheckSilence(kT0 + 10 * settings_.silence_ms, settings_, sink_);
+  EXPECT_FALSE(monitor_.open(Condition::kDeviceSilence));
+  // Once a device reports, its silence is judged from its own last reading.
+  Feed(kT0 + kMinute, Vital::kHeartRate, 76);
+  kiosk.time_ms = kT0 + 2 * kMinute + settings_.silence_ms;
+  monitor_.Observe(kiosk, settings_, sink_);
+  monitor_.CheckSilence(kT0 + kMinute + settings_.silence_ms, settings_, sink_);
+  EXPECT_TRUE(monitor_.open(Condition::kDeviceSilence));
+}
+
 TEST_F(MonitorTest, PoorSignalQualityOpensAlertAndGoodQualityResolvesIt) {
   int64_t t = kT0;
   for (int i = 0; i < 30; ++i, t += kMinute) Feed(t, Vital::kHeartRate, 75, 0.2F);

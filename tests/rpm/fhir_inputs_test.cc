@@ -33,6 +33,7 @@ TEST(ReadingsOfObservation, HeartRateWithItsTimeAndPatient) {
   EXPECT_EQ(r[0].reading.vital, Vital::kHeartRate);
   EXPECT_DOUBLE_EQ(r[0].reading.value, 88);
   EXPECT_EQ(r[0].reading.time_ms, 1795248000000);
+  EXPECT_FALSE(r[0].reading.from_device) << "no device silence is judged on it";
 }
 
 TEST(ReadingsOfObservation, ConvertsUnitsThroughUcum) {
