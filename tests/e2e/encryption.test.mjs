@@ -72,8 +72,12 @@ async function exportPatients(server) {
   assert.fail('no export manifest after 30 s');
 }
 
-/** Writers create marked Patients until kill -9; returns what was acknowledged. */
-async function writeUntilKilled(server, ms) {
+/**
+ * Writers create marked Patients for at least `ms`, and on until `minAcked` are acknowledged
+ * (at most 20 s: a loaded CI machine commits slowly), then kill -9; returns what was
+ * acknowledged.
+ */
+async function writeUntilKilled(server, ms, minAcked = 1) {
   const acked = [];
   let killed = false;
   const writer = async (k) => {
@@ -91,6 +95,9 @@ async function writeUntilKilled(server, ms) {
   };
   const running = Array.from({ length: 6 }, (_, k) => writer(k));
   await new Promise((r) => setTimeout(r, ms));
+  for (let waited = 0; acked.length < minAcked && waited < 20_000; waited += 50) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
   // Reads too, so the audit journal holds entries naming the patients.
   await mapLimit(acked.slice(0, 20), 4, (p) => server.http.get(`/Patient/${p.id}`));
   killed = true;
@@ -107,7 +114,7 @@ test('an encrypted store holds no plaintext, survives kill -9, and opens only wi
   const first = await MedullaServer.start({ env });
   servers.push(first);
   const dataDir = first.dataDir;
-  const acked = await writeUntilKilled(first, 1500);
+  const acked = await writeUntilKilled(first, 1500, 20);
   assert.ok(acked.length >= 20, `too few creates acknowledged (${acked.length})`);
   console.log(`# ${acked.length} creates acknowledged before kill -9`);
 
