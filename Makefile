@@ -35,7 +35,7 @@ test-debug: deps e2e-deps
 # `make fuzz` runs them for FUZZ_SECONDS each.
 fuzz-build:
 	cmake --preset fuzz >/dev/null
-	cmake --build build/fuzz --target fhir_resource_fuzz fhirpath_fuzz search_query_fuzz ucum_fuzz -j $(JOBS)
+	cmake --build build/fuzz -j $(JOBS)
 
 fuzz: deps fuzz-build
 	./fuzz/run.sh build/fuzz $${FUZZ_SECONDS:-60}

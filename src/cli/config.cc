@@ -139,6 +139,10 @@ core::Status Config::Validate() {
     if (mqtt.client_id.empty() || mqtt.client_id.size() > 23) {
       return core::InvalidArgument("mqtt.client_id must be 1 to 23 characters (MQTT 3.1.1)");
     }
+    // MQTT strings carry a two-byte length (section 1.5.3).
+    if (mqtt.topic.size() > 65535 || mqtt.username.size() > 65535) {
+      return core::InvalidArgument("mqtt.topic and mqtt.username must be at most 65535 bytes");
+    }
     if (mqtt.max_unacked < 1 || mqtt.max_unacked > 65535) {
       return core::InvalidArgument("mqtt.max_unacked must be 1 to 65535");
     }

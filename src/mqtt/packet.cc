@@ -92,6 +92,10 @@ core::Result<std::optional<FixedHeader>> DecodeFixedHeader(std::string_view byte
   if (type == 0 || type == 15) return core::Fail(Malformed("packet type"));
   h.type = static_cast<PacketType>(type);
   h.flags = first & 0x0f;
+  // Fixed flag bits (section 2.2.2): PUBLISH carries its own; PUBREL, SUBSCRIBE and UNSUBSCRIBE
+  // have 0b0010; every other type 0. Anything else is malformed and closes the connection.
+  const uint8_t required = (type == 6 || type == 8 || type == 10) ? 0x02 : 0x00;
+  if (type != 3 && h.flags != required) return core::Fail(Malformed("fixed header flags"));
   size_t value = 0;
   size_t multiplier = 1;
   for (size_t i = 1;; ++i) {

@@ -30,6 +30,8 @@ namespace medulla::mqtt {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+// medulla sends one SUBSCRIBE per connection; its SUBACK must carry the same id (section 3.9.2).
+constexpr uint16_t kSubscribeId = 1;
 
 // Everything below runs on the subscriber's one I/O thread, except Stats/WaitSubscribed (under
 // stats_mu) and the Ack functors, which post back to that thread.
@@ -49,6 +51,7 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
   bool stopping = false;
   bool connected = false;  // CONNACK accepted
   bool retry_requested = false;
+  std::string close_reason;  // why this side dropped the connection: for Stats().last_error
   Clock::time_point last_received;
   Clock::time_point last_sent;
 
@@ -102,7 +105,11 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
     return [weak = weak_from_this(), e = epoch, seq](Disposition d) {
       auto self = weak.lock();
       if (!self) return;
-      asio::post(self->ioc, [self, e, seq, d] { self->OnAck(e, seq, d); });
+      // Weak in the queue too: an ack posted after the I/O thread ended must not keep Impl (and
+      // with it the io_context that holds the ack) alive.
+      asio::post(self->ioc, [weak, e, seq, d] {
+        if (auto self = weak.lock()) self->OnAck(e, seq, d);
+      });
     };
   }
 
@@ -132,18 +139,18 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
   void ArmKeepalive() {
     const std::chrono::milliseconds interval = std::chrono::seconds(options.keepalive_seconds);
     deadline.expires_after(interval / 2);
-    deadline.async_wait([self = shared_from_this(), e = epoch,
-                         interval](boost::system::error_code ec) {
-      if (ec || e != self->epoch || !self->socket) return;
-      const auto now = Clock::now();
-      const bool paused = self->pending.size() >= self->options.max_unacked;
-      if (!paused && now - self->last_received > interval * 3 / 2) {
-        self->SetStat([](SubscriberStats& s) { s.last_error = "the broker stopped answering"; });
-        return self->Close();
-      }
-      if (now - self->last_sent >= interval / 2) self->Send(EncodePingreq());
-      self->ArmKeepalive();
-    });
+    deadline.async_wait(
+        [self = shared_from_this(), e = epoch, interval](boost::system::error_code ec) {
+          if (ec || e != self->epoch || !self->socket) return;
+          const auto now = Clock::now();
+          const bool paused = self->pending.size() >= self->options.max_unacked;
+          if (!paused && now - self->last_received > interval * 3 / 2) {
+            self->close_reason = "the broker stopped answering";
+            return self->Close();
+          }
+          if (now - self->last_sent >= interval / 2) self->Send(EncodePingreq());
+          self->ArmKeepalive();
+        });
   }
 
   asio::awaitable<core::Status> Session() {
@@ -154,10 +161,13 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
     writing = false;
     connected = false;
     retry_requested = false;
+    close_reason.clear();
     socket.emplace(ioc);
     deadline.expires_after(options.connect_timeout);
     deadline.async_wait([self = shared_from_this(), e = epoch](boost::system::error_code ec) {
       if (ec || e != self->epoch || self->connected) return;
+      self->close_reason =
+          fmt::format("no CONNACK within {} ms", self->options.connect_timeout.count());
       self->resolver.cancel();
       self->Close();
     });
@@ -170,7 +180,9 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
     }
     co_await asio::async_connect(*socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      co_return core::Status(core::Code::kUnavailable, fmt::format("connecting: {}", ec.message()));
+      co_return core::Status(
+          core::Code::kUnavailable,
+          !close_reason.empty() ? close_reason : fmt::format("connecting: {}", ec.message()));
     }
     socket->set_option(tcp::no_delay(true), ec);
     Send(EncodeConnect({.client_id = options.client_id,
@@ -180,33 +192,44 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
                         .clean_session = false}));
     std::string in;
     std::array<char, 64 * 1024> chunk;
+    auto ended = [&] {
+      return core::Status(core::Code::kUnavailable,
+                          retry_requested ? "reconnecting to take a message again"
+                          : stopping      ? "stopped"
+                          : !close_reason.empty()
+                              ? close_reason
+                              : fmt::format("connection lost: {}", ec.message()));
+    };
     for (;;) {
       while (pending.size() >= options.max_unacked && socket->is_open()) {
         resume.expires_at(Clock::time_point::max());
         co_await resume.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         last_received = Clock::now();
       }
-      const size_t n = co_await socket->async_read_some(
-          asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        co_return core::Status(core::Code::kUnavailable,
-                               retry_requested ? "reconnecting to take a message again"
-                               : stopping      ? "stopped"
-                                               : fmt::format("connection lost: {}", ec.message()));
-      }
-      last_received = Clock::now();
-      in.append(chunk.data(), n);
+      if (!socket->is_open()) co_return ended();
+      // Hand over the packets already read while there is room for them; read more only when no
+      // whole packet is left.
       size_t at = 0;
-      for (;;) {
+      bool need_more = false;
+      while (pending.size() < options.max_unacked) {
         auto header = DecodeFixedHeader(std::string_view(in).substr(at), options.max_packet_bytes);
         if (!header) co_return header.error();
-        if (!*header || in.size() - at < (*header)->header_size + (*header)->remaining) break;
+        if (!*header || in.size() - at < (*header)->header_size + (*header)->remaining) {
+          need_more = true;
+          break;
+        }
         const auto& h = **header;
         const std::string_view body = std::string_view(in).substr(at + h.header_size, h.remaining);
         at += h.header_size + h.remaining;
         if (auto s = OnPacket(h, body); !s.ok()) co_return s;
       }
       in.erase(0, at);
+      if (!need_more) continue;  // full: wait for an acknowledgement first
+      const size_t n = co_await socket->async_read_some(
+          asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ended();
+      last_received = Clock::now();
+      in.append(chunk.data(), n);
     }
   }
 
@@ -223,11 +246,15 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
         deadline.cancel();
         if (options.keepalive_seconds > 0) ArmKeepalive();  // 0: no keepalive (3.1.2.10)
         SetStat([](SubscriberStats& s) { ++s.connects; });
-        Send(EncodeSubscribe(1, options.topic_filter, 1));
+        Send(EncodeSubscribe(kSubscribeId, options.topic_filter, 1));
         return core::Status();
       }
       case PacketType::kSuback: {
         ASSIGN_OR_RETURN(auto s, DecodeSuback(body));
+        if (s.packet_id != kSubscribeId) {
+          return core::Status(core::Code::kInvalidArgument,
+                              fmt::format("SUBACK for packet {}, not our SUBSCRIBE", s.packet_id));
+        }
         if (s.granted.empty() || s.granted[0] == 0x80) {
           return core::Status(
               core::Code::kPermissionDenied,

@@ -127,11 +127,31 @@ TEST(FixedHeaderTest, ReservedPacketTypesAreMalformed) {
     EXPECT_EQ(h.error().code(), Code::kInvalidArgument);
   }
   for (int type = 1; type <= 14; ++type) {
-    auto h = DecodeFixedHeader(Bytes({type << 4 | 0x0a, 0x00}), kMaxRemaining);
+    const int flags = (type == 6 || type == 8 || type == 10) ? 0x02 : 0x00;
+    auto h = DecodeFixedHeader(Bytes({type << 4 | flags, 0x00}), kMaxRemaining);
     ASSERT_TRUE(h.has_value() && h->has_value()) << type;
     EXPECT_EQ(static_cast<int>((*h)->type), type);
-    EXPECT_EQ((*h)->flags, 0x0a);  // the low nibble (section 2.2.2)
+    EXPECT_EQ((*h)->flags, flags);
   }
+}
+
+TEST(FixedHeaderTest, FlagsOtherThanTable22AreMalformed) {
+  // Table 2.2: PUBLISH carries DUP, QoS and RETAIN in the low nibble; PUBREL, SUBSCRIBE and
+  // UNSUBSCRIBE have 0010; every other type 0000, and "if invalid flags are received, the
+  // receiver MUST close the Network Connection" (section 2.2.2).
+  auto publish = DecodeFixedHeader(Bytes({0x3b, 0x00}), kMaxRemaining);
+  ASSERT_TRUE(publish.has_value() && publish->has_value());
+  EXPECT_EQ((*publish)->flags, 0x0b);
+  for (int type : {2, 4, 5, 6, 9, 11, 13}) {
+    for (int flags : {0x01, 0x08, 0x0a}) {
+      if (type == 6 && flags == 0x02) continue;
+      auto h = DecodeFixedHeader(Bytes({type << 4 | flags, 0x00}), kMaxRemaining);
+      ASSERT_FALSE(h.has_value()) << type << " " << flags;
+      EXPECT_EQ(h.error().code(), Code::kInvalidArgument);
+    }
+  }
+  EXPECT_FALSE(DecodeFixedHeader(Bytes({0x60, 0x02}), kMaxRemaining).has_value())
+      << "PUBREL needs 0010";
 }
 
 TEST(FixedHeaderTest, PastMaxRemainingIsTooLarge) {
