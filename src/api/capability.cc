@@ -7,6 +7,7 @@
 
 #include "core/time.h"
 #include "json/write.h"
+#include "subscriptions/topics.h"
 
 namespace medulla::api {
 namespace {
@@ -67,13 +68,38 @@ std::string CapabilityStatementJson(const fhir::SearchParameterRegistry& registr
     json::WriteString(base_url, out);
   }
   out += R"(},"fhirVersion":"4.0.1","format":["json","application/fhir+json"],)";
-  out += R"("rest":[{"mode":"server","resource":[)";
+  out += R"("rest":[{"mode":"server",)";
+  if (!base_url.empty()) {
+    // Where the Subscriptions websocket channel listens (R4 capabilitystatement-websocket).
+    std::string ws = base_url.starts_with("https://")  ? "wss://" + base_url.substr(8)
+                     : base_url.starts_with("http://") ? "ws://" + base_url.substr(7)
+                                                       : base_url;
+    out += R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/)"
+           R"(capabilitystatement-websocket","valueUri":)";
+    json::WriteString(ws + "/websocket", out);
+    out += "}],";
+  }
+  out += R"("resource":[)";
   bool first = true;
   for (const std::string& type : types) {
     if (!first) out += ",";
     first = false;
     out += "{\"type\":";
     json::WriteString(type, out);
+    if (type == "Subscription") {
+      // The topics topic-based subscriptions may name (Subscriptions Backport IG).
+      out += R"(,"extension":[)";
+      bool first_topic = true;
+      for (const subscriptions::Topic& t : subscriptions::Topics()) {
+        if (!first_topic) out += ",";
+        first_topic = false;
+        out += R"({"url":"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/)"
+               R"(capabilitystatement-subscriptiontopic-canonical","valueCanonical":)";
+        json::WriteString(t.url, out);
+        out += "}";
+      }
+      out += "]";
+    }
     out +=
         R"(,"versioning":"versioned-update","readHistory":true,"updateCreate":true,)"
         R"("conditionalCreate":true,"conditionalRead":"not-supported","conditionalUpdate":false,)"
@@ -102,6 +128,12 @@ std::string CapabilityStatementJson(const fhir::SearchParameterRegistry& registr
              R"("http://hl7.org/fhir/OperationDefinition/Patient-everything"},)"
              R"({"name":"export","definition":)"
              R"("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"})";
+    } else if (type == "Subscription") {
+      out += R"(],"operation":[{"name":"status","definition":)"
+             R"("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/)"
+             R"(backport-subscription-status"},{"name":"get-ws-binding-token","definition":)"
+             R"("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/)"
+             R"(backport-subscription-get-ws-binding-token"})";
     } else if (type == "Group") {
       out += R"(],"operation":[{"name":"export","definition":)"
              R"("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"})";

@@ -24,6 +24,7 @@
 #include "security/audit_event.h"
 #include "security/consent.h"
 #include "security/policy.h"
+#include "subscriptions/subscription_service.h"
 
 namespace medulla::api {
 namespace {
@@ -76,6 +77,13 @@ http::Response Outcome(int status, const core::Status& s) {
 
 http::Response Failure(const core::Status& s) {
   return Outcome(HttpStatusFor(s.code()), s);
+}
+
+// The Subscriptions websocket for a FHIR base: ws(s)://host/websocket.
+std::string WebSocketUrl(std::string_view base) {
+  if (base.starts_with("https://")) return fmt::format("wss://{}/websocket", base.substr(8));
+  if (base.starts_with("http://")) return fmt::format("ws://{}/websocket", base.substr(7));
+  return fmt::format("{}/websocket", base);
 }
 
 bool ContainsJson(std::string_view v) {
@@ -513,6 +521,9 @@ void FhirApi::Dispatch(Context& ctx, http::Responder& responder, const RouteMatc
       return AuditLog(ctx, responder, m.id);
     case RouteId::kTelemetry:
       return Telemetry(ctx, std::move(responder));
+    case RouteId::kSubscriptionStatus:
+    case RouteId::kSubscriptionBindingToken:
+      return SubscriptionOperation(ctx, responder, m.route->id, m.id);
     case RouteId::kSearch:
       return Search(ctx, responder, m.type, ctx.params);
     case RouteId::kSearchPost: {
@@ -939,6 +950,7 @@ records::WriteControl FhirApi::ControlFor(Context& ctx, bool rest_write) {
       }
     }
     const security::Principal& who = *access->principal;
+    if (w.type == "Subscription") RETURN_IF_ERROR(CheckSubscriptionWrite(who, w));
     security::Interaction need = w.operation == store::Operation::kCreate   ? security::kCreate
                                  : w.operation == store::Operation::kDelete ? security::kDelete
                                                                             : security::kUpdate;
@@ -1341,6 +1353,61 @@ void FhirApi::AddReadings(const records::QueryParams& params, records::SearchRep
         "range to see older ones",
         limit));
   }
+}
+
+core::Status FhirApi::CheckSubscriptionWrite(const security::Principal& who,
+                                             const store::Write& w) const {
+  // A subscription is told of every resource its criteria match, whoever the patient: only an
+  // administrator sets one up (care-team apps are registered by the operator).
+  if (Restricted(who)) {
+    return core::PermissionDenied(
+        "only an administrator may create, change or delete a "
+        "Subscription");
+  }
+  if (w.operation == store::Operation::kDelete || !options_.subscriptions) return core::OkStatus();
+  std::string body = R"({"resourceType":"Subscription")";
+  if (!w.resource.meta_rest.empty()) body += R"(,"meta":{)" + w.resource.meta_rest + "}";
+  if (!w.resource.content.empty()) body += "," + w.resource.content;
+  body += "}";
+  auto doc = json::Parse(body);
+  if (!doc) return doc.error();
+  return options_.subscriptions->Validate(*doc->root());
+}
+
+void FhirApi::SubscriptionOperation(Context& ctx, http::Responder& responder, RouteId route,
+                                    const std::string& id) {
+  if (!options_.subscriptions) {
+    return responder.Send(
+        Failure(core::Status(core::Code::kUnsupported, "subscriptions are not enabled")));
+  }
+  auto body = route == RouteId::kSubscriptionStatus
+                  ? options_.subscriptions->StatusBundle(id)
+                  : options_.subscriptions->BindingToken(id, WebSocketUrl(ctx.base));
+  if (!body) return responder.Send(Failure(body.error()));
+  http::Response r;
+  r.content_type = ctx.content_type;
+  r.body = std::move(*body);
+  responder.Send(std::move(r));
+}
+
+std::variant<http::Response, std::shared_ptr<http::WebSocketPeer>> FhirApi::WebSocket(
+    const http::Request& request, std::shared_ptr<http::WebSocketConnection> connection) {
+  if (request.path() != "/websocket" || !options_.subscriptions) {
+    return Outcome(404, core::NotFound("no websocket here: the Subscriptions channel is at "
+                                       "/websocket"));
+  }
+  bool authorized = options_.authenticator == nullptr;
+  if (!authorized && request.HasHeader("authorization")) {
+    auto principal = options_.authenticator->Authenticate(request.Header("authorization"));
+    if (!principal) {
+      http::Response r = Failure(principal.error());
+      r.headers.emplace_back("WWW-Authenticate",
+                             "Bearer realm=\"medulla\", error=\"invalid_token\"");
+      return r;
+    }
+    authorized = !Restricted(**principal);
+  }
+  return options_.subscriptions->Connect(std::move(connection), authorized);
 }
 
 void FhirApi::Telemetry(Context& ctx, http::Responder responder) {

@@ -11,6 +11,7 @@
 #include "bulk/export.h"
 #include "core/metrics.h"
 #include "http/message.h"
+#include "http/websocket.h"
 #include "records/record_service.h"
 #include "security/authenticator.h"
 #include "security/consent.h"
@@ -21,6 +22,9 @@
 
 namespace medulla::rpm {
 class MonitorService;
+}
+namespace medulla::subscriptions {
+class SubscriptionService;
 }
 
 namespace medulla::api {
@@ -48,6 +52,9 @@ struct ApiOptions {
   // Remote patient monitoring (POST /telemetry; readings searchable as Observation). nullptr:
   // POST /telemetry answers 501.
   rpm::MonitorService* monitoring = nullptr;
+  // FHIR Subscriptions (Subscription writes are checked by it; $status, $get-ws-binding-token,
+  // the websocket at /websocket). nullptr: Subscriptions are stored but nothing is delivered.
+  subscriptions::SubscriptionService* subscriptions = nullptr;
 };
 
 class FhirApi {
@@ -58,6 +65,12 @@ class FhirApi {
 
   // The http::Handler. Thread-safe.
   void Handle(http::Request& request, http::Responder responder);
+
+  // The http::WebSocketHandler: GET /websocket upgrades to the Subscriptions websocket channel.
+  // A token in the upgrade's Authorization header that is an administrator's may bind by
+  // subscription id; without one, a client binds with a token from $get-ws-binding-token.
+  std::variant<http::Response, std::shared_ptr<http::WebSocketPeer>> WebSocket(
+      const http::Request& request, std::shared_ptr<http::WebSocketConnection> connection);
 
   // /readyz answers 200 only while ready (false during start-up and shutdown).
   void SetReady(bool ready) { ready_.store(ready); }
@@ -132,6 +145,11 @@ class FhirApi {
               const std::string& id);
   // POST /telemetry: NDJSON device readings, each checked as an Observation create would be.
   void Telemetry(Context& ctx, http::Responder responder);
+  // A Subscription write: an administrator's, and one the subscription service can honour.
+  core::Status CheckSubscriptionWrite(const security::Principal& who, const store::Write& w) const;
+  // Subscription/ID/$status and $get-ws-binding-token.
+  void SubscriptionOperation(Context& ctx, http::Responder& responder, RouteId route,
+                             const std::string& id);
   // Device readings that match an Observation search (first page only), added to `reply`.
   void AddReadings(const records::QueryParams& params, records::SearchReply& reply) const;
   void Search(Context& ctx, http::Responder& responder, const std::string& type,

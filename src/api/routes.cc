@@ -38,6 +38,14 @@ constexpr RouteInfo kRoutes[] = {
     {RouteId::kAuditWrite, "DELETE", "/AuditEvent/{id}", "delete", Guard::kRefused},
     // Device readings (NDJSON); each reading is checked like an Observation create.
     {RouteId::kTelemetry, "POST", "/telemetry", "create", Guard::kAuthenticated, kCreate, false},
+    // FHIR Subscriptions (subscriptions/): a subscription sees whatever its criteria match, so
+    // managing them is the administrator's.
+    {RouteId::kSubscriptionStatus, "GET", "/Subscription/{id}/$status", "operation",
+     Guard::kAdministrator},
+    {RouteId::kSubscriptionBindingToken, "GET", "/Subscription/{id}/$get-ws-binding-token",
+     "operation", Guard::kAdministrator},
+    {RouteId::kSubscriptionBindingToken, "POST", "/Subscription/{id}/$get-ws-binding-token",
+     "operation", Guard::kAdministrator},
     {RouteId::kSearch, "GET", "/{type}", "search-type", Guard::kTypeScope, kSearch},
     {RouteId::kCreate, "POST", "/{type}", "create", Guard::kTypeScope, kCreate},
     {RouteId::kSearchPost, "POST", "/{type}/_search", "search-type", Guard::kTypeScope, kSearch},

@@ -33,6 +33,8 @@ enum class RouteId {
   kAuditRead,
   kAuditWrite,
   kTelemetry,
+  kSubscriptionStatus,
+  kSubscriptionBindingToken,
   kSearch,
   kSearchPost,
   kCreate,

@@ -147,6 +147,15 @@ core::Status Config::Validate() {
       return core::InvalidArgument("mqtt.max_unacked must be 1 to 65535");
     }
   }
+  if (subscriptions.workers < 1 || subscriptions.workers > 64) {
+    return core::InvalidArgument("subscriptions.workers must be 1 to 64");
+  }
+  if (subscriptions.retry_max_seconds < 1 || subscriptions.retry_max_seconds > 86400) {
+    return core::InvalidArgument("subscriptions.retry_max_seconds must be 1 to 86400");
+  }
+  if (subscriptions.timeout_seconds < 1 || subscriptions.timeout_seconds > 600) {
+    return core::InvalidArgument("subscriptions.timeout_seconds must be 1 to 600");
+  }
   if (security.token_lifetime_seconds <= 0 ||
       security.token_lifetime_seconds > security.max_token_lifetime_seconds) {
     return core::InvalidArgument(
@@ -207,6 +216,10 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["mqtt"]["username"], c.mqtt.username);
     Read(t["mqtt"]["password_file"], c.mqtt.password_file);
     Read(t["mqtt"]["max_unacked"], c.mqtt.max_unacked);
+    Read(t["subscriptions"]["workers"], c.subscriptions.workers);
+    Read(t["subscriptions"]["retry_max_seconds"], c.subscriptions.retry_max_seconds);
+    Read(t["subscriptions"]["timeout_seconds"], c.subscriptions.timeout_seconds);
+    Read(t["subscriptions"]["ca_file"], c.subscriptions.ca_file);
     ReadMillis(t["store"]["search_timeout_ms"], c.store.search_timeout);
     Read(t["log"]["level"], c.log_level);
   }

@@ -72,6 +72,13 @@ struct Config {
     std::string password_file;                  // the password, in a file of its own
     int64_t max_unacked = 1000;                 // messages taken and not yet durable
   } mqtt;
+  // FHIR Subscriptions (docs/monitoring.md, "Notifications").
+  struct Subscriptions {
+    int64_t workers = 2;              // threads delivering notifications
+    int64_t retry_max_seconds = 300;  // a failing rest-hook is retried with backoff up to this
+    int64_t timeout_seconds = 10;     // per rest-hook notification
+    std::string ca_file;              // CAs trusted for https endpoints; empty: the system's
+  } subscriptions;
 
   // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
   bool insecure_behind_proxy = false;

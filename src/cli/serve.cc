@@ -26,6 +26,7 @@
 #include "security/token_service.h"
 #include "store/sqlite/encrypted_vfs.h"
 #include "store/sqlite/sqlite_store.h"
+#include "subscriptions/subscription_service.h"
 #include "telemetry/series_store.h"
 
 #ifndef MEDULLA_VERSION
@@ -112,6 +113,19 @@ std::unique_ptr<mqtt::Subscriber> StartMqttIngest(const Config& config,
                             ack(Ingested(device, r));
                           });
       });
+}
+
+// The subscription service, its delivery cursors in subscriptions.db beside the record (ids
+// and sequence numbers only, no health data: not encrypted).
+core::Result<std::unique_ptr<subscriptions::SubscriptionService>> OpenSubscriptions(
+    const Config& config, records::RecordService& records, store::Store& store) {
+  subscriptions::SubscriptionOptions options{
+      .cursor_path = config.data_dir + "/subscriptions.db",
+      .workers = static_cast<size_t>(config.subscriptions.workers),
+      .rest_hook_timeout = std::chrono::seconds(config.subscriptions.timeout_seconds),
+      .retry_max = std::chrono::seconds(config.subscriptions.retry_max_seconds),
+      .ca_file = config.subscriptions.ca_file};
+  return subscriptions::SubscriptionService::Open(records, store, std::move(options));
 }
 
 }  // namespace
@@ -255,7 +269,13 @@ int RunServe(const ServeArgs& args) {
   if (auto s = monitoring->LoadGoals(); !s.ok()) {
     log->warn("clinicians' monitoring targets (Goal) not loaded: {}", s.message());
   }
-  changes->Start(feed_start);
+  // FHIR Subscriptions: the delivery cursors in their own file, sealed like the store.
+  auto notifications = OpenSubscriptions(*config, records, **store);
+  if (!notifications) {
+    log->error("subscriptions: {}", notifications.error().message());
+    return 1;
+  }
+  changes->Add([&n = **notifications](const store::VersionRecord& v) { n.OnChange(v); });
   std::unique_ptr<mqtt::Subscriber> mqtt_ingest;
   if (!config->mqtt.broker.empty()) {
     mqtt_ingest = StartMqttIngest(*config, *monitoring);
@@ -263,6 +283,7 @@ int RunServe(const ServeArgs& args) {
   }
   api::ApiOptions api_options{config->base_url, MEDULLA_VERSION};
   api_options.monitoring = monitoring.get();
+  api_options.subscriptions = notifications->get();
   api_options.authenticator = authenticator.get();
   api_options.issuer = security->issuer;
   api_options.token_service = token_service.get();
@@ -284,6 +305,10 @@ int RunServe(const ServeArgs& args) {
   }
   api::FhirApi fhir_api(records, **store, metrics, std::move(api_options), exports.get());
   config->http.render_error = &api::FhirApi::ErrorResponse;
+  config->http.websocket = [&fhir_api](const http::Request& req,
+                                       std::shared_ptr<http::WebSocketConnection> conn) {
+    return fhir_api.WebSocket(req, std::move(conn));
+  };
   auto server = http::Server::Start(
       config->http,
       [&fhir_api](http::Request& req, http::Responder res) {
@@ -294,6 +319,17 @@ int RunServe(const ServeArgs& args) {
     log->error("{}", server.error().message());
     return 1;
   }
+  // Notifications name this server: its base URL, known now that the port is.
+  (*notifications)
+      ->SetBaseUrl(!config->base_url.empty()
+                       ? config->base_url
+                       : fmt::format("{}://{}:{}", (*server)->secure() ? "https" : "http",
+                                     config->http.host, (*server)->port()));
+  if (auto s = (*notifications)->Start(feed_start); !s.ok()) {
+    log->error("subscriptions: {}", s.message());
+    return 1;
+  }
+  changes->Start(feed_start);
   fhir_api.SetReady(true);
   log->info("medulla {} serving FHIR R4 on {}://{}:{} with data in {}", MEDULLA_VERSION,
             (*server)->secure() ? "https" : "http", config->http.host, (*server)->port(),
@@ -320,7 +356,8 @@ int RunServe(const ServeArgs& args) {
   exports.reset();
   mqtt_ingest.reset();  // unacknowledged messages stay with the broker
   changes.reset();
-  monitoring.reset();  // scores and alerts in flight reach the store
+  notifications->reset();  // a notification in flight finishes or times out
+  monitoring.reset();      // scores and alerts in flight reach the store
   series->reset();
   if (core::Status closed = (*store)->Close(); !closed.ok()) {
     log->error("closing the store: {}", closed.message());

@@ -29,13 +29,22 @@ using tcp = asio::ip::tcp;
 
 // The request, sent and answered on `stream` (a tcp_stream or an ssl_stream over one).
 template <typename Stream>
-asio::awaitable<void> Exchange(Stream& stream, const Url& url, const FetchOptions& options,
+asio::awaitable<void> Exchange(Stream& stream, const Url& url, const ClientRequest& request,
+                               const FetchOptions& options,
                                std::chrono::steady_clock::time_point deadline,
-                               core::Result<std::string>& out) {
-  beast::http::request<beast::http::empty_body> req(beast::http::verb::get, url.target, 11);
+                               core::Result<ClientResponse>& out) {
+  beast::http::request<beast::http::string_body> req(beast::http::string_to_verb(request.method),
+                                                     url.target, 11);
   req.set(beast::http::field::host, url.host);
   req.set(beast::http::field::user_agent, "medulla");
   req.set(beast::http::field::accept, "application/json");
+  for (const auto& [name, value] : request.headers) req.set(name, value);
+  if (!request.content_type.empty())
+    req.set(beast::http::field::content_type, request.content_type);
+  if (!request.body.empty() || request.method == "POST" || request.method == "PUT") {
+    req.body() = request.body;
+    req.prepare_payload();
+  }
   beast::get_lowest_layer(stream).expires_at(deadline);
   co_await beast::http::async_write(stream, req, asio::use_awaitable);
   beast::flat_buffer buffer;
@@ -51,15 +60,12 @@ asio::awaitable<void> Exchange(Stream& stream, const Url& url, const FetchOption
   }
   if (ec) throw beast::system_error(ec);
   auto& res = parser.get();
-  if (res.result_int() != 200) {
-    out = core::Fail(core::Unavailable(fmt::format("HTTP status {}", res.result_int())));
-    co_return;
-  }
-  out = std::move(res.body());
+  out = ClientResponse{.status = static_cast<int>(res.result_int()), .body = std::move(res.body())};
 }
 
-asio::awaitable<void> Get(asio::io_context& ioc, const Url& url, const FetchOptions& options,
-                          asio::ssl::context* tls, core::Result<std::string>& out) {
+asio::awaitable<void> Run(asio::io_context& ioc, const Url& url, const ClientRequest& request,
+                          const FetchOptions& options, asio::ssl::context* tls,
+                          core::Result<ClientResponse>& out) {
   const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   tcp::resolver resolver(ioc);
   beast::tcp_stream tcp_stream(ioc);
@@ -67,7 +73,7 @@ asio::awaitable<void> Get(asio::io_context& ioc, const Url& url, const FetchOpti
   auto endpoints = co_await resolver.async_resolve(url.host, url.port, asio::use_awaitable);
   if (!tls) {
     co_await tcp_stream.async_connect(endpoints, asio::use_awaitable);
-    co_await Exchange(tcp_stream, url, options, deadline, out);
+    co_await Exchange(tcp_stream, url, request, options, deadline, out);
     co_return;
   }
   beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls);
@@ -81,7 +87,7 @@ asio::awaitable<void> Get(asio::io_context& ioc, const Url& url, const FetchOpti
   co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
   beast::get_lowest_layer(stream).expires_at(deadline);
   co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-  co_await Exchange(stream, url, options, deadline, out);
+  co_await Exchange(stream, url, request, options, deadline, out);
 }
 
 }  // namespace
@@ -138,11 +144,15 @@ core::Result<Url> ParseUrl(std::string_view text) {
   return url;
 }
 
-core::Result<std::string> Fetch(const std::string& text, const FetchOptions& options) {
+core::Result<ClientResponse> Call(const ClientRequest& request, const FetchOptions& options) {
+  const std::string& text = request.url;
   ASSIGN_OR_RETURN(Url url, ParseUrl(text));
   if (!url.https && !IsLoopbackHost(url.host)) {
     return core::Fail(core::InvalidArgument(
         fmt::format("'{}': plain http:// is allowed to loopback addresses only", text)));
+  }
+  if (beast::http::string_to_verb(request.method) == beast::http::verb::unknown) {
+    return core::Fail(core::InvalidArgument(fmt::format("unknown method '{}'", request.method)));
   }
   std::optional<asio::ssl::context> tls;
   if (url.https) {
@@ -161,10 +171,10 @@ core::Result<std::string> Fetch(const std::string& text, const FetchOptions& opt
     }
   }
   asio::io_context ioc;
-  core::Result<std::string> out = core::Fail(core::Unavailable("no answer"));
+  core::Result<ClientResponse> out = core::Fail(core::Unavailable("no answer"));
   std::string failure;
   asio::co_spawn(
-      ioc, Get(ioc, url, options, tls ? &*tls : nullptr, out), [&](std::exception_ptr e) {
+      ioc, Run(ioc, url, request, options, tls ? &*tls : nullptr, out), [&](std::exception_ptr e) {
         if (!e) return;
         try {
           std::rethrow_exception(e);
@@ -176,13 +186,21 @@ core::Result<std::string> Fetch(const std::string& text, const FetchOptions& opt
       });
   ioc.run();
   if (!failure.empty()) {
-    return core::Fail(core::Unavailable(fmt::format("GET {}: {}", text, failure)));
+    return core::Fail(core::Unavailable(fmt::format("{} {}: {}", request.method, text, failure)));
   }
   if (!out) {
-    return core::Fail(
-        core::Status(out.error().code(), fmt::format("GET {}: {}", text, out.error().message())));
+    return core::Fail(core::Status(
+        out.error().code(), fmt::format("{} {}: {}", request.method, text, out.error().message())));
   }
   return out;
+}
+
+core::Result<std::string> Fetch(const std::string& url, const FetchOptions& options) {
+  ASSIGN_OR_RETURN(ClientResponse res, Call(ClientRequest{.url = url}, options));
+  if (res.status != 200) {
+    return core::Fail(core::Unavailable(fmt::format("GET {}: HTTP status {}", url, res.status)));
+  }
+  return std::move(res.body);
 }
 
 }  // namespace medulla::http

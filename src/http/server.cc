@@ -15,11 +15,15 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <atomic>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -33,6 +37,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 using tcp = asio::ip::tcp;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -92,6 +97,230 @@ class PendingReply final : public Responder::Sink,
   bool waiting_ = false;
 };
 
+// A close frame's reason: at most 123 bytes (a control frame carries 125, the code takes two), cut
+// at a UTF-8 character boundary.
+websocket::close_reason MakeCloseReason(websocket::close_code code, std::string_view reason) {
+  constexpr size_t kMax = websocket::reason_string::max_size_n;
+  if (reason.size() > kMax) {
+    size_t n = kMax;
+    while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+    reason = reason.substr(0, n);
+  }
+  return websocket::close_reason(code, reason);
+}
+
+// One websocket, shared by its session's coroutines (on the connection's io_context) and the
+// application's threads. The io_context may be destroyed before the application lets go of the
+// connection: it is only posted to while the session is alive (`ended_` false), under `mu_`,
+// and the session sets `ended_` under `mu_` before its frame is gone.
+class WsConnection final : public WebSocketConnection,
+                           public std::enable_shared_from_this<WsConnection> {
+ public:
+  // What the session's writer does next.
+  struct Next {
+    enum Kind { kWait, kMessage, kClose, kAbort, kStop } kind = kWait;
+    std::string text;
+    websocket::close_reason reason;
+  };
+  // The session's I/O objects, while it runs; touched on the io_context's thread only.
+  struct Io {
+    asio::steady_timer* wake;
+    beast::tcp_stream* transport;
+  };
+
+  WsConnection(asio::io_context& ioc, uint64_t id, size_t max_queue)
+      : ioc_(ioc), id_(id), max_queue_(max_queue) {}
+
+  bool Send(std::string text) override {
+    {
+      std::lock_guard lock(mu_);
+      if (closing_ || ended_) return false;
+      if (queue_.size() < max_queue_) {
+        queue_.push_back(std::move(text));
+        KickLocked(false);
+        return true;
+      }
+      // The consumer does not keep up. A close frame would queue behind what it does not read:
+      // drop the connection instead.
+      closing_ = true;
+      abort_ = true;
+      std::deque<std::string>().swap(queue_);
+      KickLocked(/*always=*/true);
+    }
+    core::Logger("http")->warn("websocket {}: {} messages queued, the client is cut off", id_,
+                               max_queue_);
+    return false;
+  }
+
+  void Close(std::string_view reason) override {
+    RequestClose(websocket::close_code::normal, reason);
+  }
+
+  uint64_t id() const override { return id_; }
+
+  bool open() const override {
+    std::lock_guard lock(mu_);
+    return !closing_ && !ended_;
+  }
+
+  // After what is queued, a close frame with that code; no more Send. Thread-safe.
+  void RequestClose(websocket::close_code code, std::string_view reason) {
+    std::lock_guard lock(mu_);
+    if (closing_ || ended_) return;
+    closing_ = true;
+    close_ = MakeCloseReason(code, reason);
+    KickLocked(false);
+  }
+
+  void SetPeer(std::shared_ptr<WebSocketPeer> peer) {
+    std::lock_guard lock(mu_);
+    peer_ = std::move(peer);
+  }
+  std::shared_ptr<WebSocketPeer> peer() const {
+    std::lock_guard lock(mu_);
+    return peer_;
+  }
+
+  // The writer's next step; on the io_context's thread.
+  Next TakeNext() {
+    std::lock_guard lock(mu_);
+    writer_waiting_ = false;
+    Next next;
+    if (ended_) {
+      next.kind = Next::kStop;
+    } else if (abort_) {
+      next.kind = Next::kAbort;
+    } else if (!queue_.empty()) {
+      next.kind = Next::kMessage;
+      next.text = std::move(queue_.front());
+      queue_.pop_front();
+    } else if (close_) {
+      next.kind = Next::kClose;
+      next.reason = *close_;
+    } else {
+      writer_waiting_ = true;  // woken by KickLocked
+    }
+    return next;
+  }
+
+  // On the io_context's thread.
+  void Attach(Io* io) { io_ = io; }
+  void Detach() { io_ = nullptr; }
+
+  // The session is over: Send() fails from now on and nothing more is posted. Thread-safe.
+  void End() {
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    std::deque<std::string>().swap(queue_);
+  }
+
+  // Ends the connection and tells the peer, once. Thread-safe.
+  void Finish() {
+    std::shared_ptr<WebSocketPeer> peer;
+    {
+      std::lock_guard lock(mu_);
+      ended_ = true;
+      std::deque<std::string>().swap(queue_);
+      peer = std::move(peer_);
+    }
+    if (!peer) return;
+    try {
+      peer->OnClose();
+    } catch (const std::exception& e) {
+      core::Logger("http")->error("websocket {}: OnClose threw: {}", id_, e.what());
+    }
+  }
+
+ private:
+  // Wakes the writer if it waits (or, with `always`, makes the session look at abort_ even while
+  // the writer is blocked in a write).
+  void KickLocked(bool always) {
+    if (ended_ || kick_pending_ || !(always || writer_waiting_)) return;
+    kick_pending_ = true;
+    asio::post(ioc_, [self = shared_from_this()] { self->OnKick(); });
+  }
+
+  void OnKick() {
+    bool abort;
+    {
+      std::lock_guard lock(mu_);
+      kick_pending_ = false;
+      abort = abort_;
+    }
+    if (!io_) return;  // the writer looks at the state when it starts
+    if (abort) {
+      boost::system::error_code ec;
+      io_->transport->socket().close(ec);
+    }
+    io_->wake->cancel();
+  }
+
+  asio::io_context& ioc_;
+  const uint64_t id_;
+  const size_t max_queue_;
+  Io* io_ = nullptr;
+  mutable std::mutex mu_;
+  std::deque<std::string> queue_;                 // GUARDED_BY(mu_)
+  std::optional<websocket::close_reason> close_;  // GUARDED_BY(mu_)
+  std::shared_ptr<WebSocketPeer> peer_;           // GUARDED_BY(mu_); reset once told
+  bool closing_ = false;                          // GUARDED_BY(mu_)
+  bool abort_ = false;                            // GUARDED_BY(mu_)
+  bool ended_ = false;                            // GUARDED_BY(mu_)
+  bool writer_waiting_ = false;                   // GUARDED_BY(mu_)
+  bool kick_pending_ = false;                     // GUARDED_BY(mu_)
+};
+
+// The open websockets, for drain. Shared with the sessions, whose frames may be destroyed with
+// their io_context.
+class WsRegistry {
+ public:
+  void Add(const std::shared_ptr<WsConnection>& c) {
+    bool draining;
+    {
+      std::lock_guard lock(mu_);
+      open_[c->id()] = c;
+      draining = draining_;
+    }
+    count_.fetch_add(1);
+    if (draining) c->RequestClose(websocket::close_code::going_away, "server shutting down");
+  }
+  void Remove(uint64_t id) {
+    std::lock_guard lock(mu_);
+    if (open_.erase(id)) count_.fetch_sub(1);
+  }
+  // Asks every open websocket, and any opened from now on, to close (going away).
+  void Drain() {
+    for (auto& c : Snapshot(true)) {
+      c->RequestClose(websocket::close_code::going_away, "server shutting down");
+    }
+  }
+  // The websockets still open, forgotten by the registry.
+  std::vector<std::shared_ptr<WsConnection>> TakeAll() {
+    auto all = Snapshot(false);
+    std::lock_guard lock(mu_);
+    count_.fetch_sub(static_cast<int64_t>(open_.size()));
+    open_.clear();
+    return all;
+  }
+  int64_t count() const { return count_.load(); }
+
+ private:
+  std::vector<std::shared_ptr<WsConnection>> Snapshot(bool drain) {
+    std::vector<std::shared_ptr<WsConnection>> out;
+    std::lock_guard lock(mu_);
+    if (drain) draining_ = true;
+    for (auto& [id, weak] : open_) {
+      if (auto c = weak.lock()) out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  std::mutex mu_;
+  std::unordered_map<uint64_t, std::weak_ptr<WsConnection>> open_;  // GUARDED_BY(mu_)
+  bool draining_ = false;                                           // GUARDED_BY(mu_)
+  std::atomic<int64_t> count_{0};
+};
+
 // Appends s as a JSON string literal (for the access log).
 void AppendJsonString(std::string_view s, std::string& out) {
   out.push_back('"');
@@ -122,7 +351,10 @@ class ServerImpl final : public Server {
                                      "malformed HTTP).")),
         tls_failures_(metrics.GetCounter("medulla_tls_handshake_failures_total",
                                          "TLS handshakes refused or abandoned (old protocol "
-                                         "versions, weak ciphers, timeouts, non-TLS clients).")) {
+                                         "versions, weak ciphers, timeouts, non-TLS clients).")),
+        websockets_(metrics.GetGauge("medulla_websocket_connections",
+                                     "Open WebSocket connections (also counted in "
+                                     "medulla_http_connections).")) {
     // One io_context per thread, each run by exactly one thread, and connections spread over
     // them: a connection's handlers never race, so no strands, and threads do not hand work
     // to each other on the hot path.
@@ -181,6 +413,8 @@ class ServerImpl final : public Server {
     }
     loops_[0]->ioc.run();
     for (auto& t : pool) t.join();
+    // Websockets that did not end within the grace period: nothing serves them any more.
+    for (auto& c : ws_registry_->TakeAll()) c->Finish();
     access_log_.reset();  // writes out what is buffered
   }
 
@@ -224,8 +458,10 @@ class ServerImpl final : public Server {
 
   asio::awaitable<void> DrainThenStop(std::chrono::milliseconds grace) {
     auto deadline = std::chrono::steady_clock::now() + grace;
+    ws_registry_->Drain();
     asio::steady_timer t(loops_[0]->ioc);
-    while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while ((in_flight_.load() > 0 || ws_registry_->count() > 0) &&
+           std::chrono::steady_clock::now() < deadline) {
       t.expires_after(std::chrono::milliseconds(10));
       boost::system::error_code ec;
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -371,15 +607,27 @@ class ServerImpl final : public Server {
 
       in_flight_.fetch_add(1);
       in_flight_gauge_.Add(1);
-      auto pending = std::make_shared<PendingReply>(ioc);
-      try {
-        handler_(req, Responder(pending));
-      } catch (const std::exception& e) {
-        // A bug at the boundary: log, count, answer 500, keep serving.
-        core::Logger("http")->error("conn {} handler threw: {}", conn_id, e.what());
-        pending->Complete(RenderError(500, "internal error"));
+      Response resp;
+      if (options_.websocket && websocket::is_upgrade(breq)) {
+        auto conn = std::make_shared<WsConnection>(ioc, conn_id, options_.max_websocket_queue);
+        std::shared_ptr<WebSocketPeer> peer = DecideUpgrade(req, conn, resp);
+        if (peer) {
+          conn->SetPeer(std::move(peer));
+          co_await ServeWebSocket(stream, ioc, breq, std::move(conn), req, started);
+          break;  // the connection ends with its websocket
+        }
+        conn->Finish();  // refused: Send() fails from now on
+      } else {
+        auto pending = std::make_shared<PendingReply>(ioc);
+        try {
+          handler_(req, Responder(pending));
+        } catch (const std::exception& e) {
+          // A bug at the boundary: log, count, answer 500, keep serving.
+          core::Logger("http")->error("conn {} handler threw: {}", conn_id, e.what());
+          pending->Complete(RenderError(500, "internal error"));
+        }
+        resp = co_await pending->Wait();
       }
-      Response resp = co_await pending->Wait();
 
       bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(resp.status), 11};
       if (!resp.content_type.empty()) res.set(bhttp::field::content_type, resp.content_type);
@@ -404,6 +652,177 @@ class ServerImpl final : public Server {
       in_flight_gauge_.Add(-1);
       RecordRequest(req, resp.status, body_size, seconds);
       if (ec || !keep) break;
+    }
+  }
+
+  // Asks the application about an upgrade request: a peer accepts it; otherwise `refusal` is the
+  // answer.
+  std::shared_ptr<WebSocketPeer> DecideUpgrade(const Request& req,
+                                               const std::shared_ptr<WsConnection>& conn,
+                                               Response& refusal) {
+    if (draining_.load()) {
+      refusal = RenderError(503, "server is shutting down");
+      return nullptr;
+    }
+    try {
+      auto decision = options_.websocket(req, conn);
+      if (auto* r = std::get_if<Response>(&decision)) {
+        refusal = std::move(*r);
+        return nullptr;
+      }
+      if (auto peer = std::get<std::shared_ptr<WebSocketPeer>>(std::move(decision))) return peer;
+      core::Logger("http")->error("conn {} websocket handler returned no peer", req.connection_id);
+    } catch (const std::exception& e) {
+      core::Logger("http")->error("conn {} websocket handler threw: {}", req.connection_id,
+                                  e.what());
+    }
+    refusal = RenderError(500, "internal error");
+    return nullptr;
+  }
+
+  // Accepts an upgrade the application took and serves the websocket until it ends. A reader
+  // (this coroutine) and a writer (spawned on the same single-threaded io_context) share the
+  // websocket stream: Beast allows one read and one write (or close) outstanding at a time.
+  // Counted in flight until the 101 is written.
+  template <typename Stream>
+  asio::awaitable<void> ServeWebSocket(Stream& stream, asio::io_context& ioc,
+                                       const bhttp::request<bhttp::string_body>& breq,
+                                       std::shared_ptr<WsConnection> conn, const Request& req,
+                                       std::chrono::steady_clock::time_point started) {
+    // However this frame ends (also destroyed with its io_context), the application hears of
+    // it once.
+    struct Ender {
+      std::shared_ptr<WsConnection> conn;
+      ~Ender() {
+        conn->Detach();
+        conn->Finish();
+      }
+    } ender{conn};
+    auto& transport = beast::get_lowest_layer(stream);
+    websocket::stream<Stream&> ws(stream);
+    // Beast's server timeouts (handshake, close, idle with pings) replace the stream's own.
+    transport.expires_never();
+    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws.read_message_max(options_.max_websocket_message_bytes);
+    ws.text(true);
+    boost::system::error_code ec;
+    co_await ws.async_accept(breq, asio::redirect_error(asio::use_awaitable, ec));
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (ec) {
+      // A malformed upgrade, which Beast answered itself (426 for a version other than 13,
+      // else 400), or the 101 could not be written.
+      core::Logger("http")->debug("conn {} websocket upgrade failed: {}", req.connection_id,
+                                  ec.message());
+      int status = 101;
+      if (ec == websocket::error::bad_sec_version) {
+        status = 426;
+      } else if (ec.category() ==
+                 websocket::make_error_code(websocket::error::no_host).category()) {
+        status = 400;
+      }
+      in_flight_.fetch_sub(1);
+      in_flight_gauge_.Add(-1);
+      RecordRequest(req, status, 0, seconds);
+      co_return;
+    }
+    // Registered before it leaves the in-flight count, so that drain cannot miss it.
+    std::shared_ptr<WsRegistry> registry = ws_registry_;
+    registry->Add(conn);
+    core::Gauge* gauge = &websockets_;
+    gauge->Add(1);
+    struct Unregister {
+      WsRegistry* registry;
+      core::Gauge* gauge;
+      std::shared_ptr<WsConnection> conn;
+      ~Unregister() {
+        // The application hears first: once drain sees no websocket, OnClose has run.
+        conn->Detach();
+        conn->Finish();
+        registry->Remove(conn->id());
+        gauge->Add(-1);
+      }
+    } unregister{registry.get(), gauge, conn};
+    in_flight_.fetch_sub(1);
+    in_flight_gauge_.Add(-1);
+    RecordRequest(req, 101, 0, seconds);
+
+    asio::steady_timer wake(ioc, asio::steady_timer::time_point::max());
+    asio::steady_timer writer_wait(ioc, asio::steady_timer::time_point::max());
+    WsConnection::Io io{&wake, &transport};
+    conn->Attach(&io);
+    // The writer refers to this frame's locals: it is waited for below. Should the io_context
+    // be destroyed first, both frames go without the handler being called.
+    bool writer_done = false;
+    asio::co_spawn(ioc, WriteWebSocket(ws, conn, wake),
+                   [&writer_done, &writer_wait](std::exception_ptr) {
+                     writer_done = true;
+                     writer_wait.cancel();
+                   });
+
+    std::shared_ptr<WebSocketPeer> peer = conn->peer();
+    beast::flat_buffer buffer;
+    for (;;) {
+      co_await ws.async_read(buffer, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      if (!ws.got_text()) {
+        conn->RequestClose(websocket::close_code::unknown_data, "text messages only");
+      } else if (conn->open()) {
+        try {
+          peer->OnMessage(
+              std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
+        } catch (const std::exception& e) {
+          core::Logger("http")->error("websocket {}: OnMessage threw: {}", conn->id(), e.what());
+          conn->RequestClose(websocket::close_code::internal_error, "internal error");
+        }
+      }
+      buffer.consume(buffer.size());
+    }
+    // Closed by either side, timed out, cut off, or too large a message (Beast has sent 1009).
+    core::Logger("http")->debug("websocket {} ended: {}", conn->id(), ec.message());
+    conn->End();
+    wake.cancel();
+    if (!writer_done) {
+      // Whatever the writer waits for on this connection will not come.
+      transport.socket().close(ec);
+      while (!writer_done) {
+        co_await writer_wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    }
+    conn->Detach();
+  }
+
+  // Sends what the application queues on a websocket, and its close frame.
+  template <typename WsStream>
+  static asio::awaitable<void> WriteWebSocket(WsStream& ws, std::shared_ptr<WsConnection> conn,
+                                              asio::steady_timer& wake) {
+    boost::system::error_code ec;
+    for (;;) {
+      WsConnection::Next next = conn->TakeNext();
+      switch (next.kind) {
+        case WsConnection::Next::kWait:
+          co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          break;
+        case WsConnection::Next::kMessage:
+          co_await ws.async_write(asio::buffer(next.text),
+                                  asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) {
+            // The reader may be waiting on a peer that is gone.
+            beast::get_lowest_layer(ws).socket().close(ec);
+            co_return;
+          }
+          break;
+        case WsConnection::Next::kClose:
+          // Sends the close frame; the reader receives the answer and tears the connection down.
+          co_await ws.async_close(next.reason, asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) beast::get_lowest_layer(ws).socket().close(ec);
+          co_return;
+        case WsConnection::Next::kAbort:
+          beast::get_lowest_layer(ws).socket().close(ec);
+          co_return;
+        case WsConnection::Next::kStop:
+          co_return;
+      }
     }
   }
 
@@ -447,6 +866,8 @@ class ServerImpl final : public Server {
   core::Gauge& in_flight_gauge_;
   core::Counter& rejected_;
   core::Counter& tls_failures_;
+  core::Gauge& websockets_;
+  std::shared_ptr<WsRegistry> ws_registry_ = std::make_shared<WsRegistry>();
   std::shared_ptr<asio::ssl::context> tls_;  // null: plain HTTP
   core::Histogram* latency_[kMethodCount];
   std::atomic<core::Counter*> requests_[kMethodCount * 600] = {};

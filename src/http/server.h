@@ -1,7 +1,7 @@
 // The HTTP/1.1 server: Boost.Beast over Asio, one io_context run by a pool of threads, one
 // coroutine per connection on its own strand. Keep-alive, size limits (413 body, 431 headers),
 // read and idle timeouts, TLS (http/tls.h), structured access logs, request metrics, graceful
-// drain.
+// drain; WebSocket upgrades (http/websocket.h).
 #pragma once
 
 #include <chrono>
@@ -14,6 +14,7 @@
 #include "core/status.h"
 #include "http/message.h"
 #include "http/tls.h"
+#include "http/websocket.h"
 
 namespace medulla::http {
 
@@ -33,6 +34,14 @@ struct ServerOptions {
   // Renders the responses the server makes itself (413, 431, 400 for malformed HTTP, 500 for a
   // handler that threw), so that api/ can answer in its own format (FHIR OperationOutcome).
   std::function<Response(int status, std::string_view message)> render_error;
+  // Decides on WebSocket upgrade requests; unset, they are handled as ordinary requests. An
+  // accepted websocket counts as an open connection until it ends; the read and idle timeouts
+  // give way to WebSocket keepalive pings (Beast's suggested server timeouts).
+  WebSocketHandler websocket;
+  // A larger incoming message closes the connection with close code 1009.
+  size_t max_websocket_message_bytes = 64 * 1024;
+  // Messages queued for sending on one websocket; past it the connection is cut off.
+  size_t max_websocket_queue = 4096;
 };
 
 class Server {
@@ -47,8 +56,9 @@ class Server {
   virtual bool secure() const = 0;
   // Serves on the thread pool until Shutdown completes; returns then.
   virtual void Run() = 0;
-  // Stops accepting, lets in-flight requests finish (up to `grace`), closes connections, and
-  // makes Run() return. Thread-safe; callable from a signal handler's strand.
+  // Stops accepting, lets in-flight requests finish (up to `grace`), sends open websockets a
+  // close frame (going away) and waits for them to end (within the same `grace`), closes
+  // connections, and makes Run() return. Thread-safe; callable from a signal handler's strand.
   virtual void Shutdown(std::chrono::milliseconds grace) = 0;
   // Requests being handled right now.
   virtual int64_t InFlight() const = 0;

@@ -4,71 +4,21 @@
 // device writes only for the patient the record assigns it to (Device.patient or an active
 // DeviceUseStatement); and killing medulla mid-stream loses nothing the broker acknowledged.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import mqtt from 'mqtt';
+import { startBroker } from './lib/mosquitto.mjs';
 import { MedullaServer, matches, show, walkPages } from './lib/server.mjs';
 
 const HR = '8867-4';
 const RR = '9279-1';
 const SPO2 = '59408-5';
 const TEMP = '8310-5';
-const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => fs.existsSync(p));
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const servers = [];
 let broker;
 let brokerPort;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function startBroker() {
-  assert.ok(MOSQUITTO, 'mosquitto is not installed (scripts/install-deps.sh installs it)');
-  brokerPort = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medulla-mosquitto-'));
-  const conf = path.join(dir, 'mosquitto.conf');
-  // A broker that keeps medulla's session while medulla is down, with room for a burst.
-  fs.writeFileSync(
-    conf,
-    [
-      `listener ${brokerPort} 127.0.0.1`,
-      'allow_anonymous true',
-      'persistence false',
-      'max_inflight_messages 1000',
-      'max_queued_messages 1000000',
-      '',
-    ].join('\n'),
-  );
-  const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (d) => (log += d));
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise((resolve) => {
-      const s = net.connect(brokerPort, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (up) return { child, log: () => log };
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  assert.fail(`mosquitto did not start: ${log}`);
-}
 
 async function startMedulla(opts = {}) {
   const s = await MedullaServer.start({
@@ -84,6 +34,7 @@ async function startMedulla(opts = {}) {
 
 before(async () => {
   broker = await startBroker();
+  brokerPort = broker.port;
 });
 
 after(async () => {
