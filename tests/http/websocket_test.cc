@@ -206,10 +206,12 @@ class RecordingPeer final : public WebSocketPeer {
       : connection(std::move(connection)), echo_(echo) {}
 
   void OnMessage(std::string_view text) override {
+    {
+      std::lock_guard lock(mu_);
+      messages_.emplace_back(text);
+      cv_.notify_all();
+    }
     if (echo_) connection->Send("echo: " + std::string(text));
-    std::lock_guard lock(mu_);
-    messages_.emplace_back(text);
-    cv_.notify_all();
   }
   void OnClose() override {
     std::lock_guard lock(mu_);
@@ -220,10 +222,6 @@ class RecordingPeer final : public WebSocketPeer {
   bool WaitForClose() {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, kDeadline, [&] { return closes_ > 0; });
-  }
-  bool WaitForMessages(size_t n) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kDeadline, [&] { return messages_.size() >= n; });
   }
   int closes() const {
     std::lock_guard lock(mu_);
@@ -270,6 +268,7 @@ class WebSocketTest : public ::testing::TestWithParam<bool> {
           upgrade_requests_.push_back(req);
         }
         if (req.path() == "/refuse") {
+          std::lock_guard lock(mu_);
           refused_.push_back(conn);
           return Response::Text(401, "token required");
         }
@@ -314,6 +313,15 @@ class WebSocketTest : public ::testing::TestWithParam<bool> {
     return i < peers_.size() ? peers_[i] : nullptr;
   }
 
+  std::vector<Request> UpgradeRequests() {
+    std::lock_guard lock(mu_);
+    return upgrade_requests_;
+  }
+  std::vector<std::shared_ptr<WebSocketConnection>> Refused() {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
+
   int64_t Gauge(const std::string& name) { return metrics_.GetGauge(name, "").Value(); }
 
   static TestCertificate* certificate_;
@@ -337,10 +345,10 @@ TEST_P(WebSocketTest, EchoesBothWaysAndCounts) {
   auto peer = Peer(0);
   ASSERT_TRUE(peer);
   EXPECT_TRUE(peer->connection->open());
-  EXPECT_EQ(peer->connection->id(), upgrade_requests_.at(0).connection_id);
-  EXPECT_EQ(upgrade_requests_.at(0).query(), "channel=1");
-  EXPECT_EQ(upgrade_requests_.at(0).secure, tls());
-  EXPECT_TRUE(upgrade_requests_.at(0).HasHeader("sec-websocket-key"));
+  EXPECT_EQ(peer->connection->id(), UpgradeRequests().at(0).connection_id);
+  EXPECT_EQ(UpgradeRequests().at(0).query(), "channel=1");
+  EXPECT_EQ(UpgradeRequests().at(0).secure, tls());
+  EXPECT_TRUE(UpgradeRequests().at(0).HasHeader("sec-websocket-key"));
 
   std::string got;
   ASSERT_FALSE(c.Read(got));
@@ -417,9 +425,10 @@ TEST_P(WebSocketTest, RefusedUpgradeGetsTheHttpAnswer) {
     EXPECT_EQ(c.Connect("/elsewhere", &res), websocket::error::upgrade_declined);
     EXPECT_EQ(res.result_int(), 404);
   }
-  ASSERT_EQ(refused_.size(), 1u);
-  EXPECT_FALSE(refused_[0]->open());
-  EXPECT_FALSE(refused_[0]->Send("never"));
+  auto refused = Refused();
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_FALSE(refused[0]->open());
+  EXPECT_FALSE(refused[0]->Send("never"));
   EXPECT_EQ(Gauge("medulla_websocket_connections"), 0);
   EXPECT_EQ(
       metrics_.GetCounter("medulla_http_requests_total", "", R"(method="GET",code="401")").Value(),
@@ -563,7 +572,7 @@ TEST_P(WebSocketTest, UpgradeDuringShutdownIsRefused) {
   silent.reset();  // its websocket fails, the last one open: the drain ends
   runner_.join();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
-  EXPECT_EQ(upgrade_requests_.size(), 2u);  // the handler was not asked about the late one
+  EXPECT_EQ(UpgradeRequests().size(), 2u);  // the handler was not asked about the late one
 }
 
 INSTANTIATE_TEST_SUITE_P(PlainAndTls, WebSocketTest, ::testing::Values(false, true),
