@@ -115,8 +115,8 @@ std::unique_ptr<mqtt::Subscriber> StartMqttIngest(const Config& config,
       });
 }
 
-// The subscription service, its delivery cursors in subscriptions.db beside the record (ids
-// and sequence numbers only, no health data: not encrypted).
+// The subscription service, its delivery cursors in subscriptions.db beside the record,
+// sealed like it (no database file in the clear).
 core::Result<std::unique_ptr<subscriptions::SubscriptionService>> OpenSubscriptions(
     const Config& config, records::RecordService& records, store::Store& store) {
   subscriptions::SubscriptionOptions options{
@@ -125,6 +125,11 @@ core::Result<std::unique_ptr<subscriptions::SubscriptionService>> OpenSubscripti
       .rest_hook_timeout = std::chrono::seconds(config.subscriptions.timeout_seconds),
       .retry_max = std::chrono::seconds(config.subscriptions.retry_max_seconds),
       .ca_file = config.subscriptions.ca_file};
+  ASSIGN_OR_RETURN(auto encryption,
+                   store::sqlite::PrepareStoreEncryption(
+                       options.cursor_path, config.store.encryption_key, config.store.vfs));
+  options.vfs = encryption.vfs;
+  if (encryption.key) options.reserve_bytes = store::sqlite::kEncryptedPageReserve;
   return subscriptions::SubscriptionService::Open(records, store, std::move(options));
 }
 

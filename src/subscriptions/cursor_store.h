@@ -1,8 +1,9 @@
-// Where each subscription's delivery stands, kept durably so that a restart resumes delivery
-// where it stopped: every event up to `cursor` (a store commit sequence number) has been
-// delivered or judged not to match. Its own small SQLite file beside the record, written in
-// WAL mode: a process killed with -9 keeps what was written; at worst a notification whose
-// cursor was not yet saved is sent again (delivery is at least once, never lost).
+// Where each subscription's delivery stands, kept durably (encrypted like the record when it is) so
+// that a restart resumes delivery where it stopped: every event up to `cursor` (a store commit
+// sequence number) has been delivered or judged not to match. Its own small SQLite file beside the
+// record, written in WAL mode: a process killed with -9 keeps what was written; at worst a
+// notification whose cursor was not yet saved is sent again (delivery is at least once, never
+// lost).
 #pragma once
 
 #include <cstdint>
@@ -26,9 +27,11 @@ struct Cursor {
 
 class CursorStore {
  public:
-  // `path` empty: in memory (tests).
+  // `path` empty: in memory (tests). `vfs` and `reserve_bytes`: the record's encryption at
+  // rest (store/sqlite/encrypted_vfs.h), as for telemetry.db.
   static core::Result<std::unique_ptr<CursorStore>> Open(const std::string& path,
-                                                         const std::string& vfs = "");
+                                                         const std::string& vfs = "",
+                                                         int reserve_bytes = 0);
   ~CursorStore();
 
   core::Result<std::unordered_map<std::string, Cursor>> Load();

@@ -144,7 +144,7 @@ class SubscriptionService::Peer final : public http::WebSocketPeer {
 
 core::Result<std::unique_ptr<SubscriptionService>> SubscriptionService::Open(
     records::RecordService& records, store::Store& store, SubscriptionOptions options) {
-  ASSIGN_OR_RETURN(auto cursors, CursorStore::Open(options.cursor_path, options.vfs));
+  ASSIGN_OR_RETURN(auto cursors, CursorStore::Open(options.cursor_path, options.vfs, options.reserve_bytes));
   return std::unique_ptr<SubscriptionService>(
       new SubscriptionService(records, store, std::move(options), std::move(cursors)));
 }

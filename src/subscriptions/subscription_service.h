@@ -42,6 +42,7 @@ struct SubscriptionOptions {
   std::string base_url;     // the FHIR base (".../fhir"), for references in notifications
   std::string cursor_path;  // the cursors' SQLite file; empty: in memory (tests)
   std::string vfs;          // its SQLite VFS (the record's encryption), empty: default
+  int reserve_bytes = 0;    // page reserve for that encryption
   size_t workers = 2;       // threads delivering
   std::chrono::milliseconds rest_hook_timeout{10'000};  // per notification, unless the
                                                         // subscription's backport-timeout
