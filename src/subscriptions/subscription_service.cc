@@ -336,7 +336,9 @@ void SubscriptionService::Worker() {
       if (timers_.empty()) {
         cv_.wait(lock);
       } else {
-        cv_.wait_until(lock, timers_.begin()->first);
+        // A copy: another worker may erase the timer while this one waits.
+        const Clock::time_point wake = timers_.begin()->first;
+        cv_.wait_until(lock, wake);
       }
       continue;
     }
