@@ -44,6 +44,12 @@ std::string_view Documentation(SearchParamType type) {
 
 }  // namespace
 
+std::string WebSocketUrl(std::string_view base) {
+  if (base.starts_with("https://")) return fmt::format("wss://{}/websocket", base.substr(8));
+  if (base.starts_with("http://")) return fmt::format("ws://{}/websocket", base.substr(7));
+  return fmt::format("{}/websocket", base);
+}
+
 std::string CapabilityStatementJson(const fhir::SearchParameterRegistry& registry,
                                     const std::string& software_version,
                                     const std::string& base_url) {
@@ -71,12 +77,9 @@ std::string CapabilityStatementJson(const fhir::SearchParameterRegistry& registr
   out += R"("rest":[{"mode":"server",)";
   if (!base_url.empty()) {
     // Where the Subscriptions websocket channel listens (R4 capabilitystatement-websocket).
-    std::string ws = base_url.starts_with("https://")  ? "wss://" + base_url.substr(8)
-                     : base_url.starts_with("http://") ? "ws://" + base_url.substr(7)
-                                                       : base_url;
     out += R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/)"
            R"(capabilitystatement-websocket","valueUri":)";
-    json::WriteString(ws + "/websocket", out);
+    json::WriteString(WebSocketUrl(base_url), out);
     out += "}],";
   }
   out += R"("resource":[)";

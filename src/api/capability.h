@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "fhir/search_parameters.h"
 
@@ -12,5 +13,8 @@ namespace medulla::api {
 std::string CapabilityStatementJson(const fhir::SearchParameterRegistry& registry,
                                     const std::string& software_version,
                                     const std::string& base_url);
+
+// The Subscriptions websocket for a FHIR base: ws(s)://host/websocket.
+std::string WebSocketUrl(std::string_view base_url);
 
 }  // namespace medulla::api

@@ -79,13 +79,6 @@ http::Response Failure(const core::Status& s) {
   return Outcome(HttpStatusFor(s.code()), s);
 }
 
-// The Subscriptions websocket for a FHIR base: ws(s)://host/websocket.
-std::string WebSocketUrl(std::string_view base) {
-  if (base.starts_with("https://")) return fmt::format("wss://{}/websocket", base.substr(8));
-  if (base.starts_with("http://")) return fmt::format("ws://{}/websocket", base.substr(7));
-  return fmt::format("{}/websocket", base);
-}
-
 bool ContainsJson(std::string_view v) {
   return v.find("json") != std::string_view::npos;
 }

@@ -47,7 +47,7 @@ auto Log() {
 }
 
 bool Ended(const SubscriptionSpec& spec) {
-  return spec.end && *spec.end <= core::SystemClock().Now();
+  return spec.end && *spec.end <= core::SystemClock::Instance().Now();
 }
 
 bool Delivers(const SubscriptionSpec& spec) {
@@ -144,7 +144,8 @@ class SubscriptionService::Peer final : public http::WebSocketPeer {
 
 core::Result<std::unique_ptr<SubscriptionService>> SubscriptionService::Open(
     records::RecordService& records, store::Store& store, SubscriptionOptions options) {
-  ASSIGN_OR_RETURN(auto cursors, CursorStore::Open(options.cursor_path, options.vfs, options.reserve_bytes));
+  ASSIGN_OR_RETURN(auto cursors,
+                   CursorStore::Open(options.cursor_path, options.vfs, options.reserve_bytes));
   return std::unique_ptr<SubscriptionService>(
       new SubscriptionService(records, store, std::move(options), std::move(cursors)));
 }
@@ -479,7 +480,7 @@ NotificationContext SubscriptionService::ContextFor(const Active& a,
   return NotificationContext{.base_url = options_.base_url,
                              .status = spec.status == "requested" ? "active" : spec.status,
                              .events_since_start = a.cursor.events,
-                             .now = core::SystemClock().Now(),
+                             .now = core::SystemClock::Instance().Now(),
                              .error = a.error};
 }
 
@@ -619,7 +620,7 @@ core::Status SubscriptionService::Bind(const std::shared_ptr<Binding>& binding,
         ctx = NotificationContext{.base_url = options_.base_url,
                                   .status = "active",
                                   .events_since_start = a->cursor.events,
-                                  .now = core::SystemClock().Now()};
+                                  .now = core::SystemClock::Instance().Now()};
       }
       conn->Send(TopicNotificationBundle(*spec, NotificationType::kHandshake, {}, ctx));
     }
@@ -669,7 +670,7 @@ core::Result<std::string> SubscriptionService::BindingToken(const std::string& i
   std::string token = core::NewUuidV7();
   tokens_[token] = {{id}, now + options_.binding_token_lifetime};
   const auto expires =
-      core::SystemClock().Now() +
+      core::SystemClock::Instance().Now() +
       std::chrono::duration_cast<std::chrono::microseconds>(options_.binding_token_lifetime)
           .count();
   std::string out = R"({"resourceType":"Parameters","parameter":[{"name":"token","valueString":)";
@@ -697,7 +698,7 @@ core::Result<std::string> SubscriptionService::StatusBundle(const std::string& i
     ctx = NotificationContext{.base_url = options_.base_url,
                               .status = a.invalid.empty() ? spec->status : "error",
                               .events_since_start = a.cursor.events,
-                              .now = core::SystemClock().Now(),
+                              .now = core::SystemClock::Instance().Now(),
                               .error = a.invalid.empty() ? a.error : a.invalid};
   }
   return TopicNotificationBundle(*spec, NotificationType::kQueryStatus, {}, ctx);

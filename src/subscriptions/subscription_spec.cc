@@ -145,13 +145,13 @@ core::Status ReadChannel(const json::Value& channel, const SpecLimits& limits,
         ExtensionValue(channel.Find("_payload"),
                        fmt::format("{}backport-payload-content", kBackportBase), "valueCode");
     const std::string_view c = content && content->is_string() ? content->text() : "";
-    spec.content = c == "full-resource" ? Content::kFullResource
-                   : c == "id-only"     ? Content::kIdOnly
-                   : c.empty() ? (spec.payload.empty() ? Content::kEmpty : Content::kIdOnly)
-                               : Content::kEmpty;
     if (!c.empty() && c != "full-resource" && c != "id-only" && c != "empty") {
       return Bad(fmt::format("payload content '{}': use empty, id-only or full-resource", c));
     }
+    // Unsaid: id-only when there is a payload type, else empty.
+    spec.content = c == "full-resource"                                     ? Content::kFullResource
+                   : c == "id-only" || (c.empty() && !spec.payload.empty()) ? Content::kIdOnly
+                                                                            : Content::kEmpty;
     if (spec.content != Content::kEmpty && spec.payload.empty()) {
       return Bad("a payload content other than empty needs channel.payload");
     }
