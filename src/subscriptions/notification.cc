@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/ids.h"
 #include "json/write.h"
 
 namespace medulla::subscriptions {
@@ -36,12 +37,15 @@ std::string StatusParameters(const SubscriptionSpec& spec, NotificationType type
                              std::span<const Event> events, const NotificationContext& ctx) {
   std::string p = fmt::format(
       R"({{"resourceType":"Parameters","meta":{{"profile":["{}backport-subscription-status-r4"]}},)"
-      R"("parameter":[{{"name":"subscription","valueReference":{{"reference":{}}}}},)"
-      R"({{"name":"topic","valueCanonical":{}}},{{"name":"status","valueCode":{}}},)"
-      R"({{"name":"type","valueCode":"{}"}},)"
-      R"({{"name":"events-since-subscription-start","valueString":"{}"}})",
-      kBackportBase, Quoted(fmt::format("{}/Subscription/{}", ctx.base_url, spec.id)),
-      Quoted(spec.topic), Quoted(ctx.status), TypeCode(type), ctx.events_since_start);
+      R"("parameter":[{{"name":"subscription","valueReference":{{"reference":{}}}}},)",
+      kBackportBase, Quoted(fmt::format("{}/Subscription/{}", ctx.base_url, spec.id)));
+  // An R4 criteria subscription ($status) has no topic.
+  if (!spec.topic.empty()) {
+    p += fmt::format(R"({{"name":"topic","valueCanonical":{}}},)", Quoted(spec.topic));
+  }
+  p += fmt::format(R"({{"name":"status","valueCode":{}}},{{"name":"type","valueCode":"{}"}},)"
+                   R"({{"name":"events-since-subscription-start","valueString":"{}"}})",
+                   Quoted(ctx.status), TypeCode(type), ctx.events_since_start);
   for (const Event& e : events) {
     p += fmt::format(
         R"(,{{"name":"notification-event","part":[{{"name":"event-number","valueString":"{}"}},)"
@@ -65,13 +69,12 @@ std::string StatusParameters(const SubscriptionSpec& spec, NotificationType type
 
 std::string TopicNotificationBundle(const SubscriptionSpec& spec, NotificationType type,
                                     std::span<const Event> events, const NotificationContext& ctx) {
-  std::string out =
-      fmt::format(R"({{"resourceType":"Bundle","type":"history","timestamp":"{}","entry":[)"
-                  R"({{"fullUrl":"urn:uuid:{}-{}","resource":{},)"
-                  R"("request":{{"method":"GET","url":{}}},"response":{{"status":"200"}}}})",
-                  core::FormatInstant(ctx.now), spec.id, ctx.events_since_start,
-                  StatusParameters(spec, type, events, ctx),
-                  Quoted(fmt::format("{}/Subscription/{}/$status", ctx.base_url, spec.id)));
+  std::string out = fmt::format(
+      R"({{"resourceType":"Bundle","type":"history","timestamp":"{}","entry":[)"
+      R"({{"fullUrl":"urn:uuid:{}","resource":{},)"
+      R"("request":{{"method":"GET","url":{}}},"response":{{"status":"200"}}}})",
+      core::FormatInstant(ctx.now), core::NewUuidV7(), StatusParameters(spec, type, events, ctx),
+      Quoted(fmt::format("{}/Subscription/{}/$status", ctx.base_url, spec.id)));
   if (spec.content != Content::kEmpty) {
     for (const Event& e : events) {
       const store::VersionRecord& v = *e.version;
