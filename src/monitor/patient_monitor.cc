@@ -13,30 +13,39 @@ constexpr int Index(Condition c) {
 }
 
 // The vitals a wearable or a nurse measures continuously enough to have a personal baseline,
-// with the direction that means deterioration and the smallest spread worth dividing by (below
-// it, the natural beat-to-beat and breath-to-breath variation would look like a trend).
+// with the direction that means deterioration and the smallest spread a deviation is measured
+// in. The floors sit a little above the hour-smoothed wander of a patient at rest, so that
+// chance wander rarely accumulates as evidence, and bind for most patients. They, the slack and
+// the smoothing were chosen on the simulated cohort of the deterioration bench (whose wander is
+// sized from Hurst et al., BMC Pulm Med 2010;10:52, and NOTICE-HF) with seeds other than the
+// committed one (docs/monitoring.md, "Deterioration bench").
 TrendParameters DefaultTrend(Vital v) {
   TrendParameters p;
   switch (v) {
     case Vital::kHeartRate:
       p.direction = +1;
-      p.spread_floor = 3.0;
+      p.spread_floor = 4.0;
       break;
     case Vital::kRespiratoryRate:
       p.direction = +1;
-      p.spread_floor = 1.5;
+      p.spread_floor = 1.0;
       break;
     case Vital::kSpO2:
       p.direction = -1;
-      p.spread_floor = 1.0;
+      p.spread_floor = 0.7;
       break;
     case Vital::kTemperature:
       p.direction = +1;
-      p.spread_floor = 0.2;
+      p.spread_floor = 0.15;
+      // A patch thermometer reports hourly: each reading stands for its hour (and one missed
+      // reading's), not only for the half hour a minute-by-minute vital's gap may count.
+      p.max_step_hours = 1.5;
       break;
     case Vital::kSystolicBp:
       p.direction = -1;
       p.spread_floor = 5.0;
+      // A cuff four times a day: a day's memory would fit the rhythm to three or four readings.
+      p.baseline_hours = 72;
       break;
     default:
       p.direction = 0;
@@ -128,7 +137,7 @@ std::optional<int> PatientMonitor::QsofaAt(int64_t now_ms, const MonitorSettings
 
 double PatientMonitor::TrendScore(const MonitorSettings& s) const {
   double best = 0;
-  for (int i = 0; i < kVitalCount; ++i) {
+  for (int i = 0; i < kTrendableCount; ++i) {
     if (!Trended(i, s)) continue;
     best = std::max(best, static_cast<double>(trends_[i].cusum()));
   }
@@ -151,10 +160,15 @@ void PatientMonitor::Observe(const Reading& r, const MonitorSettings& s, const E
   auto& latest = latest_[i];
   if (r.time_ms < latest.time_ms) return;  // out of order: stored, but the present moved on
   latest = {r.time_ms, r.value};
-  if (s.trend[i].direction != 0) trends_[i].Observe(r.time_ms, r.value, s.trend[i]);
+  const bool poor = !std::isnan(r.quality) && r.quality < s.poor_quality_below;
+  // A reading the device itself flagged as poor is not the patient's physiology: the baseline
+  // does not learn from it and it is no evidence of a trend. (NEWS2 still scores the latest
+  // value, as before; the signal-quality alert reports a run of poor readings.)
+  if (i < kTrendableCount && s.trend[i].direction != 0 && !poor) {
+    trends_[i].Observe(r.time_ms, r.value, s.trend[i]);
+  }
   if (!std::isnan(r.quality)) {
-    const float poor = r.quality < s.poor_quality_below ? 1.0F : 0.0F;
-    poor_quality_ += 0.1F * (poor - poor_quality_);  // about the last ten readings
+    poor_quality_ += 0.1F * ((poor ? 1.0F : 0.0F) - poor_quality_);  // about the last ten readings
   }
   last_ms_ = std::max(last_ms_, r.time_ms);
   if (r.from_device) last_device_ms_ = std::max(last_device_ms_, r.time_ms);
@@ -207,8 +221,8 @@ void PatientMonitor::Evaluate(int64_t now_ms, Vital changed, const MonitorSettin
     bool all_clear = true;
     MonitorEvent e = base;
     float best = -1;
-    for (int i = 0; i < kVitalCount; ++i) {
-      if (!Trended(i, s) || !trends_[i].warmed_up()) continue;
+    for (int i = 0; i < kTrendableCount; ++i) {
+      if (!Trended(i, s) || !trends_[i].warmed_up(s.trend[i])) continue;
       const float c = trends_[i].cusum();
       strong += c >= s.trend_single;
       paired += c >= s.trend_pair;
@@ -239,7 +253,9 @@ void PatientMonitor::Evaluate(int64_t now_ms, Vital changed, const MonitorSettin
     for (int i = 0; i < kVitalCount; ++i) {
       const auto& t = targets_[i];
       if (!t.set || latest_[i].time_ms == INT64_MIN) continue;
-      const double v = s.trend[i].direction != 0 ? trends_[i].smoothed() : latest_[i].value;
+      const double v = i < kTrendableCount && s.trend[i].direction != 0 && trends_[i].started()
+                           ? trends_[i].recent()
+                           : latest_[i].value;
       if (v < t.low || v > t.high) {
         outside = true;
         e.vital = static_cast<Vital>(i);

@@ -42,6 +42,11 @@ std::string_view ConditionName(Condition c);
 enum class Severity : uint8_t { kLow, kModerate, kHigh };
 std::string_view SeverityName(Severity s);  // DetectedIssue.severity codes
 
+// The vitals a trend detector can follow: the measured ones, which come first in Vital's order
+// (heart rate to diastolic pressure). Consciousness and oxygen are states set by people, not
+// levels that drift, and keeping no detector for them keeps a patient's state small.
+inline constexpr int kTrendableCount = 6;
+
 struct MonitorSettings {
   // NEWS2.
   int64_t news2_max_age_ms = 30 * 60'000;  // an older value of a parameter counts as missing
@@ -50,21 +55,27 @@ struct MonitorSettings {
   bool news2_alert_on_red_score = true;  // a single parameter scoring 3
   int news2_clear_total = 3;  // hysteresis: clears only at or below this, with no red score
   int64_t score_interval_ms = 15 * 60'000;  // a score is reported this often, and on change
-  // Trend: alert when one vital's CUSUM reaches trend_single, or two reach trend_pair.
-  double trend_single = 4.0;
+  // Trend: alert when one vital's CUSUM reaches trend_single spread-hours, or two reach
+  // trend_pair (a deterioration moves several vitals at once; chance wander moves one).
+  double trend_single = 3.5;
   double trend_pair = 2.5;
   double trend_release = 0.5;  // clears when every CUSUM is below this share of its threshold
   // qSOFA.
   bool qsofa_enabled = true;
   // Every condition must hold this long before an alert opens, and be clear this long before
-  // it resolves.
-  int64_t confirm_ms = 5 * 60'000;
+  // it resolves. A persistence delay is the standard remedy for nuisance alarms in continuous
+  // monitoring (Welch, Biomed Instrum Technol 2011;Suppl:46-52): NEWS2's chart is meant for a
+  // set of observations at rest, and a wearable read every minute sees a walk or an artefact
+  // as a spell of high scores. 10 minutes was chosen on the deterioration bench
+  // (docs/monitoring.md): at 5, NEWS2 alerted on two thirds of the stable patients in a week.
+  int64_t confirm_ms = 10 * 60'000;
   int64_t resolve_hold_ms = 30 * 60'000;
   // Device silence and signal quality.
   int64_t silence_ms = 15 * 60'000;
   double poor_quality_below = 0.5;  // a reading with quality under this is poor
   double poor_quality_share = 0.6;  // alert when this share of recent readings is poor
-  // Per-vital trend parameters (filled with defaults by the constructor).
+  // Per-vital trend parameters (filled with defaults by the constructor); only the first
+  // kTrendableCount vitals can be trended.
   std::array<TrendParameters, kVitalCount> trend;
   MonitorSettings();
 };
@@ -126,7 +137,7 @@ class PatientMonitor {
   std::optional<double> Fresh(Vital v, int64_t now_ms, int64_t max_age_ms) const;
   // Whether vital `i` is judged by its trend (a trended vital with no clinician's target).
   bool Trended(int i, const MonitorSettings& s) const {
-    return s.trend[i].direction != 0 && !targets_[i].set;
+    return i < kTrendableCount && s.trend[i].direction != 0 && !targets_[i].set;
   }
   // Moves one condition through its lifecycle: `holds` opens it (after confirm_ms), `clear`
   // (default: !holds) resolves it (after resolve_hold_ms); neither keeps it as it is, which is
@@ -136,7 +147,7 @@ class PatientMonitor {
   void Evaluate(int64_t now_ms, Vital changed, const MonitorSettings& s, const EventSink& sink);
 
   std::array<LatestValue, kVitalCount> latest_{};
-  std::array<TrendDetector, kVitalCount> trends_{};
+  std::array<TrendDetector, kTrendableCount> trends_{};
   std::array<Target, kVitalCount> targets_{};
   std::array<ConditionState, kConditionCount> conditions_{};
   int64_t last_ms_ = INT64_MIN;

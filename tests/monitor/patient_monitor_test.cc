@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -55,6 +56,12 @@ class MonitorTest : public ::testing::Test {
     return out;
   }
   std::vector<MonitorEvent> Scores() const { return Events(Kind::kScore, Condition::kNews2); }
+  // Feeds `v` every minute until an alert on it has been confirmed; returns the next minute.
+  int64_t FeedUntilConfirmed(const Vitals5& v) {
+    int64_t t = kT0;
+    for (; t <= kT0 + settings_.confirm_ms; t += kMinute) FeedAll(t, v);
+    return t;
+  }
   std::optional<MonitorEvent> First(Kind kind, Condition c) const {
     auto v = Events(kind, c);
     if (v.empty()) return std::nullopt;
@@ -77,7 +84,7 @@ Vitals5 Medium5() {
 }
 
 TEST_F(MonitorTest, News2AlertOpensOnlyAfterConfirmMs) {
-  for (int m = 0; m <= 10; ++m) {
+  for (int m = 0; m * kMinute <= settings_.confirm_ms + 5 * kMinute; ++m) {
     FeedAll(kT0 + m * kMinute, Medium5());
     const bool expect_open = m * kMinute >= settings_.confirm_ms;
     EXPECT_EQ(monitor_.open(Condition::kNews2), expect_open) << "minute " << m;
@@ -99,7 +106,7 @@ TEST_F(MonitorTest, News2BelowThresholdForAShortTimeDoesNotOpen) {
 }
 
 TEST_F(MonitorTest, SeverityRisingToHighEmitsAlertUpdated) {
-  for (int m = 0; m <= 5; ++m) FeedAll(kT0 + m * kMinute, Medium5());
+  const int64_t t = FeedUntilConfirmed(Medium5());
   ASSERT_TRUE(monitor_.open(Condition::kNews2));
   // RR 22 (2) + SpO2 95 (1) + pulse 125 (2) + temperature 39.5 (2) = 7, no single 3: high.
   Vitals5 high;
@@ -107,7 +114,7 @@ TEST_F(MonitorTest, SeverityRisingToHighEmitsAlertUpdated) {
   high.spo2 = 95;
   high.hr = 125;
   high.temp = 39.5;
-  FeedAll(kT0 + 6 * kMinute, high);
+  FeedAll(t, high);
   const auto updated = Events(Kind::kAlertUpdated, Condition::kNews2);
   ASSERT_EQ(updated.size(), 1u);
   EXPECT_EQ(updated[0].severity, Severity::kHigh);
@@ -115,19 +122,18 @@ TEST_F(MonitorTest, SeverityRisingToHighEmitsAlertUpdated) {
   EXPECT_EQ(updated[0].news2.risk, News2Risk::kHigh);
   EXPECT_EQ(Events(Kind::kAlertOpened, Condition::kNews2).size(), 1u);
   // Staying high does not repeat the update.
-  FeedAll(kT0 + 7 * kMinute, high);
+  FeedAll(t + kMinute, high);
   EXPECT_EQ(Events(Kind::kAlertUpdated, Condition::kNews2).size(), 1u);
 }
 
 TEST_F(MonitorTest, HysteresisKeepsAlertOpenAtFourAndResolvesAfterHoldAtThree) {
-  for (int m = 0; m <= 5; ++m) FeedAll(kT0 + m * kMinute, Medium5());
+  int64_t t = FeedUntilConfirmed(Medium5());
   ASSERT_TRUE(monitor_.open(Condition::kNews2));
   // Total 4, no red score: RR 22 (2) + pulse 100 (1) + temperature 38.5 (1).
   Vitals5 four;
   four.rr = 22;
   four.hr = 100;
   four.temp = 38.5;
-  int64_t t = kT0 + 6 * kMinute;
   for (; t < kT0 + 3 * kHour; t += 5 * kMinute) {
     FeedAll(t, four);
     ASSERT_TRUE(monitor_.open(Condition::kNews2)) << (t - kT0) / kMinute;
@@ -149,14 +155,13 @@ TEST_F(MonitorTest, HysteresisKeepsAlertOpenAtFourAndResolvesAfterHoldAtThree) {
 }
 
 TEST_F(MonitorTest, ReturnToFourInsideHoldRestartsTheHold) {
-  for (int m = 0; m <= 5; ++m) FeedAll(kT0 + m * kMinute, Medium5());
+  int64_t t = FeedUntilConfirmed(Medium5());
   ASSERT_TRUE(monitor_.open(Condition::kNews2));
   Vitals5 two;
   two.hr = 100;
   two.temp = 38.5;
   Vitals5 four = two;
   four.rr = 22;
-  int64_t t = kT0 + 6 * kMinute;
   for (int i = 0; i < 20; ++i, t += kMinute) FeedAll(t, two);
   FeedAll(t, four);  // between the thresholds: the hold starts over
   t += kMinute;
@@ -172,7 +177,7 @@ TEST_F(MonitorTest, ReturnToFourInsideHoldRestartsTheHold) {
 TEST_F(MonitorTest, RedScoreOpensAnAlert) {
   Vitals5 red;
   red.rr = 26;  // 3 on its own; aggregate 3
-  for (int m = 0; m <= 5; ++m) FeedAll(kT0 + m * kMinute, red);
+  const int64_t t = FeedUntilConfirmed(red);
   ASSERT_TRUE(monitor_.open(Condition::kNews2));
   const auto opened = First(Kind::kAlertOpened, Condition::kNews2);
   ASSERT_TRUE(opened);
@@ -180,7 +185,7 @@ TEST_F(MonitorTest, RedScoreOpensAnAlert) {
   EXPECT_EQ(opened->news2.total, 3);
   EXPECT_EQ(opened->news2.risk, News2Risk::kLowMedium);
   // A total of 3 that still has the red score does not clear it.
-  for (int m = 6; m < 60; ++m) FeedAll(kT0 + m * kMinute, red);
+  for (int64_t u = t; u < t + kHour; u += kMinute) FeedAll(u, red);
   EXPECT_TRUE(monitor_.open(Condition::kNews2));
 }
 
@@ -319,11 +324,21 @@ TEST_F(MonitorTest, OutOfOrderReadingIsIgnoredForScoring) {
 }
 
 TEST_F(MonitorTest, SlowHeartRateClimbOpensTrendBeforeNews2) {
-  // 70 -> 110 over 8 h (5/min per hour), continued at the same rate until NEWS2 alerts.
+  // A day at rest first: the trend detector learns the patient's own baseline (and its daily
+  // rhythm) for warmup_hours before it judges anything.
+  const int64_t climb_from = kT0 + 25 * kHour;
+  for (int64_t t = kT0; t < climb_from; t += kMinute) {
+    Feed(t, Vital::kRespiratoryRate, 16);
+    Feed(t, Vital::kSpO2, 97);
+    Feed(t, Vital::kTemperature, 37.0);
+    Feed(t, Vital::kHeartRate, 70);
+  }
+  ASSERT_FALSE(monitor_.open(Condition::kTrend));
+  // Then 70 -> 110 over 8 h (5/min per hour), continued at the same rate until NEWS2 alerts.
   std::optional<int64_t> trend_at, news2_at;
   double hr_at_trend = 0;
   for (int m = 0; m <= 16 * 60 && !news2_at; ++m) {
-    const int64_t t = kT0 + m * kMinute;
+    const int64_t t = climb_from + m * kMinute;
     const double hr = 70.0 + 40.0 * m / (8 * 60);
     Feed(t, Vital::kRespiratoryRate, 16);
     Feed(t, Vital::kSpO2, 97);
@@ -336,32 +351,41 @@ TEST_F(MonitorTest, SlowHeartRateClimbOpensTrendBeforeNews2) {
     if (monitor_.open(Condition::kNews2)) news2_at = t;
   }
   ASSERT_TRUE(trend_at) << "no trend alert";
-  EXPECT_LT(*trend_at, kT0 + 8 * kHour) << "trend alert later than the 8 h climb";
+  EXPECT_LT(*trend_at, climb_from + 8 * kHour) << "trend alert later than the 8 h climb";
   ASSERT_TRUE(news2_at) << "no NEWS2 alert even at pulse 150";
   EXPECT_LT(*trend_at, *news2_at);
-  // Before NEWS2 saw anything at all (pulse <= 90 scores 0).
-  EXPECT_LE(hr_at_trend, 90.0);
+  // While the pulse scores at most 1 on NEWS2 (91-110), within five hours of a climb this
+  // fast. (The detector smooths over an hour and is tuned for the slower climbs of the
+  // deterioration bench; the previous one, judging from the first hour, opened at 90 or less.)
+  EXPECT_LE(hr_at_trend, 95.0);
   const auto opened = First(Kind::kAlertOpened, Condition::kTrend);
   ASSERT_TRUE(opened);
   EXPECT_EQ(opened->vital, Vital::kHeartRate);
   EXPECT_GT(opened->value, opened->baseline);
+  // The baseline has taken in only a small part of the climb.
+  EXPECT_NEAR(opened->baseline, 70.0, 5.0);
 }
 
-TEST_F(MonitorTest, StableNoisyPatientOpensNoTrendAlertIn24Hours) {
+TEST_F(MonitorTest, StableNoisyPatientWithADailyRhythmOpensNoTrendAlertIn3Days) {
+  // Noise on every reading and a daily rhythm on heart rate (16 /min peak to trough),
+  // respiration and temperature: three days, two of them judged after the warm-up.
   std::mt19937 rng(20261121);
-  std::normal_distribution<double> hr(75, 3), rr(16, 1), spo2(97, 0.7), temp(37.0, 0.1),
-      sbp(122, 5);
-  for (int m = 0; m < 24 * 60; ++m) {
+  std::normal_distribution<double> hr(0, 3), rr(0, 1), spo2(97, 0.7), temp(0, 0.1), sbp(122, 5);
+  auto rhythm = [](int64_t t, double amplitude) {
+    const double hour = static_cast<double>(t % (24 * kHour)) / kHour;
+    return -amplitude * std::cos(2 * M_PI * (hour - 4) / 24);
+  };
+  for (int m = 0; m < 3 * 24 * 60; ++m) {
     const int64_t t = kT0 + m * kMinute;
-    Feed(t, Vital::kHeartRate, hr(rng));
-    Feed(t, Vital::kRespiratoryRate, rr(rng));
+    Feed(t, Vital::kHeartRate, 75 + rhythm(t, 8) + hr(rng));
+    Feed(t, Vital::kRespiratoryRate, 16 + rhythm(t, 1) + rr(rng));
     Feed(t, Vital::kSpO2, std::min(100.0, spo2(rng)));
-    Feed(t, Vital::kTemperature, temp(rng));
-    if (m % 15 == 0) Feed(t, Vital::kSystolicBp, sbp(rng));
+    if (m % 60 == 0) Feed(t, Vital::kTemperature, 36.8 + rhythm(t, 0.4) + temp(rng));
+    if (m % 360 == 0) Feed(t, Vital::kSystolicBp, sbp(rng));
   }
   EXPECT_FALSE(monitor_.open(Condition::kTrend));
   EXPECT_TRUE(Events(Kind::kAlertOpened, Condition::kTrend).empty());
-  EXPECT_LT(monitor_.TrendScore(settings_), 1.0);
+  EXPECT_LT(monitor_.TrendScore(settings_), 0.5);
   EXPECT_FALSE(monitor_.open(Condition::kNews2));
 }
 
