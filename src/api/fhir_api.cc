@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -160,8 +161,15 @@ struct FhirApi::Access {
   std::string method;
   std::string target;
   std::string interaction = "operation";
-  std::vector<std::string> patients;   // request threads only
+  std::vector<std::string> patients;   // request threads only, in the order first reached
   std::vector<std::string> resources;  // the first few "Type/id" reached
+  // Names a patient in the entry once. The index keeps that linear in the patients a request
+  // reaches (a telemetry batch or a Bundle may reach thousands, and a scan per name made the
+  // check quadratic).
+  void AddPatient(std::string patient) {
+    if (patient_index.insert(patient).second) patients.push_back(std::move(patient));
+  }
+  std::unordered_set<std::string> patient_index;
   // Set when a REST write's unit carried the request's audit entry (same commit).
   std::atomic<bool> audited{false};
   // A clinician's sharing decisions, per patient id (request threads only; see Sharing).
@@ -484,6 +492,20 @@ void FhirApi::Dispatch(Context& ctx, http::Responder& responder, const RouteMatc
       store::StoreStats stats = store_.Stats();
       metrics_.GetGauge("medulla_store_last_seq", "Sequence number of the last commit.")
           .Set(stats.last_seq);
+      if (options_.monitoring) {
+        // Device readings are not commits of the record: the time-series store counts them.
+        const telemetry::SeriesStoreStats series = options_.monitoring->SeriesStats();
+        metrics_
+            .GetGauge("medulla_telemetry_readings",
+                      "Device readings stored (durable or queued for their commit).")
+            .Set(static_cast<int64_t>(series.readings));
+        metrics_
+            .GetGauge("medulla_telemetry_queued_readings",
+                      "Device readings waiting for their group commit.")
+            .Set(static_cast<int64_t>(series.queued));
+        metrics_.GetGauge("medulla_telemetry_block_bytes", "Bytes of coded reading blocks on disk.")
+            .Set(static_cast<int64_t>(series.block_bytes));
+      }
       return responder.Send(
           http::Response::Text(200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"));
     }
@@ -866,9 +888,7 @@ bool FhirApi::Visible(Context& ctx, const store::VersionRecord& r) {
   constexpr size_t kMaxAuditPatients = 1000;
   for (std::string& p : patients) {
     if (access.patients.size() >= kMaxAuditPatients) break;
-    if (std::find(access.patients.begin(), access.patients.end(), p) == access.patients.end()) {
-      access.patients.push_back(std::move(p));
-    }
+    access.AddPatient(std::move(p));
   }
   if (access.resources.size() < 20) access.resources.push_back(r.type + "/" + r.id);
   return true;
@@ -936,12 +956,7 @@ records::WriteControl FhirApi::ControlFor(Context& ctx, bool rest_write) {
                                  const std::vector<std::string>& patients) -> core::Status {
     // The patients a write reaches are named in the request's audit entry, refused or not
     // (this runs on the request's thread).
-    for (const std::string& p : patients) {
-      if (std::find(access->patients.begin(), access->patients.end(), p) ==
-          access->patients.end()) {
-        access->patients.push_back(p);
-      }
-    }
+    for (const std::string& p : patients) access->AddPatient(p);
     const security::Principal& who = *access->principal;
     if (w.type == "Subscription") RETURN_IF_ERROR(CheckSubscriptionWrite(who, w));
     security::Interaction need = w.operation == store::Operation::kCreate   ? security::kCreate
@@ -1702,11 +1717,7 @@ http::Response FhirApi::AnswerBundleRead(std::string_view url, Context& parent) 
     }
   }
   Access& into = *parent.access;
-  for (std::string& p : entry_access.patients) {
-    if (std::find(into.patients.begin(), into.patients.end(), p) == into.patients.end()) {
-      into.patients.push_back(std::move(p));
-    }
-  }
+  for (std::string& p : entry_access.patients) into.AddPatient(std::move(p));
   for (std::string& r : entry_access.resources) {
     if (into.resources.size() < 20) into.resources.push_back(std::move(r));
   }

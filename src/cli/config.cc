@@ -1,7 +1,9 @@
 #include "cli/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <iterator>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -25,6 +27,53 @@ void ReadMillis(const toml::node_view<toml::node>& node, std::chrono::millisecon
 const char* Env(const char* name) {
   const char* v = std::getenv(name);
   return v && *v ? v : nullptr;
+}
+
+// [monitor]: unlike the other sections, a key that is unknown or of the wrong type is an error,
+// because a misspelt or mistyped clinical setting would otherwise pass for its default.
+core::Status ReadMonitor(const toml::table& file, Config::Monitor& m) {
+  const toml::node* node = file.get("monitor");
+  if (!node) return core::OkStatus();
+  const toml::table* section = node->as_table();
+  if (!section) return core::InvalidArgument("[monitor] must be a table");
+  const std::pair<std::string_view, double*> numbers[] = {
+      {"escalation_minutes", &m.escalation_minutes},
+      {"confirm_minutes", &m.confirm_minutes},
+      {"resolve_hold_minutes", &m.resolve_hold_minutes},
+      {"news2_max_age_minutes", &m.news2_max_age_minutes},
+      {"silence_minutes", &m.silence_minutes},
+      {"score_interval_minutes", &m.score_interval_minutes},
+      {"trend_single", &m.trend_single},
+      {"trend_pair", &m.trend_pair}};
+  for (const auto& [key, value] : *section) {
+    const std::string_view name = key.str();
+    if (name == "qsofa") {
+      auto on = value.value_exact<bool>();
+      if (!on) return core::InvalidArgument("monitor.qsofa must be true or false");
+      m.qsofa = *on;
+      continue;
+    }
+    auto it = std::find_if(std::begin(numbers), std::end(numbers),
+                           [&](const auto& n) { return n.first == name; });
+    if (it == std::end(numbers)) {
+      return core::InvalidArgument(
+          fmt::format("monitor.{} is not a setting (they are escalation_minutes, confirm_minutes, "
+                      "resolve_hold_minutes, news2_max_age_minutes, silence_minutes, "
+                      "score_interval_minutes, trend_single, trend_pair and qsofa)",
+                      name));
+    }
+    auto number = value.is_number() ? value.value<double>() : std::nullopt;
+    if (!number) return core::InvalidArgument(fmt::format("monitor.{} must be a number", name));
+    *it->second = *number;
+  }
+  return core::OkStatus();
+}
+
+// A [monitor] value within [low, high] (false for NaN).
+core::Status MonitorRange(std::string_view name, double value, double low, double high,
+                          std::string_view what) {
+  if (value >= low && value <= high) return core::OkStatus();
+  return core::InvalidArgument(fmt::format("monitor.{} must be {} (got {})", name, what, value));
 }
 
 }  // namespace
@@ -147,6 +196,28 @@ core::Status Config::Validate() {
       return core::InvalidArgument("mqtt.max_unacked must be 1 to 65535");
     }
   }
+  if (telemetry.retention_days < 0 || telemetry.retention_days > 36500 ||
+      telemetry.rollup_retention_days < 0 || telemetry.rollup_retention_days > 36500) {
+    return core::InvalidArgument(
+        "telemetry.retention_days and telemetry.rollup_retention_days must be 0 (forever) to "
+        "36500");
+  }
+  // Dividing a day, the stored rollups add up to hours (when it divides 60) and days.
+  if (telemetry.rollup_interval_minutes < 1 || 1440 % telemetry.rollup_interval_minutes != 0) {
+    return core::InvalidArgument(
+        "telemetry.rollup_interval_minutes must divide a day (1440): 1, 5, 10, 15, 30, 60, ...");
+  }
+  // The rollups are what is left of expired readings: they must outlive them.
+  if (telemetry.rollup_retention_days != 0 && telemetry.retention_days == 0) {
+    return core::InvalidArgument(
+        "telemetry.rollup_retention_days must be 0 (forever) while telemetry.retention_days is");
+  }
+  if (telemetry.rollup_retention_days != 0 &&
+      telemetry.rollup_retention_days < telemetry.retention_days) {
+    return core::InvalidArgument(
+        "telemetry.rollup_retention_days must be 0 (forever) or at least "
+        "telemetry.retention_days");
+  }
   if (subscriptions.workers < 1 || subscriptions.workers > 64) {
     return core::InvalidArgument("subscriptions.workers must be 1 to 64");
   }
@@ -155,6 +226,22 @@ core::Status Config::Validate() {
   }
   if (subscriptions.timeout_seconds < 1 || subscriptions.timeout_seconds > 600) {
     return core::InvalidArgument("subscriptions.timeout_seconds must be 1 to 600");
+  }
+  for (const auto& [name, value, low, high, what] :
+       {std::tuple{"escalation_minutes", monitor.escalation_minutes, 1.0 / 60, 1440.0,
+                   "1/60 (a second) to 1440 (a day)"},
+        std::tuple{"confirm_minutes", monitor.confirm_minutes, 0.0, 1440.0, "0 to 1440"},
+        std::tuple{"resolve_hold_minutes", monitor.resolve_hold_minutes, 0.0, 1440.0, "0 to 1440"},
+        std::tuple{"news2_max_age_minutes", monitor.news2_max_age_minutes, 1.0, 1440.0,
+                   "1 to 1440"},
+        std::tuple{"silence_minutes", monitor.silence_minutes, 1.0, 10080.0, "1 to 10080 (a week)"},
+        std::tuple{"score_interval_minutes", monitor.score_interval_minutes, 1.0, 1440.0,
+                   "1 to 1440"},
+        // The trend detector's CUSUM is capped at 12: a larger threshold could never be met.
+        std::tuple{"trend_single", monitor.trend_single, 0.1, 12.0, "0.1 to 12"},
+        std::tuple{"trend_pair", monitor.trend_pair, 0.1, monitor.trend_single,
+                   "0.1 to monitor.trend_single"}}) {
+    RETURN_IF_ERROR(MonitorRange(name, value, low, high, what));
   }
   if (security.token_lifetime_seconds <= 0 ||
       security.token_lifetime_seconds > security.max_token_lifetime_seconds) {
@@ -216,10 +303,14 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["mqtt"]["username"], c.mqtt.username);
     Read(t["mqtt"]["password_file"], c.mqtt.password_file);
     Read(t["mqtt"]["max_unacked"], c.mqtt.max_unacked);
+    Read(t["telemetry"]["retention_days"], c.telemetry.retention_days);
+    Read(t["telemetry"]["rollup_interval_minutes"], c.telemetry.rollup_interval_minutes);
+    Read(t["telemetry"]["rollup_retention_days"], c.telemetry.rollup_retention_days);
     Read(t["subscriptions"]["workers"], c.subscriptions.workers);
     Read(t["subscriptions"]["retry_max_seconds"], c.subscriptions.retry_max_seconds);
     Read(t["subscriptions"]["timeout_seconds"], c.subscriptions.timeout_seconds);
     Read(t["subscriptions"]["ca_file"], c.subscriptions.ca_file);
+    RETURN_IF_ERROR(ReadMonitor(t, c.monitor));
     ReadMillis(t["store"]["search_timeout_ms"], c.store.search_timeout);
     Read(t["log"]["level"], c.log_level);
   }

@@ -72,6 +72,12 @@ struct Config {
     std::string password_file;                  // the password, in a file of its own
     int64_t max_unacked = 1000;                 // messages taken and not yet durable
   } mqtt;
+  // The time-series store of device readings (docs/monitoring.md, "The time-series store").
+  struct Telemetry {
+    int64_t retention_days = 0;           // raw readings are dropped after this; 0: never
+    int64_t rollup_interval_minutes = 5;  // min/max/mean/count per this; fixed at creation
+    int64_t rollup_retention_days = 0;    // the rollups are dropped after this; 0: never
+  } telemetry;
   // FHIR Subscriptions (docs/monitoring.md, "Notifications").
   struct Subscriptions {
     int64_t workers = 2;              // threads delivering notifications
@@ -79,6 +85,19 @@ struct Config {
     int64_t timeout_seconds = 10;     // per rest-hook notification
     std::string ca_file;              // CAs trusted for https endpoints; empty: the system's
   } subscriptions;
+  // Remote monitoring: the monitor's settings and the escalation of unacknowledged alerts
+  // (docs/monitoring.md). Durations in minutes; fractions are allowed (0.5 is 30 seconds).
+  struct Monitor {
+    double escalation_minutes = 15;      // each CareTeam member's time to acknowledge an alert
+    double confirm_minutes = 10;         // a condition holds this long before its alert opens
+    double resolve_hold_minutes = 30;    // and is clear this long before it resolves
+    double news2_max_age_minutes = 30;   // an older value counts as missing from NEWS2
+    double silence_minutes = 15;         // no device reading this long: device-silence alert
+    double score_interval_minutes = 60;  // NEWS2 RiskAssessments: on a band change, else this often
+    double trend_single = 3.5;  // spread-hours of one vital's CUSUM that open a trend alert
+    double trend_pair = 2.5;    // ... or of two vitals' at once
+    bool qsofa = true;          // the qSOFA alert
+  } monitor;
 
   // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
   bool insecure_behind_proxy = false;

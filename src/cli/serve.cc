@@ -1,6 +1,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -46,6 +47,24 @@ bulk::ExportOptions ExportOptionsFor(const Config& config) {
     }
   }
   return options;
+}
+
+int64_t Millis(double minutes) {
+  return std::llround(minutes * 60'000);
+}
+
+// The [monitor] section (validated) over MonitorSettings' defaults.
+monitor::MonitorSettings MonitorSettingsFor(const Config::Monitor& m) {
+  monitor::MonitorSettings s;
+  s.confirm_ms = Millis(m.confirm_minutes);
+  s.resolve_hold_ms = Millis(m.resolve_hold_minutes);
+  s.news2_max_age_ms = Millis(m.news2_max_age_minutes);
+  s.silence_ms = Millis(m.silence_minutes);
+  s.score_interval_ms = Millis(m.score_interval_minutes);
+  s.trend_single = m.trend_single;
+  s.trend_pair = m.trend_pair;
+  s.qsofa_enabled = m.qsofa;
+  return s;
 }
 
 // What became of an MQTT message: taken (its refused readings logged: nobody to answer over
@@ -247,6 +266,9 @@ int RunServe(const ServeArgs& args) {
   auto exports = std::make_unique<bulk::ExportManager>(records, **store, ExportOptionsFor(*config));
   // Remote monitoring: device readings in their own time-series file, sealed like the store.
   telemetry::SeriesStoreOptions series_options{.path = config->data_dir + "/telemetry.db"};
+  series_options.retention_ms = config->telemetry.retention_days * 86'400'000;
+  series_options.rollup_interval_ms = config->telemetry.rollup_interval_minutes * 60'000;
+  series_options.rollup_retention_ms = config->telemetry.rollup_retention_days * 86'400'000;
   {
     auto encryption = store::sqlite::PrepareStoreEncryption(
         series_options.path, config->store.encryption_key, config->store.vfs);
@@ -265,14 +287,20 @@ int RunServe(const ServeArgs& args) {
   monitor::EngineOptions engine_options;
   engine_options.partitions =
       static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
-  auto monitoring =
-      std::make_unique<rpm::MonitorService>(records, **series, std::move(engine_options));
+  engine_options.settings = MonitorSettingsFor(config->monitor);
+  auto monitoring = std::make_unique<rpm::MonitorService>(
+      records, **series, std::move(engine_options),
+      rpm::EscalationOptions{.acknowledge_ms = Millis(config->monitor.escalation_minutes)});
   // The change feed: Goals, Observations and device assignments reach the monitor.
   auto changes = std::make_unique<records::ChangeFeed>(**store);
   changes->Add([&m = *monitoring](const store::VersionRecord& v) { m.OnChange(v); });
   const int64_t feed_start = (*store)->Stats().last_seq;
   if (auto s = monitoring->LoadGoals(); !s.ok()) {
     log->warn("clinicians' monitoring targets (Goal) not loaded: {}", s.message());
+  }
+  if (auto s = monitoring->LoadOpenAlerts(); !s.ok()) {
+    log->warn("open monitoring alerts not loaded (their escalation does not resume): {}",
+              s.message());
   }
   // FHIR Subscriptions: the delivery cursors in their own file, sealed like the store.
   auto notifications = OpenSubscriptions(*config, records, **store);

@@ -199,11 +199,15 @@ void PatientMonitor::Evaluate(int64_t now_ms, Vital changed, const MonitorSettin
   if (const auto news2 = News2At(now_ms, s)) {
     MonitorEvent e = base;
     e.news2 = *news2;
-    if (news2->total != last_score_total_ || last_score_ms_ == INT64_MIN ||
+    // Reported when what a clinician acts on changes (the band, a red score), else on the
+    // interval: the total alone moves with every breath counted.
+    if (last_score_ms_ == INT64_MIN || news2->risk != last_score_risk_ ||
+        news2->single_parameter_3 != last_score_red_ ||
         now_ms - last_score_ms_ >= s.score_interval_ms) {
       e.kind = MonitorEvent::Kind::kScore;
       sink(e);
-      last_score_total_ = news2->total;
+      last_score_risk_ = news2->risk;
+      last_score_red_ = news2->single_parameter_3;
       last_score_ms_ = now_ms;
     }
     const bool red = s.news2_alert_on_red_score && news2->single_parameter_3;

@@ -54,7 +54,10 @@ struct MonitorSettings {
   int news2_alert_total = 5;             // RCP chart 4's key threshold for an urgent response
   bool news2_alert_on_red_score = true;  // a single parameter scoring 3
   int news2_clear_total = 3;  // hysteresis: clears only at or below this, with no red score
-  int64_t score_interval_ms = 15 * 60'000;  // a score is reported this often, and on change
+  // A score (persisted as a RiskAssessment) is reported when its risk band or red score
+  // changes, and otherwise this often: a total that wanders within its band every minute
+  // would otherwise write a resource a minute per patient.
+  int64_t score_interval_ms = 60 * 60'000;
   // Trend: alert when one vital's CUSUM reaches trend_single spread-hours, or two reach
   // trend_pair (a deterioration moves several vitals at once; chance wander moves one).
   double trend_single = 3.5;
@@ -153,7 +156,8 @@ class PatientMonitor {
   int64_t last_ms_ = INT64_MIN;
   int64_t last_device_ms_ = INT64_MIN;  // the newest reading from a device
   int64_t last_score_ms_ = INT64_MIN;
-  int last_score_total_ = -1;
+  News2Risk last_score_risk_ = News2Risk::kLow;  // the band and red score last reported
+  bool last_score_red_ = false;
   float poor_quality_ = 0;  // EWMA of the share of poor-quality readings
 };
 

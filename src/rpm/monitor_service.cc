@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unordered_set>
 
 #include "core/logging.h"
 #include "core/time.h"
 #include "json/parse.h"
+#include "json/write.h"
 #include "rpm/fhir_inputs.h"
 
 namespace medulla::rpm {
@@ -35,8 +37,7 @@ constexpr std::string_view kNews2Coding =
     R"({"system":"http://snomed.info/sct","code":"1104051000000101","display":"Royal College of Physicians NEWS2 (National Early Warning Score 2) total score"})";
 
 // Codes of medulla's own for the alert conditions (DetectedIssue.code).
-constexpr std::string_view kConditionSystem =
-    "https://medulla.health/fhir/CodeSystem/monitor-alert";
+constexpr std::string_view kConditionSystem = kAlertCodeSystem;
 
 std::string_view ConditionDisplay(Condition c) {
   switch (c) {
@@ -92,6 +93,32 @@ std::string ReadingId(const std::string& patient, monitor::Vital vital, int64_t 
   return fmt::format("r.{}.{}.{}", time_ms, static_cast<int>(vital), patient);
 }
 
+// Every match of a search, page by page.
+core::Status ForEachMatch(const records::RecordService& records, const std::string& type,
+                          const records::QueryParams& query,
+                          const std::function<void(const store::VersionRecord&)>& each) {
+  records::QueryParams params = query;
+  for (size_t pages = 0; pages < 10'000; ++pages) {
+    ASSIGN_OR_RETURN(auto reply, records.Search(type, params, false));
+    for (const auto& v : reply.page.resources) each(v);
+    if (!reply.page.next_cursor) break;
+    params = query;
+    params.emplace_back("_cursor", *reply.page.next_cursor);
+  }
+  return core::Status();
+}
+
+// The condition code of one of our alerts (DetectedIssue.code), or empty.
+std::string_view ConditionCodeOf(const json::Value& issue) {
+  const json::Value* code = issue.Find("code");
+  const json::Value* codings = code && code->is_object() ? code->Find("coding") : nullptr;
+  if (!codings || !codings->is_array()) return {};
+  for (const json::Value* c : codings->items()) {
+    if (c->is_object() && c->StringOr("system") == kConditionSystem) return c->StringOr("code");
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string ReadingObservation(const std::string& patient, monitor::Vital vital,
@@ -109,8 +136,15 @@ std::string ReadingObservation(const std::string& patient, monitor::Vital vital,
 }
 
 MonitorService::MonitorService(records::RecordService& records, telemetry::SeriesStore& series,
-                               monitor::EngineOptions engine)
-    : records_(records), series_(series), assignments_(records) {
+                               monitor::EngineOptions engine, EscalationOptions escalation)
+    : records_(records),
+      series_(series),
+      assignments_(records),
+      care_teams_(records),
+      escalation_(records, care_teams_, escalation) {
+  // Before the engine: its events post to the worker.
+  escalation_worker_ =
+      std::make_unique<EscalationWorker>(escalation_, core::SystemClock::Instance());
   engine_ = std::make_unique<monitor::MonitorEngine>(
       std::move(engine),
       [this](const std::string& patient, const MonitorEvent& e) { OnEvent(patient, e); });
@@ -118,8 +152,12 @@ MonitorService::MonitorService(records::RecordService& records, telemetry::Serie
 
 MonitorService::~MonitorService() {
   engine_.reset();
-  std::unique_lock lock(in_flight_mu_);
-  in_flight_cv_.wait(lock, [this] { return in_flight_ == 0; });
+  {
+    std::unique_lock lock(in_flight_mu_);
+    in_flight_cv_.wait(lock, [this] { return in_flight_ == 0; });
+  }
+  // Last: the alerts' writes above post the Tasks' jobs, which it runs before it stops.
+  escalation_worker_.reset();
 }
 
 records::WriteCallback MonitorService::Tracked(records::WriteCallback done) {
@@ -169,7 +207,7 @@ void MonitorService::Ingest(std::string_view ndjson, const ReadingCheck& check,
       reply.errors.push_back({number, s.message(), s.code()});
       continue;
     }
-    stored.push_back({r->patient, r->vital, r->time_ms, r->value});
+    stored.push_back({r->patient, r->vital, r->time_ms, r->value, r->quality, std::move(r->rr_ms)});
     feed.push_back({std::move(r->patient), {r->time_ms, r->value, r->vital, r->quality}});
   }
   if (stored.empty()) return done(std::move(reply));
@@ -241,6 +279,15 @@ void MonitorService::OnChange(const store::VersionRecord& v) {
     // A DeviceUseStatement's device is in its body, gone for a delete: forget them all.
     return assignments_.Invalidate(v.type == "Device" ? v.id : std::string());
   }
+  if (v.type == "Task") {
+    escalation_.OnTaskChange(v);  // an acknowledgement, a deadline moved, or our own write
+    return escalation_worker_->Wake();
+  }
+  if (v.type == "CareTeam") {
+    care_teams_.Invalidate();
+    escalation_.OnCareTeamChange();
+    return escalation_worker_->Wake();
+  }
   if (v.type != "Goal" && v.type != "Observation") return;
   std::optional<json::Document> doc;
   if (!v.deleted()) {
@@ -294,6 +341,69 @@ core::Status MonitorService::LoadGoals() {
   return core::Status();
 }
 
+core::Status MonitorService::LoadOpenAlerts() {
+  auto log = core::Logger("rpm");
+  // The open alerts, each under its key as if it had just been opened.
+  std::unordered_map<std::string, AlertTaskSpec> open;  // DetectedIssue id -> its Task
+  const records::QueryParams alerts{
+      {"status", "preliminary"}, {"code", std::string(kConditionSystem) + "|"}, {"_count", "500"}};
+  RETURN_IF_ERROR(
+      ForEachMatch(records_, "DetectedIssue", alerts, [&](const store::VersionRecord& v) {
+        auto doc = json::Parse(v.body);
+        if (!doc) return;
+        json::Value& root = *doc->root();
+        const json::Value* subject = root.Find("patient");
+        const std::string_view reference =
+            subject && subject->is_object() ? subject->StringOr("reference") : "";
+        const std::string_view code = ConditionCodeOf(root);
+        if (!reference.starts_with("Patient/") || code.empty()) return;
+        const std::string patient(reference.substr(8));
+        const std::string key = patient + "/" + std::string(code);
+        const bool high = root.StringOr("severity") == "high";
+        // The body as OpenAlertFor keeps it: no id or meta, and no closing brace.
+        doc->Remove(root, "id");
+        doc->Remove(root, "meta");
+        std::string body = json::Write(root);
+        body.pop_back();
+        std::lock_guard lock(alerts_mu_);
+        auto [it, added] = alerts_.try_emplace(key);
+        if (!added) {
+          log->warn(
+              "DetectedIssue/{} and DetectedIssue/{} are open for one condition; the first is "
+              "followed",
+              it->second.issue_id, v.id);
+          return;
+        }
+        it->second.issue_id = v.id;
+        it->second.body = std::move(body);
+        open.emplace(v.id, AlertTaskSpec{v.id, patient, high ? "stat" : "urgent"});
+      }));
+  // Their Tasks still awaiting acknowledgement: escalated again from their deadlines.
+  std::unordered_set<std::string> followed;
+  const records::QueryParams waiting{{"status", "requested"}, {"_count", "500"}};
+  RETURN_IF_ERROR(ForEachMatch(records_, "Task", waiting, [&](const store::VersionRecord& v) {
+    auto doc = json::Parse(v.body);
+    if (!doc) return;
+    const std::string focus = ReadAlertTask(*doc->root()).focus;
+    if (!focus.starts_with("DetectedIssue/") || !open.contains(focus.substr(14))) return;
+    escalation_.Resume(v);
+    followed.insert(focus.substr(14));
+  }));
+  // An alert whose Task was never written (stopped between the two writes) gets it now.
+  for (const auto& [id, spec] : open) {
+    if (followed.contains(id)) continue;
+    ASSIGN_OR_RETURN(
+        auto tasks,
+        records_.Search("Task", {{"focus", "DetectedIssue/" + id}, {"_count", "1"}}, false));
+    if (!tasks.page.resources.empty()) continue;  // answered already
+    escalation_worker_->Post([this, spec] { escalation_.Open(spec); });
+  }
+  log->info("{} open alert(s) loaded; {} of their Tasks await acknowledgement", open.size(),
+            followed.size());
+  escalation_worker_->Wake();
+  return core::Status();
+}
+
 void MonitorService::OnEvent(const std::string& patient, const MonitorEvent& e) {
   switch (e.kind) {
     case MonitorEvent::Kind::kScore:
@@ -343,6 +453,7 @@ void MonitorService::OpenAlertFor(const std::string& patient, const MonitorEvent
     // A change of severity: the same alert, updated.
     const std::string id = it->second.issue_id;
     const std::string updated = body + fmt::format(R"(,"id":"{}"{}}})", id, evidence);
+    it->second.body = body + evidence;  // what its resolution starts from
     records_.Update("DetectedIssue", id, updated, std::nullopt, LogIfFailed("alert update"));
     return;
   }
@@ -358,14 +469,14 @@ void MonitorService::OpenAlertFor(const std::string& patient, const MonitorEvent
           return;
         }
         const std::string issue_id = r->record.id;
-        // The acknowledgement the care team owes: a Task focused on the alert.
-        const std::string task = fmt::format(
-            R"({{"resourceType":"Task","status":"requested","intent":"order","priority":"{}",)"
-            R"("code":{{"text":"Acknowledge monitoring alert"}},"focus":{{"reference":"DetectedIssue/{}"}},)"
-            R"("for":{{"reference":"Patient/{}"}},"authoredOn":"{}"}})",
-            severity == monitor::Severity::kHigh ? "stat" : "urgent", issue_id, patient,
-            Instant(NowMs()));
-        records_.Create("Task", task, std::nullopt, LogIfFailed("acknowledgement Task"));
+        // The acknowledgement the care team owes: a Task focused on the alert, owned by the
+        // first member of the patient's CareTeam (looked up on the worker, not on this commit
+        // thread).
+        escalation_worker_->Post(
+            [this, spec = AlertTaskSpec{issue_id, patient,
+                                        severity == monitor::Severity::kHigh ? "stat" : "urgent"}] {
+              escalation_.Open(spec);
+            });
         std::optional<MonitorEvent> resolve;
         {
           std::lock_guard lock(alerts_mu_);
@@ -400,6 +511,8 @@ void MonitorService::ResolveAlert(const std::string& key, const MonitorEvent& e)
       alert.issue_id, Instant(e.time_ms));
   records_.Update("DetectedIssue", alert.issue_id, body, std::nullopt,
                   LogIfFailed("alert resolution"));
+  // Its Task is closed too, which ends its escalation.
+  escalation_worker_->Post([this, id = alert.issue_id] { escalation_.Close(id); });
 }
 
 }  // namespace medulla::rpm

@@ -1,7 +1,8 @@
 // Remote patient monitoring, wired: device readings in (NDJSON lines), stored durably in the
 // time-series store, fed to the monitor engine, and the engine's scores and alerts written back
-// as FHIR resources (RiskAssessment; DetectedIssue with a Task for acknowledgement). Readings
-// are also served as FHIR Observations, so any FHIR client sees them. No HTTP in here.
+// as FHIR resources (RiskAssessment; DetectedIssue with a Task for acknowledgement, escalated
+// through the patient's CareTeam: rpm/escalation.h). Readings are also served as FHIR
+// Observations, so any FHIR client sees them. No HTTP in here.
 #pragma once
 
 #include <condition_variable>
@@ -17,7 +18,10 @@
 #include "core/status.h"
 #include "monitor/engine.h"
 #include "records/record_service.h"
+#include "rpm/care_teams.h"
 #include "rpm/device_assignments.h"
+#include "rpm/escalation.h"
+#include "rpm/escalation_worker.h"
 #include "telemetry/reading.h"
 #include "telemetry/series_store.h"
 
@@ -46,8 +50,9 @@ using ReadingCheck = std::function<core::Status(const telemetry::DeviceReading&)
 class MonitorService {
  public:
   MonitorService(records::RecordService& records, telemetry::SeriesStore& series,
-                 monitor::EngineOptions engine);
-  ~MonitorService();  // stops the engine, then waits for the FHIR writes it started
+                 monitor::EngineOptions engine, EscalationOptions escalation = {});
+  // Stops the engine, waits for the FHIR writes it started, then for the escalation's.
+  ~MonitorService();
 
   // Parses every line, stores those that are valid and allowed (one durable append), feeds
   // them to the engine, and answers once they are durable. A malformed or refused line is
@@ -73,13 +78,23 @@ class MonitorService {
 
   // A version committed to the record (the change feed, in commit order): Goals set the
   // patient's targets, vital-sign Observations from kiosks and EHRs are scored like device
-  // readings, and Device/DeviceUseStatement changes refresh the device assignments.
+  // readings, Device/DeviceUseStatement changes refresh the device assignments, and Task and
+  // CareTeam changes reach the escalation (an acknowledgement stops it).
   void OnChange(const store::VersionRecord& version);
   // At start, before the feed follows new commits: the Goals in force set their targets.
   core::Status LoadGoals();
+  // At start, before the feed follows new commits: the open alerts (DetectedIssues of
+  // kAlertCodeSystem still `preliminary`) are known again, so that a condition that opens
+  // again updates its alert instead of writing a second one, and their Tasks awaiting
+  // acknowledgement are escalated again from their deadlines (an alert whose Task was never
+  // written gets it now). The engine's own state starts empty.
+  core::Status LoadOpenAlerts();
 
   // Which devices may write for which patients (Device, DeviceUseStatement).
   DeviceAssignments& assignments() { return assignments_; }
+
+  // The time-series store's counts, for /metrics.
+  telemetry::SeriesStoreStats SeriesStats() const { return series_.Stats(); }
 
   void Drain() { engine_->Drain(); }
   monitor::MonitorEngine& engine() { return *engine_; }
@@ -115,7 +130,16 @@ class MonitorService {
 
   std::mutex alerts_mu_;
   std::unordered_map<std::string, OpenAlert> alerts_;  // patient '/' condition
+
+  // Acknowledgement and escalation of the alerts' Tasks, on a thread of their own.
+  CareTeams care_teams_;
+  Escalation escalation_;
+  std::unique_ptr<EscalationWorker> escalation_worker_;
 };
+
+// The code system of the alert conditions (DetectedIssue.code).
+inline constexpr std::string_view kAlertCodeSystem =
+    "https://medulla.health/fhir/CodeSystem/monitor-alert";
 
 // The FHIR Observation of one reading.
 std::string ReadingObservation(const std::string& patient, monitor::Vital vital,

@@ -2,17 +2,24 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <future>
+#include <iterator>
 
 #include "core/time.h"
 #include "store/sqlite/sqlite_db.h"
+#include "telemetry/block_merge.h"
+#include "telemetry/pending_row.h"
 
 namespace medulla::telemetry {
 namespace {
 
 using store::sqlite::Db;
 using store::sqlite::Stmt;
+
+// The meta table's keys.
+constexpr char kRollupIntervalKey[] = "rollup_interval_ms";
+constexpr char kCheckpointsKey[] = "checkpoints";
+constexpr char kRawCompleteFromKey[] = "raw_complete_from_ms";
 
 int64_t NowMs() {
   return core::SystemClock::Instance().Now() / 1000;
@@ -25,45 +32,70 @@ std::string Key(std::string_view patient, monitor::Vital vital) {
   return k;
 }
 
-// Pending rows: per reading, vital (1 byte), patient length (1), patient, time (8), value (8).
-void EncodePending(const std::vector<StoredReading>& batch, std::string& out) {
-  for (const auto& r : batch) {
-    out.push_back(static_cast<char>(r.vital));
-    out.push_back(static_cast<char>(r.patient.size()));
-    out += r.patient;
-    char buf[16];
-    std::memcpy(buf, &r.time_ms, 8);
-    std::memcpy(buf + 8, &r.value, 8);
-    out.append(buf, 16);
-  }
-}
-
-bool DecodePending(std::string_view in, std::vector<StoredReading>& out) {
-  while (!in.empty()) {
-    if (in.size() < 2) return false;
-    StoredReading r;
-    const auto vital = static_cast<uint8_t>(in[0]);
-    const auto len = static_cast<uint8_t>(in[1]);
-    if (vital >= monitor::kVitalCount || in.size() < 2u + len + 16u) return false;
-    r.vital = static_cast<monitor::Vital>(vital);
-    r.patient.assign(in.substr(2, len));
-    std::memcpy(&r.time_ms, in.data() + 2 + len, 8);
-    std::memcpy(&r.value, in.data() + 10 + len, 8);
-    out.push_back(std::move(r));
-    in.remove_prefix(18u + len);
-  }
-  return true;
-}
-
 core::Status Failed(const Db& db, std::string_view what) {
   return db.Error(what);
+}
+
+// The start of the interval of time_ms; times so early that it would not be representable
+// (nothing a device sends) share the earliest interval.
+int64_t StartOf(int64_t time_ms, int64_t interval_ms) {
+  return IntervalStart(std::max(time_ms, INT64_MIN + interval_ms), interval_ms);
+}
+
+// Runs a read transaction on a connection for the lifetime of the object.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Db& db) : db_(db), status_(db.Run("BEGIN")) {}
+  ~ReadTransaction() {
+    if (status_.ok()) (void)db_.Run("COMMIT");
+  }
+  const core::Status& status() const { return status_; }
+
+ private:
+  Db& db_;
+  core::Status status_;
+};
+
+core::Result<std::optional<int64_t>> MetaValue(Db& db, const char* key) {
+  ASSIGN_OR_RETURN(auto* raw, db.Prepare("SELECT value FROM meta WHERE key=?"));
+  Stmt st(raw);
+  st.Bind(1, std::string_view(key));
+  const int rc = st.Step();
+  if (rc == SQLITE_ROW) return std::optional<int64_t>(st.Int(0));
+  if (rc != SQLITE_DONE) return core::Fail(Failed(db, "reading the store's settings"));
+  return std::optional<int64_t>();
+}
+
+core::Status SetMetaValue(Db& db, const char* key, int64_t value) {
+  ASSIGN_OR_RETURN(auto* raw, db.Prepare("INSERT INTO meta(key, value) VALUES(?, ?) "
+                                         "ON CONFLICT(key) DO UPDATE SET value=excluded.value"));
+  Stmt st(raw);
+  st.Bind(1, std::string_view(key));
+  st.Bind(2, value);
+  if (st.Step() != SQLITE_DONE) return Failed(db, "writing the store's settings");
+  return core::Status();
+}
+
+core::Status CheckOptions(const SeriesStoreOptions& o) {
+  if (o.block_points < 1 || o.max_block_bytes < 1) {
+    return core::InvalidArgument("telemetry blocks must hold at least one reading");
+  }
+  if (o.rollup_interval_ms < 1000 || o.rollup_interval_ms > 86'400'000) {
+    return core::InvalidArgument("the telemetry rollup interval must be 1 s to 1 day");
+  }
+  constexpr int64_t kMaxRetentionMs = int64_t{1000} * 366 * 86'400'000;  // a millennium
+  if (o.retention_ms < 0 || o.rollup_retention_ms < 0 || o.retention_ms > kMaxRetentionMs ||
+      o.rollup_retention_ms > kMaxRetentionMs) {
+    return core::InvalidArgument("telemetry retentions must be 0 (forever) or positive");
+  }
+  return core::Status();
 }
 
 }  // namespace
 
 struct SeriesStore::Series {
   int64_t id = 0;
-  GorillaEncoder open{1};
+  BlockEncoder open{1};
   int64_t open_row = 0;        // the blocks row of the open block, once a checkpoint wrote it
   size_t open_disk_bytes = 0;  // the size of the open block's row, once written
   struct Full {
@@ -74,7 +106,11 @@ struct SeriesStore::Series {
     int64_t first, last;
   };
   std::vector<Full> full;  // closed blocks a checkpoint has not written yet
-  std::vector<Point> late;
+  std::vector<Sample> late;
+  // The readings applied since the last checkpoint, summed per rollup interval (by its start):
+  // the checkpoint that writes them into blocks adds these to the stored rollups.
+  std::map<int64_t, RollupSum> unsaved_rollups;
+  int64_t latest = INT64_MIN;  // the latest time the series holds, in memory or on disk
   bool dirty = false;
 };
 
@@ -83,9 +119,17 @@ struct SeriesStore::Queued {
   AppendCallback done;
 };
 
+struct SeriesStore::Snapshot {
+  std::vector<std::string> blocks;  // in order of precedence: memory first
+  std::vector<Sample> late;
+  int64_t raw_from = INT64_MIN;          // blocks and late readings count from here on
+  std::map<int64_t, RollupSum> rollups;  // before raw_from, per interval of the read
+};
+
 SeriesStore::SeriesStore(SeriesStoreOptions options) : options_(std::move(options)) {}
 
 core::Result<std::unique_ptr<SeriesStore>> SeriesStore::Open(const SeriesStoreOptions& options) {
+  RETURN_IF_ERROR(CheckOptions(options));
   std::unique_ptr<SeriesStore> s(new SeriesStore(options));
   RETURN_IF_ERROR(s->Init());
   s->commit_thread_ = std::thread([p = s.get()] { p->CommitLoop(); });
@@ -110,7 +154,13 @@ core::Status SeriesStore::Init() {
                 " start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, count INTEGER NOT NULL,"
                 " data BLOB NOT NULL);"
                 "CREATE INDEX IF NOT EXISTS blocks_by_series ON blocks(series, end_ms);"
-                "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"));
+                "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+                "CREATE TABLE IF NOT EXISTS rollups(series INTEGER NOT NULL,"
+                " start_ms INTEGER NOT NULL, min_value REAL NOT NULL, max_value REAL NOT NULL,"
+                " sum_value REAL NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(series, start_ms))"
+                " WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+                " WITHOUT ROWID;"));
   ASSIGN_OR_RETURN(reader_, Db::Open(options_.path, true, options_.vfs));
   RETURN_IF_ERROR(reader_->Exec("PRAGMA temp_store=MEMORY;"));
   {
@@ -121,13 +171,14 @@ core::Status SeriesStore::Init() {
       block_bytes_ = static_cast<uint64_t>(st.Int(1));
     }
   }
+  RETURN_IF_ERROR(InitRollups());
   // Replay what was acknowledged but not yet checkpointed.
   ASSIGN_OR_RETURN(auto* raw, db_->Prepare("SELECT id, data FROM pending ORDER BY id"));
   Stmt st(raw);
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW) {
     std::vector<StoredReading> readings;
-    if (!DecodePending(st.Text(1), readings)) {
+    if (!DecodePendingRow(st.Text(1), readings)) {
       return core::Status(core::Code::kInternal, options_.path + ": pending row " +
                                                      std::to_string(st.Int(0)) + " is damaged");
     }
@@ -137,6 +188,7 @@ core::Status SeriesStore::Init() {
         ASSIGN_OR_RETURN(const int64_t id, SeriesId(r.patient, r.vital));
         series = std::make_unique<Series>();
         series->id = id;
+        ASSIGN_OR_RETURN(series->latest, LatestOnDisk(id));
       }
     }
     ApplyLocked(readings);
@@ -146,6 +198,66 @@ core::Status SeriesStore::Init() {
   if (rc != SQLITE_DONE) return Failed(*db_, "replaying pending readings");
   last_checkpoint_ms_ = NowMs();
   return core::Status();
+}
+
+core::Status SeriesStore::InitRollups() {
+  const int64_t interval = options_.rollup_interval_ms;
+  ASSIGN_OR_RETURN(const auto stored_interval, MetaValue(*db_, kRollupIntervalKey));
+  if (stored_interval) {
+    if (*stored_interval != interval) {
+      return core::InvalidArgument(
+          options_.path + " keeps rollups of " + std::to_string(*stored_interval) +
+          " ms intervals, fixed when it was created; the configured rollup interval (" +
+          std::to_string(interval) + " ms) must be set back to that");
+    }
+    ASSIGN_OR_RETURN(const auto checkpoints, MetaValue(*db_, kCheckpointsKey));
+    ASSIGN_OR_RETURN(const auto raw_from, MetaValue(*db_, kRawCompleteFromKey));
+    checkpoints_ = checkpoints.value_or(0);
+    raw_complete_from_ = raw_from.value_or(INT64_MIN);
+    return core::Status();
+  }
+  // A new store, or one written before rollups existed: its blocks get their rollups now, in one
+  // transaction with the settings that say it is done (a crash part-way does it again).
+  RETURN_IF_ERROR(db_->Run("BEGIN IMMEDIATE"));
+  auto backfill = [&]() -> core::Status {
+    std::vector<int64_t> ids;
+    {
+      ASSIGN_OR_RETURN(auto* raw, db_->Prepare("SELECT DISTINCT series FROM blocks"));
+      Stmt st(raw);
+      while (st.Step() == SQLITE_ROW) ids.push_back(st.Int(0));
+    }
+    ASSIGN_OR_RETURN(auto* raw,
+                     db_->Prepare("SELECT data FROM blocks WHERE series=? ORDER BY start_ms"));
+    for (const int64_t id : ids) {
+      std::vector<std::string> blocks;
+      {
+        Stmt st(raw);
+        st.Bind(1, id);
+        int rc;
+        while ((rc = st.Step()) == SQLITE_ROW) blocks.push_back(st.Text(0));
+        if (rc != SQLITE_DONE) return Failed(*db_, "reading blocks for their rollups");
+      }
+      std::map<int64_t, RollupSum> sums;
+      auto status = MergeSeries(blocks, {}, INT64_MIN, INT64_MAX, false, [&](Sample& s) {
+        sums[StartOf(s.time_ms, interval)].Add(s.value);
+        return true;
+      });
+      if (!status.ok()) {
+        return core::Status(core::Code::kInternal,
+                            options_.path + ": computing rollups of series " + std::to_string(id) +
+                                ": " + status.message());
+      }
+      RETURN_IF_ERROR(WriteRollups(id, sums));
+    }
+    RETURN_IF_ERROR(SetMetaValue(*db_, kCheckpointsKey, 0));
+    RETURN_IF_ERROR(SetMetaValue(*db_, kRawCompleteFromKey, INT64_MIN));
+    return SetMetaValue(*db_, kRollupIntervalKey, interval);
+  };
+  if (auto s = backfill(); !s.ok()) {
+    (void)db_->Run("ROLLBACK");
+    return s;
+  }
+  return db_->Run("COMMIT");
 }
 
 SeriesStore::~SeriesStore() {
@@ -161,6 +273,16 @@ void SeriesStore::Append(std::vector<StoredReading> batch, AppendCallback done) 
   for (const auto& r : batch) {
     if (r.patient.empty() || r.patient.size() > 255) {
       done(core::Status(core::Code::kInvalidArgument, "patient id must be 1-255 bytes"), {});
+      return;
+    }
+    if (r.rr_ms.size() > kMaxRrPerReading) {
+      done(core::InvalidArgument("a reading carries at most " + std::to_string(kMaxRrPerReading) +
+                                 " rr intervals"),
+           {});
+      return;
+    }
+    if (!std::isnan(r.quality) && !(r.quality >= 0 && r.quality <= 1)) {
+      done(core::InvalidArgument("a reading's quality must be 0 to 1 (NaN: none)"), {});
       return;
     }
   }
@@ -238,6 +360,14 @@ core::Result<int64_t> SeriesStore::SeriesId(const std::string& patient, monitor:
   return st.Int(0);
 }
 
+core::Result<int64_t> SeriesStore::LatestOnDisk(int64_t series) {
+  ASSIGN_OR_RETURN(auto* raw, db_->Prepare("SELECT MAX(end_ms) FROM blocks WHERE series=?"));
+  Stmt st(raw);
+  st.Bind(1, series);
+  if (st.Step() != SQLITE_ROW) return core::Fail(Failed(*db_, "reading a series' latest time"));
+  return st.IsNull(0) ? INT64_MIN : st.Int(0);
+}
+
 core::Status SeriesStore::CommitBatch(std::vector<Queued>& batch, bool checkpoint) {
   RETURN_IF_ERROR(db_->Run("BEGIN IMMEDIATE"));
   auto rollback = [this](core::Status s) {
@@ -249,7 +379,11 @@ core::Status SeriesStore::CommitBatch(std::vector<Queued>& batch, bool checkpoin
     if (auto s = WriteCheckpoint(); !s.ok()) return rollback(std::move(s));
   }
   // Series seen for the first time get their row in the same transaction as their readings.
-  std::unordered_map<std::string, int64_t> new_series;
+  struct NewSeries {
+    int64_t id;
+    int64_t latest;
+  };
+  std::unordered_map<std::string, NewSeries> new_series;
   std::string blob;
   int64_t last_pending = applied_pending_id_;
   for (auto& q : batch) {
@@ -258,10 +392,12 @@ core::Status SeriesStore::CommitBatch(std::vector<Queued>& batch, bool checkpoin
       if (series_.count(key) || new_series.count(key)) continue;
       auto id = SeriesId(r.patient, r.vital);
       if (!id) return rollback(id.error());
-      new_series.emplace(std::move(key), *id);
+      auto latest = LatestOnDisk(*id);  // a series from before a restart has blocks
+      if (!latest) return rollback(latest.error());
+      new_series.emplace(std::move(key), NewSeries{*id, *latest});
     }
     blob.clear();
-    EncodePending(q.readings, blob);
+    EncodePendingRow(q.readings, blob);
     auto ins = db_->Prepare("INSERT INTO pending(data) VALUES(?)");
     if (!ins) return rollback(ins.error());
     Stmt st(*ins);
@@ -281,9 +417,10 @@ core::Status SeriesStore::CommitBatch(std::vector<Queued>& batch, bool checkpoin
   std::vector<AppendResult> results;
   {
     std::lock_guard lock(mu_);
-    for (auto& [key, id] : new_series) {
+    for (auto& [key, n] : new_series) {
       auto s = std::make_unique<Series>();
-      s->id = id;
+      s->id = n.id;
+      s->latest = n.latest;
       series_.emplace(key, std::move(s));
     }
     for (const auto& q : batch) results.push_back(ApplyLocked(q.readings));
@@ -296,21 +433,20 @@ core::Status SeriesStore::CommitBatch(std::vector<Queued>& batch, bool checkpoin
 
 bool SeriesStore::StoredAtLocked(const Series& s, int64_t time_ms) {
   auto in_block = [time_ms](std::string_view block) {
-    auto dec = GorillaDecoder::Open(block);
+    auto dec = BlockDecoder::Open(block);
     if (!dec) return false;
-    int64_t t;
-    double v;
-    while (dec->Next(t, v) && t <= time_ms) {
-      if (t == time_ms) return true;
+    Sample sample;
+    while (dec->Next(sample, false) && sample.time_ms <= time_ms) {
+      if (sample.time_ms == time_ms) return true;
     }
     return false;
   };
   for (const auto& p : s.late) {
     if (p.time_ms == time_ms) return true;
   }
-  if (s.open.count() > 0 && time_ms >= s.open.first_time()) {
-    const std::string block = s.open.Finish();
-    return in_block(block);
+  if (s.open.count() > 0 && time_ms >= s.open.first_time() && time_ms <= s.open.last_time() &&
+      in_block(s.open.Finish())) {
+    return true;
   }
   for (const auto& f : s.full) {
     if (time_ms >= f.first && time_ms <= f.last && in_block(f.data)) return true;
@@ -334,36 +470,62 @@ AppendResult SeriesStore::ApplyLocked(const std::vector<StoredReading>& readings
   AppendResult result;
   for (const auto& r : readings) {
     Series& s = *series_.at(Key(r.patient, r.vital));
-    bool duplicate = false;
-    // An empty open block (a new series, a block just closed, a restart) knows nothing of what
-    // came before it: the first reading is checked against the closed blocks.
-    if (s.open.count() == 0 && StoredAtLocked(s, r.time_ms)) {
-      duplicate = true;
-    } else if (s.open.count() == 0 || r.time_ms > s.open.last_time()) {
-      if (s.open.count() >= options_.block_points) {
-        s.full.push_back({s.open_row, s.open_disk_bytes, s.open.Finish(), s.open.count(),
-                          s.open.first_time(), s.open.last_time()});
-        s.open = GorillaEncoder(1);
-        s.open_row = 0;
-        s.open_disk_bytes = 0;
-      }
-      s.open.Append(r.time_ms, r.value);
-    } else if (r.time_ms == s.open.last_time()) {
-      duplicate = true;
-    } else {
-      // Out of order: a duplicate if the open block or the late buffer has this time already.
-      duplicate = StoredAtLocked(s, r.time_ms);
-      if (!duplicate) s.late.push_back({r.time_ms, r.value});
+    // Older than the raw readings kept: it would be dropped at once, and with its neighbours
+    // gone it could not be told from a retransmission, which would count twice in the rollups.
+    if (r.time_ms < raw_complete_from_) {
+      ++result.expired;
+      continue;
     }
+    // A reading later than everything the series holds is new (the common case: in order);
+    // any other is looked for in memory and on disk. The open block alone would not do: after
+    // a restart it may start earlier than blocks already on disk.
+    const bool duplicate = r.time_ms <= s.latest && StoredAtLocked(s, r.time_ms);
     if (duplicate) {
       ++result.duplicates;
       continue;
     }
+    if (s.open.count() == 0 || r.time_ms > s.open.last_time()) {
+      if (s.open.count() >= options_.block_points ||
+          s.open.byte_size() >= options_.max_block_bytes) {
+        s.full.push_back({s.open_row, s.open_disk_bytes, s.open.Finish(), s.open.count(),
+                          s.open.first_time(), s.open.last_time()});
+        s.open = BlockEncoder(1);
+        s.open_row = 0;
+        s.open_disk_bytes = 0;
+      }
+      s.open.Append(r.time_ms, r.value, r.quality, r.rr_ms);
+    } else {
+      s.late.push_back({r.time_ms, r.value, r.quality, r.rr_ms});
+    }
+    s.latest = std::max(s.latest, r.time_ms);
+    s.unsaved_rollups[StartOf(r.time_ms, options_.rollup_interval_ms)].Add(r.value);
     s.dirty = true;
     ++result.stored;
     ++readings_;
   }
   return result;
+}
+
+core::Status SeriesStore::WriteRollups(int64_t series, const std::map<int64_t, RollupSum>& sums) {
+  ASSIGN_OR_RETURN(
+      auto* raw,
+      db_->Prepare("INSERT INTO rollups(series, start_ms, min_value, max_value, sum_value, count) "
+                   "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(series, start_ms) DO UPDATE SET "
+                   "min_value=min(min_value, excluded.min_value), "
+                   "max_value=max(max_value, excluded.max_value), "
+                   "sum_value=sum_value+excluded.sum_value, count=count+excluded.count"));
+  for (const auto& [start, sum] : sums) {
+    if (sum.count == 0) continue;  // only values that do not count (NaN)
+    Stmt st(raw);
+    st.Bind(1, series);
+    st.Bind(2, start);
+    sqlite3_bind_double(st.get(), 3, sum.min);
+    sqlite3_bind_double(st.get(), 4, sum.max);
+    sqlite3_bind_double(st.get(), 5, sum.sum);
+    st.Bind(6, static_cast<int64_t>(sum.count));
+    if (st.Step() != SQLITE_DONE) return Failed(*db_, "writing rollups");
+  }
+  return core::Status();
 }
 
 core::Status SeriesStore::WriteCheckpoint() {
@@ -396,19 +558,29 @@ core::Status SeriesStore::WriteCheckpoint() {
     if (st.Step() != SQLITE_DONE) return core::Fail(Failed(*db_, "writing a block"));
     return sqlite3_last_insert_rowid(db_->handle());
   };
+  const int64_t now = NowMs();
+  // Blocks that end before this are dropped: their rollups are on disk, since every block on
+  // disk was written together with its readings' rollups (or got them at open, InitRollups).
+  const int64_t raw_cutoff = options_.retention_ms > 0 ? now - options_.retention_ms : INT64_MIN;
   struct After {
     Series* series;
     size_t full_written;
     size_t late_written;
     int64_t open_row;
     size_t open_disk_bytes;
+    bool open_expired;  // its row is dropped below: start a new block
   };
   std::vector<After> after;
   uint64_t added_bytes = 0;
   for (auto& [key, sp] : series_) {
     Series& s = *sp;
-    if (!s.dirty) continue;
-    After a{&s, s.full.size(), s.late.size(), s.open_row, s.open_disk_bytes};
+    const bool open_expired = s.open.count() > 0 && s.open.last_time() < raw_cutoff;
+    if (!s.dirty && !open_expired) continue;
+    After a{&s, s.full.size(), s.late.size(), s.open_row, s.open_disk_bytes, open_expired};
+    if (!s.dirty) {
+      after.push_back(a);
+      continue;
+    }
     for (const auto& f : s.full) {
       ASSIGN_OR_RETURN(const int64_t row, write(s.id, f.row, f.first, f.last, f.count, f.data));
       (void)row;
@@ -417,10 +589,10 @@ core::Status SeriesStore::WriteCheckpoint() {
     if (!s.late.empty()) {
       auto late = s.late;
       std::stable_sort(late.begin(), late.end(),
-                       [](const Point& x, const Point& y) { return x.time_ms < y.time_ms; });
-      GorillaEncoder enc(1);
+                       [](const Sample& x, const Sample& y) { return x.time_ms < y.time_ms; });
+      BlockEncoder enc(1);
       for (const auto& p : late) {
-        if (enc.count() == 0 || p.time_ms != enc.last_time()) enc.Append(p.time_ms, p.value);
+        if (enc.count() == 0 || p.time_ms != enc.last_time()) enc.Append(p);
       }
       const auto data = enc.Finish();
       ASSIGN_OR_RETURN(const int64_t row,
@@ -435,6 +607,9 @@ core::Status SeriesStore::WriteCheckpoint() {
       added_bytes += data.size() - s.open_disk_bytes;
       a.open_disk_bytes = data.size();
     }
+    // The same transaction as the blocks: a reading is in the rollups exactly when it is in a
+    // block on disk.
+    RETURN_IF_ERROR(WriteRollups(s.id, s.unsaved_rollups));
     after.push_back(a);
   }
   {
@@ -443,26 +618,56 @@ core::Status SeriesStore::WriteCheckpoint() {
     st.Bind(1, applied_pending_id_);
     if (st.Step() != SQLITE_DONE) return Failed(*db_, "clearing pending readings");
   }
+  uint64_t dropped_readings = 0, dropped_bytes = 0;
+  int64_t raw_complete_from = raw_complete_from_;
   if (options_.retention_ms > 0) {
-    ASSIGN_OR_RETURN(auto* del, db_->Prepare("DELETE FROM blocks WHERE end_ms < ?"));
+    ASSIGN_OR_RETURN(auto* del, db_->Prepare("DELETE FROM blocks WHERE end_ms < ? "
+                                             "RETURNING count, length(data)"));
     Stmt st(del);
-    st.Bind(1, NowMs() - options_.retention_ms);
-    if (st.Step() != SQLITE_DONE) return Failed(*db_, "dropping expired blocks");
+    st.Bind(1, raw_cutoff);
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      dropped_readings += static_cast<uint64_t>(st.Int(0));
+      dropped_bytes += static_cast<uint64_t>(st.Int(1));
+    }
+    if (rc != SQLITE_DONE) return Failed(*db_, "dropping expired blocks");
+    // Every reading at or after the cutoff is in a block that ends at or after it: still there.
+    raw_complete_from = std::max(raw_complete_from, raw_cutoff);
+    RETURN_IF_ERROR(SetMetaValue(*db_, kRawCompleteFromKey, raw_complete_from));
   }
+  if (options_.rollup_retention_ms > 0) {
+    // Intervals that ended before now - rollup retention; after the rollups written above, so
+    // that a late reading's rollup for such an interval goes too.
+    ASSIGN_OR_RETURN(auto* del, db_->Prepare("DELETE FROM rollups WHERE start_ms <= ?"));
+    Stmt st(del);
+    st.Bind(1, now - options_.rollup_retention_ms - options_.rollup_interval_ms);
+    if (st.Step() != SQLITE_DONE) return Failed(*db_, "dropping expired rollups");
+  }
+  RETURN_IF_ERROR(SetMetaValue(*db_, kCheckpointsKey, checkpoints_ + 1));
   // Applied once the transaction commits (CommitBatch runs right after this; a failure rolls
   // back and leaves memory as it was, with the pending rows still there).
-  checkpoint_after_ = [this, after = std::move(after), added_bytes] {
+  checkpoint_after_ = [this, after = std::move(after), added_bytes, dropped_readings, dropped_bytes,
+                       raw_complete_from] {
     std::lock_guard lock(mu_);
     for (const auto& a : after) {
-      a.series->full.erase(a.series->full.begin(),
-                           a.series->full.begin() + static_cast<ptrdiff_t>(a.full_written));
-      a.series->late.erase(a.series->late.begin(),
-                           a.series->late.begin() + static_cast<ptrdiff_t>(a.late_written));
-      a.series->open_row = a.open_row;
-      a.series->open_disk_bytes = a.open_disk_bytes;
-      a.series->dirty = false;
+      Series& s = *a.series;
+      s.full.erase(s.full.begin(), s.full.begin() + static_cast<ptrdiff_t>(a.full_written));
+      s.late.erase(s.late.begin(), s.late.begin() + static_cast<ptrdiff_t>(a.late_written));
+      s.open_row = a.open_row;
+      s.open_disk_bytes = a.open_disk_bytes;
+      s.unsaved_rollups.clear();  // nothing is applied between the checkpoint and this
+      s.dirty = false;
+      if (a.open_expired) {
+        s.open = BlockEncoder(1);
+        s.open_row = 0;
+        s.open_disk_bytes = 0;
+      }
     }
     block_bytes_ += added_bytes;
+    block_bytes_ -= std::min(block_bytes_, dropped_bytes);
+    readings_ -= std::min(readings_, dropped_readings);
+    raw_complete_from_ = raw_complete_from;
+    ++checkpoints_;
   };
   return core::Status();
 }
@@ -479,73 +684,190 @@ core::Status SeriesStore::Checkpoint() {
   return future.get();
 }
 
-core::Result<std::vector<Point>> SeriesStore::Read(const std::string& patient, monitor::Vital vital,
-                                                   int64_t from_ms, int64_t to_ms,
-                                                   size_t limit) const {
-  std::vector<std::string> blocks;
-  std::vector<Point> points, late;
-  int64_t id = 0;
-  // Memory first, then disk: a checkpoint clears memory only after its commit, so a block is
-  // always in one of the two by the time it is looked for.
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = series_.find(Key(patient, vital)); it != series_.end()) {
-      const Series& s = *it->second;
-      id = s.id;
-      if (s.open.count() > 0 && s.open.last_time() >= from_ms && s.open.first_time() < to_ms) {
-        blocks.push_back(s.open.Finish());
+core::Result<SeriesStore::Snapshot> SeriesStore::TakeSnapshot(const std::string& patient,
+                                                              monitor::Vital vital, int64_t from_ms,
+                                                              int64_t to_ms, int64_t interval_ms,
+                                                              size_t limit) const {
+  const bool rollups = interval_ms > 0;
+  // Rollups in memory and on disk must be of the same checkpoint (one that committed between
+  // the two reads would count its readings twice); it is rare, so just read again.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    Snapshot snap;
+    int64_t id = 0, checkpoints = 0;
+    // Per interval of the read, the summed rollups before raw_from; never more than `limit`
+    // intervals: those from `cap` on are left out.
+    int64_t cap = INT64_MAX;
+    auto add_rollup = [&](int64_t start, const RollupSum& sum) {
+      const int64_t key = IntervalStart(start, interval_ms);
+      if (key >= cap || sum.count == 0) return key < cap;
+      snap.rollups[key].Merge(sum);
+      if (snap.rollups.size() > limit) {
+        cap = std::prev(snap.rollups.end())->first;
+        snap.rollups.erase(cap);
       }
-      for (const auto& f : s.full) {
-        if (f.last >= from_ms && f.first < to_ms) blocks.push_back(f.data);
+      return true;
+    };
+    // Memory first, then disk: a checkpoint clears memory only after its commit, so a block is
+    // always in one of the two by the time it is looked for.
+    {
+      std::lock_guard lock(mu_);
+      checkpoints = checkpoints_;
+      snap.raw_from = from_ms;
+      if (rollups && raw_complete_from_ > from_ms) {
+        // Raw readings from the first interval that starts at or after the time they are
+        // complete from.
+        const int64_t w = raw_complete_from_;
+        const int64_t start = IntervalStart(w, interval_ms);
+        snap.raw_from = std::min(
+            to_ms, start == w || start > INT64_MAX - interval_ms ? start : start + interval_ms);
       }
-      for (const auto& p : s.late) {
-        if (p.time_ms >= from_ms && p.time_ms < to_ms) late.push_back(p);
+      if (auto it = series_.find(Key(patient, vital)); it != series_.end()) {
+        const Series& s = *it->second;
+        id = s.id;
+        const int64_t from = snap.raw_from;
+        if (s.open.count() > 0 && s.open.last_time() >= from && s.open.first_time() < to_ms) {
+          snap.blocks.push_back(s.open.Finish());
+        }
+        for (const auto& f : s.full) {
+          if (f.last >= from && f.first < to_ms) snap.blocks.push_back(f.data);
+        }
+        for (const auto& p : s.late) {
+          if (p.time_ms >= from && p.time_ms < to_ms) snap.late.push_back(p);
+        }
+        if (rollups) {
+          for (auto r = s.unsaved_rollups.lower_bound(from_ms);
+               r != s.unsaved_rollups.end() && r->first < snap.raw_from; ++r) {
+            add_rollup(r->first, r->second);
+          }
+        }
       }
     }
-  }
-  {
     std::lock_guard lock(read_mu_);
+    std::optional<ReadTransaction> transaction;
+    if (rollups) {
+      transaction.emplace(*reader_);
+      RETURN_IF_ERROR(transaction->status());
+      ASSIGN_OR_RETURN(const auto on_disk, MetaValue(*reader_, kCheckpointsKey));
+      if (on_disk.value_or(0) != checkpoints) continue;
+    }
     if (id == 0) {
       ASSIGN_OR_RETURN(auto* raw,
                        reader_->Prepare("SELECT id FROM series WHERE patient=? AND vital=?"));
       Stmt st(raw);
       st.Bind(1, patient);
       st.Bind(2, static_cast<int64_t>(vital));
-      if (st.Step() != SQLITE_ROW) return late;
+      if (st.Step() != SQLITE_ROW) return snap;
       id = st.Int(0);
     }
-    ASSIGN_OR_RETURN(auto* raw,
-                     reader_->Prepare("SELECT data FROM blocks WHERE series=? AND end_ms>=? AND "
-                                      "start_ms<? ORDER BY start_ms"));
-    Stmt st(raw);
-    st.Bind(1, id);
-    st.Bind(2, from_ms);
-    st.Bind(3, to_ms);
-    int rc;
-    while ((rc = st.Step()) == SQLITE_ROW) blocks.push_back(st.Text(0));
-    if (rc != SQLITE_DONE) return core::Fail(Failed(*reader_, "reading blocks"));
-  }
-  for (const auto& b : blocks) {
-    auto dec = GorillaDecoder::Open(b);
-    if (!dec) return core::Fail(dec.error());
-    int64_t t;
-    double v;
-    while (dec->Next(t, v)) {
-      if (t >= from_ms && t < to_ms) points.push_back({t, v});
+    if (snap.raw_from < to_ms) {
+      ASSIGN_OR_RETURN(auto* raw,
+                       reader_->Prepare("SELECT data FROM blocks WHERE series=? AND end_ms>=? AND "
+                                        "start_ms<? ORDER BY start_ms"));
+      Stmt st(raw);
+      st.Bind(1, id);
+      st.Bind(2, snap.raw_from);
+      st.Bind(3, to_ms);
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) snap.blocks.push_back(st.Text(0));
+      if (rc != SQLITE_DONE) return core::Fail(Failed(*reader_, "reading blocks"));
     }
-    if (dec->corrupt()) {
-      return core::Fail(core::Status(core::Code::kInternal, "a telemetry block is damaged"));
+    if (rollups && from_ms < snap.raw_from) {
+      ASSIGN_OR_RETURN(
+          auto* raw, reader_->Prepare("SELECT start_ms, min_value, max_value, sum_value, count "
+                                      "FROM rollups WHERE series=? AND start_ms>=? AND start_ms<? "
+                                      "ORDER BY start_ms"));
+      Stmt st(raw);
+      st.Bind(1, id);
+      st.Bind(2, from_ms);
+      st.Bind(3, snap.raw_from);
+      int rc;
+      while ((rc = st.Step()) == SQLITE_ROW) {
+        RollupSum sum;
+        sum.min = sqlite3_column_double(st.get(), 1);
+        sum.max = sqlite3_column_double(st.get(), 2);
+        sum.sum = sqlite3_column_double(st.get(), 3);
+        sum.count = static_cast<uint64_t>(st.Int(4));
+        if (!add_rollup(st.Int(0), sum)) break;  // rows come in time order
+      }
+      if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        return core::Fail(Failed(*reader_, "reading rollups"));
+      }
     }
+    return snap;
   }
-  // Late points last, so that if a duplicate slipped in, the first write (in a block) wins.
-  points.insert(points.end(), late.begin(), late.end());
-  std::stable_sort(points.begin(), points.end(),
-                   [](const Point& a, const Point& b) { return a.time_ms < b.time_ms; });
-  points.erase(std::unique(points.begin(), points.end(),
-                           [](const Point& a, const Point& b) { return a.time_ms == b.time_ms; }),
-               points.end());
-  if (points.size() > limit) points.resize(limit);
+  return core::Fail(
+      core::Status(core::Code::kUnavailable, "the telemetry store is busy checkpointing: retry"));
+}
+
+core::Result<std::vector<Point>> SeriesStore::Read(const std::string& patient, monitor::Vital vital,
+                                                   int64_t from_ms, int64_t to_ms,
+                                                   size_t limit) const {
+  std::vector<Point> points;
+  if (limit == 0 || from_ms >= to_ms) return points;
+  ASSIGN_OR_RETURN(auto snap, TakeSnapshot(patient, vital, from_ms, to_ms, 0, 0));
+  RETURN_IF_ERROR(
+      MergeSeries(snap.blocks, std::move(snap.late), from_ms, to_ms, false, [&](Sample& s) {
+        points.push_back({s.time_ms, s.value, s.quality});
+        return points.size() < limit;
+      }));
   return points;
+}
+
+core::Result<std::vector<RrReading>> SeriesStore::ReadRr(const std::string& patient,
+                                                         monitor::Vital vital, int64_t from_ms,
+                                                         int64_t to_ms, size_t limit) const {
+  std::vector<RrReading> out;
+  limit = std::min(limit, kMaxRrReadingsPerRead);
+  if (limit == 0 || from_ms >= to_ms) return out;
+  ASSIGN_OR_RETURN(auto snap, TakeSnapshot(patient, vital, from_ms, to_ms, 0, 0));
+  RETURN_IF_ERROR(
+      MergeSeries(snap.blocks, std::move(snap.late), from_ms, to_ms, true, [&](Sample& s) {
+        if (!s.rr_ms.empty()) out.push_back({s.time_ms, std::move(s.rr_ms)});
+        return out.size() < limit;
+      }));
+  return out;
+}
+
+core::Result<std::vector<Rollup>> SeriesStore::ReadRollups(const std::string& patient,
+                                                           monitor::Vital vital, int64_t from_ms,
+                                                           int64_t to_ms, int64_t interval_ms,
+                                                           size_t limit) const {
+  if (interval_ms <= 0) {
+    return core::Fail(core::InvalidArgument("a rollup interval must be a positive number of ms"));
+  }
+  std::vector<Rollup> out;
+  limit = std::min(limit, kMaxRollupsPerRead);
+  // Whole intervals: from the start of from_ms's to the end of (to_ms - 1)'s.
+  from_ms = std::max(from_ms, INT64_MIN + interval_ms);
+  if (limit == 0 || from_ms >= to_ms) return out;
+  const int64_t from = IntervalStart(from_ms, interval_ms);
+  const int64_t last = IntervalStart(to_ms - 1, interval_ms);
+  const int64_t to = last > INT64_MAX - interval_ms ? INT64_MAX : last + interval_ms;
+  ASSIGN_OR_RETURN(auto snap, TakeSnapshot(patient, vital, from, to, interval_ms, limit));
+  if (snap.raw_from > from && interval_ms % options_.rollup_interval_ms != 0) {
+    return core::Fail(core::InvalidArgument(
+        "rollups of " + std::to_string(interval_ms) + " ms before " +
+        std::to_string(snap.raw_from) +
+        " ms, where raw readings have expired, come from the stored rollups: the interval must "
+        "be a multiple of theirs (" +
+        std::to_string(options_.rollup_interval_ms) + " ms)"));
+  }
+  for (const auto& [start, sum] : snap.rollups) out.push_back(sum.ToRollup(start));
+  std::map<int64_t, RollupSum> raw;
+  const size_t room = limit - std::min(limit, out.size());
+  if (room > 0) {
+    RETURN_IF_ERROR(
+        MergeSeries(snap.blocks, std::move(snap.late), snap.raw_from, to, false, [&](Sample& s) {
+          if (!std::isfinite(s.value)) return true;
+          const int64_t key = IntervalStart(s.time_ms, interval_ms);
+          // Samples come in time order: a new key is the latest.
+          if (!raw.count(key) && raw.size() == room) return false;
+          raw[key].Add(s.value);
+          return true;
+        }));
+  }
+  for (const auto& [start, sum] : raw) out.push_back(sum.ToRollup(start));
+  return out;
 }
 
 std::vector<monitor::Vital> SeriesStore::VitalsOf(const std::string& patient) const {

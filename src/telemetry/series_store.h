@@ -1,22 +1,36 @@
 // The time-series store for device readings: per-series columnar blocks (Gorilla-coded times and
-// values, telemetry/gorilla.h), not one FHIR resource per reading.
+// values, optional quality and rr columns: telemetry/block.h), not one FHIR resource per reading.
 //
 // Durability: a batch is acknowledged only after a SQLite transaction holding it (as a compact
-// "pending" row) has committed with synchronous=FULL, so an acknowledged reading survives
-// kill -9 and power loss. Batches queued while one commits share the next transaction (group
-// commit). In memory each series keeps its open block; a checkpoint (every minute, or when
-// pending rows pile up) writes the open and filled blocks and deletes the pending rows it
-// covers, in one transaction. On open, pending rows are replayed into memory.
+// "pending" row, telemetry/pending_row.h) has committed with synchronous=FULL, so an
+// acknowledged reading, its quality and its rr intervals survive kill -9 and power loss. Batches
+// queued while one commits share the next transaction (group commit). In memory each series
+// keeps its open block; a checkpoint (every minute, or when pending rows pile up) writes the open
+// and filled blocks and deletes the pending rows it covers, in one transaction. On open, pending
+// rows are replayed into memory.
 //
 // Order: blocks take readings in time order; a reading older than its series' open block goes
 // to a late buffer, written as a block of its own. A reading at the same time as one already
 // stored is a duplicate and is dropped (first write wins); reads merge and de-duplicate too.
+// A reading older than the edge of the raw retention (as of the last checkpoint) is not stored
+// (AppendResult::expired): it would be dropped at once, and with its neighbours gone it could not
+// be told from a retransmission, which would count twice in the rollups.
+//
+// Rollups: per series and per rollup_interval_ms, the min, max, sum and count of the values
+// (telemetry/rollup.h). Each checkpoint folds the readings it writes into blocks into their
+// intervals' rollups in the same transaction, so a reading is in the rollups exactly when it is
+// in a block on disk, whatever order it came in: a crash loses neither nor counts one twice (the
+// pending rows replayed are those whose readings are in neither). Raw blocks that end before
+// now - retention_ms are dropped, which is then always after their rollups are on disk, and
+// rollups older than rollup_retention_ms after that. Stores written before rollups existed get
+// theirs computed from their blocks when first opened.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,7 +41,8 @@
 
 #include "core/status.h"
 #include "monitor/vital.h"
-#include "telemetry/gorilla.h"
+#include "telemetry/block.h"
+#include "telemetry/rollup.h"
 
 namespace medulla::store::sqlite {
 class Db;
@@ -40,27 +55,50 @@ struct StoredReading {
   monitor::Vital vital = monitor::Vital::kHeartRate;
   int64_t time_ms = 0;
   double value = 0;
+  float quality = NAN;          // 0..1; NaN: none
+  std::vector<uint16_t> rr_ms;  // beat-to-beat intervals, at most kMaxRrPerReading
 };
 
+// A reading as Read returns it. Its rr intervals come from ReadRr instead: they are raw beat
+// data that only heart-rate-variability analysis wants, up to 256 per reading, and a vector here
+// would make every point of every FHIR search carry an (empty) allocation.
 struct Point {
   int64_t time_ms = 0;
   double value = 0;
+  float quality = NAN;
 };
+
+struct RrReading {
+  int64_t time_ms = 0;
+  std::vector<uint16_t> rr_ms;
+};
+
+// Caps on what one read returns; a caller wanting more reads on from the last one returned.
+inline constexpr size_t kMaxRollupsPerRead = 100'000;
+inline constexpr size_t kMaxRrReadingsPerRead = 10'000;  // up to 256 intervals each
 
 struct SeriesStoreOptions {
   std::string path;            // the SQLite file, e.g. DATA/telemetry.db
   std::string vfs;             // an SQLite VFS (the encrypted one), empty for the default
   int reserve_bytes = 0;       // per page, set at creation (the encrypted VFS's 32)
   size_t block_points = 1024;  // a full block is closed and a new one started
+  // ... or one this large: a block is rewritten whole by each checkpoint while it is open, and
+  // readings with rr take about 60 bytes each.
+  size_t max_block_bytes = 16 * 1024;
   int64_t checkpoint_interval_ms = 60'000;
   size_t checkpoint_pending_rows = 4096;
   size_t max_queued_readings = 2'000'000;  // beyond: Append answers kResourceExhausted
-  int64_t retention_ms = 0;  // blocks that end earlier than now - retention are dropped
+  int64_t retention_ms = 0;  // blocks that end earlier than now - retention are dropped; 0: never
+  // The rollups' interval. Fixed when the store is created: Open refuses another value later.
+  int64_t rollup_interval_ms = 5 * 60'000;
+  int64_t rollup_retention_ms = 0;  // rollups of intervals that ended before now - this are dropped
 };
 
 struct AppendResult {
   size_t stored = 0;
   size_t duplicates = 0;
+  // Older than the raw readings kept (retention_ms, as of the last checkpoint): not stored.
+  size_t expired = 0;
 };
 
 struct SeriesStoreStats {
@@ -87,6 +125,21 @@ class SeriesStore {
   // The readings of one series with from_ms <= time < to_ms, in time order, at most `limit`.
   core::Result<std::vector<Point>> Read(const std::string& patient, monitor::Vital vital,
                                         int64_t from_ms, int64_t to_ms, size_t limit) const;
+  // The same readings' rr intervals, for those that have any: at most `limit` (and at most
+  // kMaxRrReadingsPerRead) readings.
+  core::Result<std::vector<RrReading>> ReadRr(const std::string& patient, monitor::Vital vital,
+                                              int64_t from_ms, int64_t to_ms, size_t limit) const;
+  // Per interval of interval_ms (aligned to the epoch, see telemetry/rollup.h) that overlaps
+  // [from_ms, to_ms) and holds readings, in time order, the min, max, mean and count of its
+  // values; at most `limit` (and at most kMaxRollupsPerRead) intervals. An interval counts all
+  // of its readings, also those outside [from_ms, to_ms). Where raw readings exist the rollups
+  // are computed from them, for any interval_ms > 0; before the time where raw readings have
+  // expired (retention_ms) they come from the stored rollups, which needs interval_ms to be a
+  // multiple of rollup_interval_ms (kInvalidArgument otherwise, saying so). Intervals older than
+  // both retentions have nothing left and are left out.
+  core::Result<std::vector<Rollup>> ReadRollups(const std::string& patient, monitor::Vital vital,
+                                                int64_t from_ms, int64_t to_ms, int64_t interval_ms,
+                                                size_t limit) const;
   // The vitals a patient has readings of.
   std::vector<monitor::Vital> VitalsOf(const std::string& patient) const;
 
@@ -96,8 +149,10 @@ class SeriesStore {
  private:
   struct Series;
   struct Queued;
+  struct Snapshot;
   explicit SeriesStore(SeriesStoreOptions options);
   core::Status Init();
+  core::Status InitRollups();  // records the interval; computes rollups of older stores' blocks
   void CommitLoop();
   core::Status CommitBatch(std::vector<Queued>& batch, bool checkpoint);
   core::Status WriteCheckpoint();  // inside the commit transaction
@@ -106,6 +161,16 @@ class SeriesStore {
   bool StoredAtLocked(const Series& s, int64_t time_ms);
   Series& SeriesLocked(const std::string& patient, monitor::Vital vital);
   core::Result<int64_t> SeriesId(const std::string& patient, monitor::Vital vital);
+  core::Result<int64_t> LatestOnDisk(int64_t series);  // INT64_MIN: no blocks
+  core::Status WriteRollups(int64_t series, const std::map<int64_t, RollupSum>& sums);
+  // What one series holds for a read of [from_ms, to_ms). With interval_ms 0: its blocks
+  // (memory first) and late readings. With interval_ms > 0 (from_ms and to_ms multiples of it):
+  // the same from where raw readings are complete on, and before that its rollups (stored and
+  // not yet written) summed per interval_ms, at most `limit` intervals of them, all as of one
+  // checkpoint.
+  core::Result<Snapshot> TakeSnapshot(const std::string& patient, monitor::Vital vital,
+                                      int64_t from_ms, int64_t to_ms, int64_t interval_ms,
+                                      size_t limit) const;
 
   SeriesStoreOptions options_;
   std::unique_ptr<store::sqlite::Db> db_;      // the commit thread's
@@ -117,6 +182,11 @@ class SeriesStore {
   uint64_t readings_ = 0;
   uint64_t block_bytes_ = 0;
   int64_t applied_pending_id_ = 0;  // pending rows up to here are applied in memory
+  // Checkpoints committed; the meta table holds the same count, which tells a reader whether
+  // what it read from memory and from disk belong together.
+  int64_t checkpoints_ = 0;
+  // Raw readings at or after this time are all kept; earlier ones may have expired.
+  int64_t raw_complete_from_ = INT64_MIN;
 
   mutable std::mutex queue_mu_;
   std::condition_variable queue_cv_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 
@@ -124,6 +125,84 @@ anonymous_rate_limit = 0
   c->security.rate_limit = 20;
   c->security.anonymous_rate_burst = 0.5;  // a bucket must hold one request
   EXPECT_FALSE(c->Validate().ok());
+}
+
+TEST_F(ConfigTest, MonitorSectionWithFractionsOfMinutes) {
+  auto defaults = LoadConfig(std::nullopt);
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->monitor.escalation_minutes, 15);
+  EXPECT_EQ(defaults->monitor.confirm_minutes, 10);
+  EXPECT_EQ(defaults->monitor.resolve_hold_minutes, 30);
+  EXPECT_EQ(defaults->monitor.news2_max_age_minutes, 30);
+  EXPECT_EQ(defaults->monitor.silence_minutes, 15);
+  EXPECT_EQ(defaults->monitor.score_interval_minutes, 60);
+  EXPECT_EQ(defaults->monitor.trend_single, 3.5);
+  EXPECT_EQ(defaults->monitor.trend_pair, 2.5);
+  EXPECT_TRUE(defaults->monitor.qsofa);
+  auto c = LoadConfig(Write(R"(
+[monitor]
+escalation_minutes = 0.25
+confirm_minutes = 5
+resolve_hold_minutes = 0
+news2_max_age_minutes = 45
+silence_minutes = 120
+score_interval_minutes = 30
+trend_single = 4
+trend_pair = 3.0
+qsofa = false
+)"));
+  ASSERT_TRUE(c) << c.error().ToString();
+  ASSERT_TRUE(c->Validate().ok()) << c->Validate().message();
+  EXPECT_EQ(c->monitor.escalation_minutes, 0.25);  // 15 seconds
+  EXPECT_EQ(c->monitor.confirm_minutes, 5);        // a TOML integer is read as minutes too
+  EXPECT_EQ(c->monitor.resolve_hold_minutes, 0);
+  EXPECT_EQ(c->monitor.news2_max_age_minutes, 45);
+  EXPECT_EQ(c->monitor.silence_minutes, 120);
+  EXPECT_EQ(c->monitor.score_interval_minutes, 30);
+  EXPECT_EQ(c->monitor.trend_single, 4);
+  EXPECT_EQ(c->monitor.trend_pair, 3);
+  EXPECT_FALSE(c->monitor.qsofa);
+}
+
+TEST_F(ConfigTest, MonitorSectionRefusesUnknownKeysAndWrongTypes) {
+  for (const char* text :
+       {"[monitor]\nescalation_minute = 5\n", "[monitor]\nescalation_minutes = \"5\"\n",
+        "[monitor]\nqsofa = 1\n", "monitor = 3\n"}) {
+    auto c = LoadConfig(Write(text));
+    ASSERT_FALSE(c) << text;
+    EXPECT_NE(c.error().message().find("monitor"), std::string::npos) << c.error().message();
+  }
+  auto c = LoadConfig(Write("[monitor]\nescalation_minute = 5\n"));
+  EXPECT_NE(c.error().message().find("escalation_minutes"), std::string::npos)
+      << "the message lists the settings: " << c.error().message();
+}
+
+TEST_F(ConfigTest, MonitorSectionRanges) {
+  const auto refused = [](auto change) {
+    Config c;
+    change(c.monitor);
+    const auto s = c.Validate();
+    EXPECT_FALSE(s.ok());
+    return s.message();
+  };
+  EXPECT_NE(refused([](auto& m) { m.escalation_minutes = 0; }).find("monitor.escalation_minutes"),
+            std::string::npos);
+  refused([](auto& m) { m.escalation_minutes = 0.01; });  // under a second
+  refused([](auto& m) { m.escalation_minutes = 2000; });
+  refused([](auto& m) { m.confirm_minutes = -1; });
+  refused([](auto& m) { m.resolve_hold_minutes = 1441; });
+  refused([](auto& m) { m.news2_max_age_minutes = 0; });
+  refused([](auto& m) { m.silence_minutes = 0.5; });
+  refused([](auto& m) { m.score_interval_minutes = 0; });
+  refused([](auto& m) { m.trend_single = 13; });  // beyond the CUSUM's cap
+  refused([](auto& m) { m.trend_single = NAN; });
+  EXPECT_NE(refused([](auto& m) { m.trend_pair = 4; }).find("monitor.trend_single"),
+            std::string::npos)
+      << "the pair threshold is at most the single one";
+  Config ok;
+  ok.monitor.escalation_minutes = 1.0 / 60;  // a second: the least
+  ok.monitor.confirm_minutes = 0;            // no hold, as the hourly replay uses
+  EXPECT_TRUE(ok.Validate().ok()) << ok.Validate().message();
 }
 
 }  // namespace

@@ -290,21 +290,34 @@ TEST_F(MonitorTest, SpO2TargetSelectsScale2) {
   EXPECT_EQ(n->parameter_scores[static_cast<int>(News2Parameter::kSpO2)], 3);
 }
 
-TEST_F(MonitorTest, ScoreEventsOnChangeAndEveryInterval) {
-  ASSERT_EQ(settings_.score_interval_ms, 15 * kMinute);
-  for (int m = 0; m <= 40; ++m) {
+TEST_F(MonitorTest, ScoreEventsWhenTheBandOrRedScoreChangesAndEveryInterval) {
+  ASSERT_EQ(settings_.score_interval_ms, 60 * kMinute);
+  for (int m = 0; m <= 130; ++m) {
     Vitals5 v;
-    if (m == 20) v.hr = 95;  // pulse 1 for one minute
+    if (m == 20) v.hr = 95;                // pulse 1: the total moves, the band does not
+    if (m == 40) v.rr = 25;                // respiration 3: a red score (low-medium)
+    if (m >= 60 && m < 65) v = Medium5();  // total 5: medium
     FeedAll(kT0 + m * kMinute, v);
   }
   std::vector<int64_t> minutes;
-  for (const auto& e : Scores()) minutes.push_back((e.time_ms - kT0) / kMinute);
-  // 0: first; 15: interval; 20: changed to 1; 21: changed back to 0; 36: interval.
-  EXPECT_EQ(minutes, (std::vector<int64_t>{0, 15, 20, 21, 36}));
+  std::vector<News2Risk> bands;
   for (const auto& e : Scores()) {
-    const int m = static_cast<int>((e.time_ms - kT0) / kMinute);
-    EXPECT_EQ(e.news2.total, m == 20 ? 1 : 0);
+    minutes.push_back((e.time_ms - kT0) / kMinute);
+    bands.push_back(e.news2.risk);
   }
+  // 0: first; 40: red; 41: red gone; 60: medium; 65: low again; 125: the interval after 65.
+  EXPECT_EQ(minutes, (std::vector<int64_t>{0, 40, 41, 60, 65, 125}));
+  EXPECT_EQ(bands, (std::vector<News2Risk>{News2Risk::kLow, News2Risk::kLowMedium, News2Risk::kLow,
+                                           News2Risk::kMedium, News2Risk::kLow, News2Risk::kLow}));
+  EXPECT_TRUE(Scores()[1].news2.single_parameter_3);
+}
+
+TEST_F(MonitorTest, ScoreIntervalIsASetting) {
+  settings_.score_interval_ms = 15 * kMinute;
+  for (int m = 0; m <= 40; ++m) FeedAll(kT0 + m * kMinute, Vitals5{});
+  std::vector<int64_t> minutes;
+  for (const auto& e : Scores()) minutes.push_back((e.time_ms - kT0) / kMinute);
+  EXPECT_EQ(minutes, (std::vector<int64_t>{0, 15, 30}));
 }
 
 TEST_F(MonitorTest, OutOfOrderReadingIsIgnoredForScoring) {

@@ -1,11 +1,19 @@
 // SeriesStore: ordered reads, merge of late readings, duplicate handling, block rollover,
-// durability across reopen and a simulated crash, range reads, storage density, backpressure.
+// durability across reopen and a simulated crash, range reads, storage density, backpressure,
+// quality and rr intervals, stores written before those were kept. Rollups:
+// series_store_rollup_test.cc.
 #include "telemetry/series_store.h"
 
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -13,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "telemetry/gorilla.h"
 #include "testing/temp_dir.h"
 
 namespace medulla::telemetry {
@@ -63,6 +72,22 @@ class SeriesStoreTest : public ::testing::Test {
     auto r = s.Read(patient, v, INT64_MIN, INT64_MAX, SIZE_MAX);
     EXPECT_TRUE(r.has_value()) << r.error().message();
     return r.has_value() ? *r : std::vector<Point>{};
+  }
+  std::vector<RrReading> ReadAllRr(const SeriesStore& s, const std::string& patient,
+                                   Vital v = Vital::kHeartRate) {
+    auto r = s.ReadRr(patient, v, INT64_MIN, INT64_MAX, SIZE_MAX);
+    EXPECT_TRUE(r.has_value()) << r.error().message();
+    return r.has_value() ? *r : std::vector<RrReading>{};
+  }
+  // What kill -9 leaves: the database and its WAL as they are while the store is open.
+  SeriesStoreOptions CopyAsCrashed(const SeriesStoreOptions& o, const std::string& name) const {
+    SeriesStoreOptions copy = o;
+    copy.path = Options(name).path;
+    std::filesystem::copy_file(o.path, copy.path);
+    if (std::filesystem::exists(o.path + "-wal")) {
+      std::filesystem::copy_file(o.path + "-wal", copy.path + "-wal");
+    }
+    return copy;
   }
 
   testing::TempDir dir_;
@@ -384,6 +409,302 @@ TEST_F(SeriesStoreTest, AppendCallbackRunsAndBadPatientIdsAreRefused) {
   auto long_id = s->AppendSync({R(std::string(256, 'x'), Vital::kHeartRate, kT0, 70)});
   ASSERT_FALSE(long_id.has_value());
   EXPECT_EQ(long_id.error().code(), core::Code::kInvalidArgument);
+}
+
+// ---- Quality and rr intervals ----
+
+// Per-minute heart rate with a quality on most readings and rr intervals on some.
+std::vector<StoredReading> WithQualityAndRr(const std::string& patient, int from, int to) {
+  auto out = Minutes(patient, from, to);
+  for (auto& r : out) {
+    const int m = static_cast<int>((r.time_ms - kT0) / kMinute);
+    if (m % 5 != 4) r.quality = static_cast<float>((70 + m % 31) / 100.0);
+    if (m % 3 == 0) {
+      for (int k = 0; k < 60; ++k) r.rr_ms.push_back(static_cast<uint16_t>(900 + (m * 7 + k) % 50));
+    }
+  }
+  return out;
+}
+
+// Expects exactly the readings WithQualityAndRr gives for the minutes in `minutes`.
+void ExpectQualityAndRr(const std::vector<Point>& points, const std::vector<RrReading>& rr,
+                        const std::vector<int>& minutes) {
+  std::vector<StoredReading> want;
+  for (int m : minutes) want.push_back(WithQualityAndRr("p", m, m + 1)[0]);
+  ASSERT_EQ(points.size(), want.size());
+  size_t with_rr = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(points[i].time_ms, want[i].time_ms) << i;
+    ASSERT_EQ(points[i].value, want[i].value) << i;
+    if (std::isnan(want[i].quality)) {
+      ASSERT_TRUE(std::isnan(points[i].quality)) << i;
+    } else {
+      ASSERT_EQ(std::bit_cast<uint32_t>(points[i].quality),
+                std::bit_cast<uint32_t>(want[i].quality))
+          << i;
+    }
+    if (want[i].rr_ms.empty()) continue;
+    ASSERT_LT(with_rr, rr.size());
+    ASSERT_EQ(rr[with_rr].time_ms, want[i].time_ms);
+    ASSERT_EQ(rr[with_rr].rr_ms, want[i].rr_ms);
+    ++with_rr;
+  }
+  EXPECT_EQ(with_rr, rr.size());
+}
+
+std::vector<int> Range(int from, int to) {
+  std::vector<int> out;
+  for (int m = from; m < to; ++m) out.push_back(m);
+  return out;
+}
+
+TEST_F(SeriesStoreTest, QualityAndRrRoundTripThroughMemoryCheckpointAndReopen) {
+  auto s = Open(Options());
+  ASSERT_TRUE(s);
+  // Even minutes in order (blocks of 16 roll over), then the odd ones late, in reverse.
+  std::vector<StoredReading> even, odd;
+  for (auto& r : WithQualityAndRr("p1", 0, 60))
+    ((r.time_ms - kT0) / kMinute % 2 == 0 ? even : odd).push_back(std::move(r));
+  std::reverse(odd.begin(), odd.end());
+  ASSERT_EQ(s->AppendSync(even)->stored, 30u);
+  ASSERT_EQ(s->AppendSync(odd)->stored, 30u);
+  auto check = [&](const SeriesStore& store) {
+    ExpectQualityAndRr(ReadAll(store, "p1"), ReadAllRr(store, "p1"), Range(0, 60));
+  };
+  check(*s);
+  ASSERT_TRUE(s->Checkpoint().ok());
+  check(*s);
+  ASSERT_TRUE(s->AppendSync(WithQualityAndRr("p1", 60, 70)).has_value());
+  s.reset();
+  s = Open(Options());
+  ASSERT_TRUE(s);
+  ExpectQualityAndRr(ReadAll(*s, "p1"), ReadAllRr(*s, "p1"), Range(0, 70));
+}
+
+TEST_F(SeriesStoreTest, QualityAndRrSurviveACrash) {
+  SeriesStoreOptions o = Options();
+  o.checkpoint_interval_ms = 3'600'000;
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->AppendSync(WithQualityAndRr("p1", 0, 30)).has_value());
+  ASSERT_TRUE(s->Checkpoint().ok());
+  // Only in pending rows: in order, and late.
+  ASSERT_TRUE(s->AppendSync(WithQualityAndRr("p1", 40, 50)).has_value());
+  ASSERT_TRUE(s->AppendSync(WithQualityAndRr("p1", 30, 40)).has_value());
+  auto copy = Open(CopyAsCrashed(o, "crash.db"));
+  ASSERT_TRUE(copy);
+  ExpectQualityAndRr(ReadAll(*copy, "p1"), ReadAllRr(*copy, "p1"), Range(0, 50));
+  // And once more after the replayed readings are checkpointed in the copy.
+  ASSERT_TRUE(copy->Checkpoint().ok());
+  copy.reset();
+  copy = Open(Options("crash.db"));
+  ASSERT_TRUE(copy);
+  ExpectQualityAndRr(ReadAll(*copy, "p1"), ReadAllRr(*copy, "p1"), Range(0, 50));
+}
+
+TEST_F(SeriesStoreTest, ReadRrIsRangedAndLimited) {
+  auto s = Open(Options());
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->AppendSync(WithQualityAndRr("p1", 0, 30)).has_value());
+  auto rr = s->ReadRr("p1", Vital::kHeartRate, kT0 + 4 * kMinute, kT0 + 20 * kMinute, 3);
+  ASSERT_TRUE(rr.has_value());
+  ASSERT_EQ(rr->size(), 3u);  // minutes 6, 9 and 12 (4 to 20, every third)
+  EXPECT_EQ((*rr)[0].time_ms, kT0 + 6 * kMinute);
+  EXPECT_EQ((*rr)[2].time_ms, kT0 + 12 * kMinute);
+  EXPECT_EQ((*rr)[0].rr_ms.size(), 60u);
+  EXPECT_TRUE(ReadAllRr(*s, "p2").empty());
+}
+
+TEST_F(SeriesStoreTest, BlocksCloseAtTheirByteLimit) {
+  SeriesStoreOptions o = Options();
+  o.block_points = 1024;
+  o.max_block_bytes = 1000;  // about 15 readings with 60 rr intervals
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->AppendSync(WithQualityAndRr("p1", 0, 200)).has_value());
+  ASSERT_TRUE(s->Checkpoint().ok());
+  ExpectQualityAndRr(ReadAll(*s, "p1"), ReadAllRr(*s, "p1"), Range(0, 200));
+  s.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT COUNT(*), MAX(length(data)) FROM blocks", -1, &st, nullptr),
+      SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_GE(sqlite3_column_int(st, 0), 5);
+  EXPECT_LT(sqlite3_column_int(st, 1), 1000 + 200);  // the limit plus the last reading
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST_F(SeriesStoreTest, AppendRefusesTooManyRrIntervalsAndQualityOutOfRange) {
+  auto s = Open(Options());
+  ASSERT_TRUE(s);
+  auto r = R("p1", Vital::kHeartRate, kT0, 70);
+  r.rr_ms.assign(kMaxRrPerReading + 1, 800);
+  auto too_many = s->AppendSync({r});
+  ASSERT_FALSE(too_many.has_value());
+  EXPECT_EQ(too_many.error().code(), core::Code::kInvalidArgument);
+  EXPECT_NE(too_many.error().message().find("256"), std::string::npos);
+  r.rr_ms.assign(kMaxRrPerReading, 800);  // the most is fine
+  ASSERT_TRUE(s->AppendSync({r}).has_value());
+  for (float bad : {-0.01f, 1.01f, INFINITY}) {
+    auto q = R("p1", Vital::kHeartRate, kT0 + kMinute, 70);
+    q.quality = bad;
+    auto refused = s->AppendSync({q});
+    ASSERT_FALSE(refused.has_value()) << bad;
+    EXPECT_EQ(refused.error().code(), core::Code::kInvalidArgument);
+  }
+  EXPECT_EQ(ReadAll(*s, "p1").size(), 1u);
+}
+
+// A telemetry.db as the store wrote it before quality, rr and rollups were kept: bare Gorilla
+// blocks, version-1 pending rows, no rollups or meta table. Everything reads, the blocks get
+// their rollups, and new readings carry quality and rr.
+TEST_F(SeriesStoreTest, StoreWrittenBeforeQualityAndRrStillReads) {
+  const SeriesStoreOptions o = Options();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL;"
+                     "CREATE TABLE series(id INTEGER PRIMARY KEY, patient TEXT NOT NULL,"
+                     " vital INTEGER NOT NULL, UNIQUE(patient, vital));"
+                     "CREATE TABLE blocks(id INTEGER PRIMARY KEY, series INTEGER NOT NULL,"
+                     " start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, count INTEGER NOT NULL,"
+                     " data BLOB NOT NULL);"
+                     "CREATE INDEX blocks_by_series ON blocks(series, end_ms);"
+                     "CREATE TABLE pending(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+                     "INSERT INTO series(id, patient, vital) VALUES(1, 'p1', 0);",
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    GorillaEncoder old(1);
+    for (const auto& r : Minutes("p1", 0, 20)) old.Append(r.time_ms, r.value);
+    const std::string block = old.Finish();
+    std::string pending;  // version 1: vital, patient length, patient, time, value
+    for (const auto& r : Minutes("p1", 20, 25)) {
+      pending.push_back(static_cast<char>(r.vital));
+      pending.push_back(static_cast<char>(r.patient.size()));
+      pending += r.patient;
+      char buf[16];
+      std::memcpy(buf, &r.time_ms, 8);
+      std::memcpy(buf + 8, &r.value, 8);
+      pending.append(buf, 16);
+    }
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "INSERT INTO blocks(series, start_ms, end_ms, count, data) "
+                                 "VALUES(1, ?, ?, 20, ?)",
+                                 -1, &st, nullptr),
+              SQLITE_OK);
+    sqlite3_bind_int64(st, 1, old.first_time());
+    sqlite3_bind_int64(st, 2, old.last_time());
+    sqlite3_bind_blob(st, 3, block.data(), static_cast<int>(block.size()), SQLITE_STATIC);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO pending(data) VALUES(?)", -1, &st, nullptr),
+              SQLITE_OK);
+    sqlite3_bind_blob(st, 1, pending.data(), static_cast<int>(pending.size()), SQLITE_STATIC);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  auto check = [&](const SeriesStore& store, int to) {
+    const auto points = ReadAll(store, "p1");
+    ExpectMinutes(points, 0, to);
+    for (size_t i = 0; i < 25; ++i) EXPECT_TRUE(std::isnan(points[i].quality)) << i;
+    auto rr = store.ReadRr("p1", Vital::kHeartRate, kT0, kT0 + 25 * kMinute, SIZE_MAX);
+    ASSERT_TRUE(rr.has_value());
+    EXPECT_TRUE(rr->empty());
+    // Rollups of the old readings: 5-minute intervals of 60 + m.
+    auto rollups =
+        store.ReadRollups("p1", Vital::kHeartRate, kT0, kT0 + 25 * kMinute, 5 * kMinute, SIZE_MAX);
+    ASSERT_TRUE(rollups.has_value()) << rollups.error().message();
+    ASSERT_EQ(rollups->size(), 5u);
+    EXPECT_EQ((*rollups)[4].start_ms, kT0 + 20 * kMinute);
+    EXPECT_EQ((*rollups)[4].min, 80);
+    EXPECT_EQ((*rollups)[4].max, 84);
+    EXPECT_EQ((*rollups)[4].mean, 82);
+    EXPECT_EQ((*rollups)[4].count, 5u);
+  };
+  check(*s, 25);
+  EXPECT_EQ(s->Stats().readings, 25u);
+  auto r = R("p1", Vital::kHeartRate, kT0 + 25 * kMinute, 60 + 25);
+  r.quality = 0.5f;
+  r.rr_ms = {700, 710};
+  ASSERT_TRUE(s->AppendSync({r}).has_value());
+  ASSERT_TRUE(s->Checkpoint().ok());
+  s.reset();
+  s = Open(o);
+  ASSERT_TRUE(s);
+  check(*s, 26);
+  EXPECT_EQ(ReadAll(*s, "p1")[25].quality, 0.5f);
+  ASSERT_EQ(ReadAllRr(*s, "p1").size(), 1u);
+  EXPECT_EQ(ReadAllRr(*s, "p1")[0].rr_ms, (std::vector<uint16_t>{700, 710}));
+}
+
+// The figure: at most 3 bytes per reading on disk for a day of per-minute heart rate
+// with realistic noise and a quality on every reading. Printed alongside: the same without
+// quality, and with about 60 rr intervals per reading (raw beat data, not held to 3 bytes).
+TEST_F(SeriesStoreTest, ADayOfPerMinuteHeartRateWithQualityTakesAtMostThreeBytesEach) {
+  constexpr int kReadings = 24 * 60;
+  // Heart rate: a daily rhythm (10 beats/min peak to trough) plus an AR(1) wander and beat-to-
+  // beat noise, in whole beats as devices send it. Quality: 0.85-1.00 in hundredths, with
+  // short motion dips. Rr: 60 s of beats around the minute's rate, +-25 ms apart.
+  std::mt19937 rng(2026);
+  std::normal_distribution<double> noise(0, 1);
+  std::uniform_int_distribution<int> good(85, 100);
+  std::bernoulli_distribution dip(0.03);
+  std::vector<StoredReading> plain, with_quality, with_rr;
+  double wander = 0;
+  for (int m = 0; m < kReadings; ++m) {
+    wander = 0.95 * wander + noise(rng);
+    const double rhythm = 5 * std::sin(2 * M_PI * m / kReadings);
+    const double hr = std::round(72 + rhythm + wander + noise(rng));
+    auto r = R("p1", Vital::kHeartRate, kT0 + m * kMinute, hr);
+    plain.push_back(r);
+    r.quality = static_cast<float>((dip(rng) ? good(rng) - 40 : good(rng)) / 100.0);
+    with_quality.push_back(r);
+    double rr = 60'000.0 / hr;
+    for (double t = 0; t < 60'000; t += rr) {
+      rr = std::clamp(rr + 25 * noise(rng), 60'000.0 / (hr + 15), 60'000.0 / (hr - 15));
+      r.rr_ms.push_back(static_cast<uint16_t>(rr));
+    }
+    with_rr.push_back(r);
+  }
+  auto bytes_per_reading = [&](const std::string& name, const std::vector<StoredReading>& all) {
+    SeriesStoreOptions o = Options(name);
+    o.block_points = 1024;  // the default
+    o.max_block_bytes = SeriesStoreOptions{}.max_block_bytes;
+    auto s = Open(o);
+    EXPECT_TRUE(s);
+    if (!s) return 0.0;
+    for (size_t i = 0; i < all.size(); i += 60) {  // an hour per batch
+      std::vector<StoredReading> batch(all.begin() + static_cast<ptrdiff_t>(i),
+                                       all.begin() + static_cast<ptrdiff_t>(i + 60));
+      EXPECT_TRUE(s->AppendSync(std::move(batch)).has_value());
+    }
+    EXPECT_TRUE(s->Checkpoint().ok());
+    EXPECT_EQ(s->Stats().readings, static_cast<uint64_t>(kReadings));
+    return static_cast<double>(s->Stats().block_bytes) / kReadings;
+  };
+  const double plain_bytes = bytes_per_reading("plain.db", plain);
+  const double quality_bytes = bytes_per_reading("quality.db", with_quality);
+  const double rr_bytes = bytes_per_reading("rr.db", with_rr);
+  size_t intervals = 0;
+  for (const auto& r : with_rr) intervals += r.rr_ms.size();
+  std::printf(
+      "per-minute heart rate, bytes per reading: %.2f without quality, %.2f with quality, "
+      "%.2f with quality and %.1f rr intervals (%.2f bytes per interval)\n",
+      plain_bytes, quality_bytes, rr_bytes, static_cast<double>(intervals) / kReadings,
+      (rr_bytes - quality_bytes) * kReadings / static_cast<double>(intervals));
+  EXPECT_LE(plain_bytes, 3.0);
+  EXPECT_LE(quality_bytes, 3.0);
+  EXPECT_GT(rr_bytes, quality_bytes);
 }
 
 }  // namespace
