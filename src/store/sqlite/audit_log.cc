@@ -6,14 +6,118 @@
 
 #include <fmt/format.h>
 
+#include "core/logging.h"
 #include "security/jose.h"
 #include "store/sqlite/audit_journal.h"
+#include "store/sqlite/audit_patient_index.h"
 #include "store/sqlite/encrypted_vfs.h"
 
 namespace medulla::store::sqlite {
 namespace {
 
 const std::string kGenesis(64, '0');
+
+core::Result<bool> HasTable(Db& db, const std::string& name) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   db.Prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                              "name = ?1"));
+  Stmt stmt(raw);
+  stmt.Bind(1, std::string_view(name));
+  if (stmt.Step() != SQLITE_ROW) return core::Fail(db.Error("read the schema"));
+  return stmt.Int(0) > 0;
+}
+
+// Logs written before the bucketed index kept each entry's patients as rows of
+// audit_patient(patient, seq), in the entry's order (rowid), indexed by (patient, seq): a row
+// per name, which made an entry naming N patients dirty N pages of the index.
+constexpr const char* kPerNameTable = "audit_patient";
+
+// Moves the per-name rows into lists, builds the buckets from the lists (sealing all but the
+// newest) and drops the old table; inside the caller's transaction.
+core::Status MovePerNameRowsToLists(Db& db) {
+  {
+    // A row naming an entry that is not in the log is what verification reported as a
+    // deletion: the evidence is not dropped by a migration.
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     db.Prepare("SELECT p.seq FROM audit_patient p WHERE NOT EXISTS "
+                                "(SELECT 1 FROM audit_log a WHERE a.seq = p.seq) LIMIT 1"));
+    Stmt stmt(raw);
+    if (int rc = stmt.Step(); rc == SQLITE_ROW) {
+      return core::Internal(fmt::format(
+          "the audit log's patient index names entry {}, which is not in the log (deleted?); "
+          "`medulla audit verify` reports it. The index cannot be migrated while it does",
+          stmt.Int(0)));
+    } else if (rc != SQLITE_DONE) {
+      return db.Error("read the audit log's patient index");
+    }
+  }
+  {
+    // Two statements at once, on the writer at open (its statement cache is nearly empty).
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw_rows,
+                     db.Prepare("SELECT seq, patient FROM audit_patient ORDER BY seq, rowid"));
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw_insert,
+                     db.Prepare("INSERT INTO audit_patient_list(seq, patients) VALUES(?, ?)"));
+    Stmt rows(raw_rows);
+    int64_t seq = 0;
+    std::vector<std::string> patients;
+    auto flush = [&]() -> core::Status {
+      if (patients.empty()) return core::OkStatus();
+      const std::string list = JoinAuditPatients(patients);
+      Stmt insert(raw_insert);
+      insert.Bind(1, seq);
+      insert.Bind(2, std::string_view(list));
+      if (insert.Step() != SQLITE_DONE) return db.Error("migrate the audit log's patients");
+      patients.clear();
+      return core::OkStatus();
+    };
+    int rc;
+    while ((rc = rows.Step()) == SQLITE_ROW) {
+      if (rows.Int(0) != seq) {
+        RETURN_IF_ERROR(flush());
+        seq = rows.Int(0);
+      }
+      patients.push_back(rows.Text(1));
+    }
+    if (rc != SQLITE_DONE) return db.Error("read the audit log's patient index");
+    RETURN_IF_ERROR(flush());
+  }
+  int64_t first = 0, last = 0, newest = 0;
+  {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                     db.Prepare("SELECT coalesce(min(seq), 0), coalesce(max(seq), 0), "
+                                "(SELECT coalesce(max(seq), 0) FROM audit_log) "
+                                "FROM audit_patient_list"));
+    Stmt stmt(raw);
+    if (stmt.Step() != SQLITE_ROW) return db.Error("read the audit log");
+    first = stmt.Int(0);
+    last = stmt.Int(1);
+    newest = stmt.Int(2);
+  }
+  RETURN_IF_ERROR(db.Exec("DELETE FROM audit_patient_bucket"));
+  if (last > 0) {
+    // The newest bucket stays unsealed: entries are still being appended to it.
+    for (int64_t b = AuditBucketOf(first); b <= AuditBucketOf(last); ++b) {
+      RETURN_IF_ERROR(WriteAuditBucket(db, b, /*seal=*/b < AuditBucketOf(newest)));
+    }
+  }
+  return db.Exec("DROP INDEX IF EXISTS audit_patient_by_patient; DROP TABLE audit_patient");
+}
+
+// Idempotent: once it has committed there is no audit_patient. A crash before the commit
+// leaves the old table as it was (and the new ones empty), and the next open starts over.
+core::Status MigratePerNameIndex(Db& db) {
+  ASSIGN_OR_RETURN(bool per_name, HasTable(db, kPerNameTable));
+  if (!per_name) return core::OkStatus();
+  core::Logger("store")->info("moving the audit log's patient index to lists and buckets");
+  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  core::Status moved = MovePerNameRowsToLists(db);
+  if (moved.ok()) moved = db.Exec("COMMIT");
+  if (!moved.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return moved;
+  }
+  return core::OkStatus();
+}
 
 }  // namespace
 
@@ -35,6 +139,7 @@ std::string AuditChainHash(const security::HmacSha256Key& key, std::string_view 
 }
 
 core::Status AuditAppender::Load(Db& db) {
+  RETURN_IF_ERROR(MigratePerNameIndex(db));
   ASSIGN_OR_RETURN(sqlite3_stmt * raw,
                    db.Prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"));
   Stmt stmt(raw);
@@ -85,43 +190,100 @@ core::Status AuditAppender::Insert(Db& db, const SealedAuditEntry& entry) {
     stmt.Bind(5, std::string_view(entry.hash));
     if (stmt.Step() != SQLITE_DONE) return db.Error("append to the audit log");
   }
-  if (!entry.patients.empty()) {
-    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                     db.Prepare("INSERT INTO audit_patient(patient, seq) VALUES(?, ?)"));
-    for (const std::string& patient : entry.patients) {
-      Stmt stmt(raw);
-      stmt.Bind(1, std::string_view(patient));
-      stmt.Bind(2, entry.seq);
-      if (stmt.Step() != SQLITE_DONE) return db.Error("append to the audit log");
-    }
-  }
-  return core::OkStatus();
+  return IndexAuditPatients(db, entry.seq, entry.patients);
 }
 
+namespace {
+
+constexpr const char* kEntryBySeq = "SELECT seq, recorded, event FROM audit_log WHERE seq = ?1";
+
+// Entry `seq` if it names `patient`.
+core::Result<AuditPage> EntryOfPatient(Db& db, int64_t seq, std::string_view patient) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   db.Prepare("SELECT a.seq, a.recorded, a.event, l.patients FROM audit_log a "
+                              "JOIN audit_patient_list l ON l.seq = a.seq WHERE a.seq = ?1"));
+  Stmt stmt(raw);
+  stmt.Bind(1, seq);
+  AuditPage page;
+  int rc = stmt.Step();
+  if (rc == SQLITE_ROW) {
+    if (AuditListNames(stmt.Text(3), patient)) {
+      page.entries.push_back(AuditRecord{stmt.Int(0), stmt.Int(1), stmt.Text(2)});
+    }
+  } else if (rc != SQLITE_DONE) {
+    return core::Fail(db.Error("search the audit log"));
+  }
+  return page;
+}
+
+// One read transaction for the statements of a search: one snapshot, and the WAL's read lock
+// taken once rather than by each statement (which cost more than the search itself).
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Db& db) : db_(db) {}
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+  ~ReadTransaction() {
+    if (open_) (void)db_.Run("COMMIT");
+  }
+  core::Status Begin() {
+    if (!sqlite3_get_autocommit(db_.handle())) return core::OkStatus();  // the caller's
+    RETURN_IF_ERROR(db_.Run("BEGIN"));
+    open_ = true;
+    return core::OkStatus();
+  }
+
+ private:
+  Db& db_;
+  bool open_ = false;
+};
+
+core::Result<AuditPage> SearchByPatient(Db& db, const AuditQuery& query) {
+  const int64_t before = query.before_seq > 0 ? query.before_seq : INT64_MAX;
+  AuditPage page;
+  if (query.count == 0) return page;
+  ReadTransaction transaction(db);
+  RETURN_IF_ERROR(transaction.Begin());
+  // One more than the page: is there a next?
+  ASSIGN_OR_RETURN(std::vector<int64_t> found,
+                   FindAuditEntriesOf(db, query.patient, before, query.count + 1));
+  if (found.size() > query.count) {
+    found.pop_back();
+    page.next_before_seq = found.back();
+  }
+  for (int64_t seq : found) {
+    ASSIGN_OR_RETURN(sqlite3_stmt * raw, db.Prepare(kEntryBySeq));
+    Stmt stmt(raw);
+    stmt.Bind(1, seq);
+    int rc = stmt.Step();
+    if (rc == SQLITE_ROW) {
+      page.entries.push_back(AuditRecord{stmt.Int(0), stmt.Int(1), stmt.Text(2)});
+    } else if (rc != SQLITE_DONE) {
+      return core::Fail(db.Error("search the audit log"));
+    }
+  }
+  return page;
+}
+
+}  // namespace
+
 core::Result<AuditPage> SearchAuditLog(Db& db, const AuditQuery& query) {
+  if (!query.patient.empty()) {
+    return query.seq > 0 ? EntryOfPatient(db, query.seq, query.patient)
+                         : SearchByPatient(db, query);
+  }
   const int64_t before = query.before_seq > 0 ? query.before_seq : INT64_MAX;
   const int64_t limit = static_cast<int64_t>(query.count) + 1;  // one more: is there a next?
-  std::string sql;
-  if (query.seq > 0 && !query.patient.empty()) {
-    sql =
-        "SELECT a.seq, a.recorded, a.event FROM audit_patient p JOIN audit_log a ON a.seq = p.seq "
-        "WHERE p.seq = ?1 AND p.patient = ?2";
-  } else if (query.seq > 0) {
-    sql = "SELECT seq, recorded, event FROM audit_log WHERE seq = ?1";
-  } else if (!query.patient.empty()) {
-    sql =
-        "SELECT a.seq, a.recorded, a.event FROM audit_patient p JOIN audit_log a ON a.seq = p.seq "
-        "WHERE p.patient = ?2 AND p.seq < ?3 ORDER BY p.seq DESC LIMIT ?4";
-  } else {
-    sql = "SELECT seq, recorded, event FROM audit_log WHERE seq < ?3 ORDER BY seq DESC LIMIT ?4";
-  }
-  ASSIGN_OR_RETURN(sqlite3_stmt * raw, db.Prepare(sql));
+  ASSIGN_OR_RETURN(sqlite3_stmt * raw,
+                   db.Prepare(query.seq > 0 ? kEntryBySeq
+                                            : "SELECT seq, recorded, event FROM audit_log "
+                                              "WHERE seq < ?2 ORDER BY seq DESC LIMIT ?3"));
   Stmt stmt(raw);
-  if (query.seq > 0) stmt.Bind(1, query.seq);
-  if (!query.patient.empty()) stmt.Bind(2, std::string_view(query.patient));
-  if (query.seq == 0) {
-    stmt.Bind(3, before);
-    stmt.Bind(4, limit);
+  if (query.seq > 0) {
+    stmt.Bind(1, query.seq);
+  } else {
+    stmt.Bind(2, before);
+    stmt.Bind(3, limit);
   }
   AuditPage page;
   int rc;
@@ -170,13 +332,21 @@ bool Extend(AuditVerification& out, const security::HmacSha256Key& key, int64_t 
 
 core::Result<AuditVerification> VerifyAuditLog(Db& db, const security::HmacSha256Key& key) {
   AuditVerification out;
+  // A log not migrated yet keeps a row per name; a migrated one, a list per entry and the
+  // buckets, which are checked against the lists.
+  ASSIGN_OR_RETURN(const bool per_name, HasTable(db, kPerNameTable));
   ASSIGN_OR_RETURN(sqlite3_stmt * raw_rows,
                    db.Prepare("SELECT seq, recorded, event, prev_hash, hash FROM audit_log "
                               "ORDER BY seq"));
-  ASSIGN_OR_RETURN(sqlite3_stmt * raw_patients,
-                   db.Prepare("SELECT seq, patient FROM audit_patient ORDER BY seq, rowid"));
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * raw_patients,
+      db.Prepare(per_name ? "SELECT seq, patient FROM audit_patient ORDER BY seq, rowid"
+                          : "SELECT seq, patients FROM audit_patient_list ORDER BY seq"));
   Stmt rows(raw_rows);
   Stmt patients(raw_patients);
+  AuditIndexCheck index(db);
+  const char* orphan =
+      per_name ? "a patient index row has no entry" : "a patient list has no entry";
   int prc = patients.Step();
   auto broken = [&](int64_t seq, std::string problem) {
     out.broken_seq = seq;
@@ -187,21 +357,31 @@ core::Result<AuditVerification> VerifyAuditLog(Db& db, const security::HmacSha25
   while ((rc = rows.Step()) == SQLITE_ROW) {
     const int64_t seq = rows.Int(0);
     std::vector<std::string> touched;
-    if (prc == SQLITE_ROW && patients.Int(0) < seq) {
-      return broken(patients.Int(0), "a patient index row has no entry");
-    }
+    if (prc == SQLITE_ROW && patients.Int(0) < seq) return broken(patients.Int(0), orphan);
     while (prc == SQLITE_ROW && patients.Int(0) == seq) {
-      touched.push_back(patients.Text(1));
+      if (per_name) {
+        touched.push_back(patients.Text(1));
+      } else {
+        touched = SplitAuditPatients(patients.Text(1));
+      }
       prc = patients.Step();
     }
     if (!Extend(out, key, seq, rows.Int(1), touched, rows.Text(2), rows.Text(3), rows.Text(4),
                 "")) {
       return out;
     }
+    if (!per_name) {
+      ASSIGN_OR_RETURN(std::optional<int64_t> misindexed, index.Add(seq, touched));
+      if (misindexed) return broken(*misindexed, index.problem());
+    }
   }
   if (rc != SQLITE_DONE) return core::Fail(db.Error("read the audit log"));
-  if (prc == SQLITE_ROW) return broken(patients.Int(0), "a patient index row has no entry");
-  if (prc != SQLITE_DONE) return core::Fail(db.Error("read the audit log's patient index"));
+  if (prc == SQLITE_ROW) return broken(patients.Int(0), orphan);
+  if (prc != SQLITE_DONE) return core::Fail(db.Error("read the audit log's patients"));
+  if (!per_name) {
+    ASSIGN_OR_RETURN(std::optional<int64_t> misindexed, index.Finish());
+    if (misindexed) return broken(*misindexed, index.problem());
+  }
   return out;
 }
 

@@ -28,9 +28,20 @@ CREATE TABLE IF NOT EXISTS audit_log(
   prev_hash TEXT NOT NULL,        -- the previous row's hash (hex); 64 zeros for the first
   hash TEXT NOT NULL              -- AuditChainHash of this row (hex)
 );
--- AuditEvent?patient=: the patients each entry touched (covered by the entry's hash).
-CREATE TABLE IF NOT EXISTS audit_patient(patient TEXT NOT NULL, seq INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_patient_by_patient ON audit_patient(patient, seq);
+-- The patients each entry touched, in its order (covered by the entry's hash): the ids joined
+-- by newlines (audit_patient_index.h). An entry without patients has no row.
+CREATE TABLE IF NOT EXISTS audit_patient_list(
+  seq INTEGER PRIMARY KEY,
+  patients TEXT NOT NULL
+);
+-- AuditEvent?patient=: the buckets of 1,024 entries (seq >> 10) that name each patient, and
+-- once the bucket is full (sealed), which of its entries do; NULL: the bucket's lists say.
+CREATE TABLE IF NOT EXISTS audit_patient_bucket(
+  patient TEXT NOT NULL,
+  bucket INTEGER NOT NULL,
+  entries BLOB,
+  PRIMARY KEY(patient, bucket)
+) WITHOUT ROWID;
 )sql";
 
 // The hex hash of one entry given the previous one's.
@@ -54,7 +65,8 @@ struct SealedAuditEntry {
 class AuditAppender {
  public:
   explicit AuditAppender(std::string_view key) : key_(key) {}
-  // Reads where the stored chain stands (at open).
+  // Reads where the stored chain stands (at open), first moving a log written with the old
+  // per-name patient index (audit_patient) to the lists and buckets, in one transaction.
   core::Status Load(Db& db);
   SealedAuditEntry Seal(AuditEntry entry);
   // Continues the chain with an entry sealed before (the journal's, at open): it must be the
@@ -85,7 +97,9 @@ struct AuditVerification {
   std::optional<int64_t> broken_seq;
   std::string problem;
 };
-// Walks the whole chain in `db` (read-only use).
+// Walks the whole chain in `db` (read-only use), and checks the patient index against the
+// entries' lists. A log not yet migrated (read-only: a server has not opened it since the
+// upgrade) is read as it is.
 core::Result<AuditVerification> VerifyAuditLog(Db& db, const security::HmacSha256Key& key);
 // The same on a database file, opened read-only (a server may be using it), followed by the
 // entries of the audit journal's files (AuditTrail::JournalFiles) not yet in the database.
