@@ -36,9 +36,6 @@ std::string Instant(int64_t ms) {
 constexpr std::string_view kNews2Coding =
     R"({"system":"http://snomed.info/sct","code":"1104051000000101","display":"Royal College of Physicians NEWS2 (National Early Warning Score 2) total score"})";
 
-// Codes of medulla's own for the alert conditions (DetectedIssue.code).
-constexpr std::string_view kConditionSystem = kAlertCodeSystem;
-
 std::string_view ConditionDisplay(Condition c) {
   switch (c) {
     case Condition::kNews2:
@@ -114,7 +111,7 @@ std::string_view ConditionCodeOf(const json::Value& issue) {
   const json::Value* codings = code && code->is_object() ? code->Find("coding") : nullptr;
   if (!codings || !codings->is_array()) return {};
   for (const json::Value* c : codings->items()) {
-    if (c->is_object() && c->StringOr("system") == kConditionSystem) return c->StringOr("code");
+    if (c->is_object() && c->StringOr("system") == kAlertCodeSystem) return c->StringOr("code");
   }
   return {};
 }
@@ -330,15 +327,8 @@ void MonitorService::OnChange(const store::VersionRecord& v) {
 
 core::Status MonitorService::LoadGoals() {
   const records::QueryParams in_force{{"lifecycle-status", "active,accepted"}, {"_count", "500"}};
-  records::QueryParams params = in_force;
-  for (size_t pages = 0; pages < 10'000; ++pages) {
-    ASSIGN_OR_RETURN(auto reply, records_.Search("Goal", params, false));
-    for (const auto& v : reply.page.resources) OnChange(v);
-    if (!reply.page.next_cursor) break;
-    params = in_force;
-    params.emplace_back("_cursor", *reply.page.next_cursor);
-  }
-  return core::Status();
+  return ForEachMatch(records_, "Goal", in_force,
+                      [this](const store::VersionRecord& v) { OnChange(v); });
 }
 
 core::Status MonitorService::LoadOpenAlerts() {
@@ -346,7 +336,7 @@ core::Status MonitorService::LoadOpenAlerts() {
   // The open alerts, each under its key as if it had just been opened.
   std::unordered_map<std::string, AlertTaskSpec> open;  // DetectedIssue id -> its Task
   const records::QueryParams alerts{
-      {"status", "preliminary"}, {"code", std::string(kConditionSystem) + "|"}, {"_count", "500"}};
+      {"status", "preliminary"}, {"code", std::string(kAlertCodeSystem) + "|"}, {"_count", "500"}};
   RETURN_IF_ERROR(
       ForEachMatch(records_, "DetectedIssue", alerts, [&](const store::VersionRecord& v) {
         auto doc = json::Parse(v.body);
@@ -438,7 +428,7 @@ void MonitorService::OpenAlertFor(const std::string& patient, const MonitorEvent
       R"("code":{{"coding":[{{"system":"{}","code":"{}","display":"{}"}}],"text":"{}"}},)"
       R"("severity":"{}","patient":{{"reference":"Patient/{}"}},"identifiedDateTime":"{}",)"
       R"("detail":"{}")",
-      kConditionSystem, monitor::ConditionName(e.condition), ConditionDisplay(e.condition),
+      kAlertCodeSystem, monitor::ConditionName(e.condition), ConditionDisplay(e.condition),
       ConditionDisplay(e.condition), monitor::SeverityName(e.severity), patient, Instant(e.time_ms),
       Detail(e));
   // Evidence: the reading that tipped it (the vital that drove a trend or goal alert).

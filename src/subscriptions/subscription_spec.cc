@@ -178,14 +178,6 @@ core::Status ReadChannel(const json::Value& channel, const SpecLimits& limits,
 
 }  // namespace
 
-bool SubscriptionSpec::SameDelivery(const SubscriptionSpec& o) const {
-  return topic_based == o.topic_based && topic == o.topic && criteria_text == o.criteria_text &&
-         resource_type == o.resource_type && filters.size() == o.filters.size() &&
-         channel == o.channel && endpoint == o.endpoint && headers == o.headers &&
-         payload == o.payload && content == o.content && heartbeat_seconds == o.heartbeat_seconds &&
-         timeout_seconds == o.timeout_seconds && max_count == o.max_count && end == o.end;
-}
-
 core::Result<SubscriptionSpec> ParseSubscription(const json::Value& resource, std::string_view id,
                                                  const fhir::SearchParameterRegistry& registry,
                                                  const SpecLimits& limits) {

@@ -46,10 +46,6 @@ struct SubscriptionSpec {
   int timeout_seconds = 0;    // topic-based: how long the endpoint may take (0: the default)
   int max_count = 1;          // topic-based: events per notification at most
   std::optional<core::MicrosSinceEpoch> end;
-
-  // Whether two versions of a Subscription deliver the same things the same way (a status
-  // change by the server itself keeps the delivery going as it was).
-  bool SameDelivery(const SubscriptionSpec& other) const;
 };
 
 struct SpecLimits {

@@ -76,8 +76,6 @@ class BlockEncoder {
   size_t count() const { return values_.count(); }
   int64_t first_time() const { return values_.first_time(); }
   int64_t last_time() const { return values_.last_time(); }
-  bool has_quality() const { return has_quality_; }
-  bool has_rr() const { return has_rr_; }
 
   // The block so far; appending may continue afterwards.
   std::string Finish() const;
@@ -113,11 +111,11 @@ class BlockDecoder {
   bool corrupt() const { return corrupt_; }
 
   int version() const { return version_; }
+  bool has_quality() const { return has_quality_column_; }
+  bool has_rr() const { return has_rr_column_; }
   size_t count() const { return values_.count(); }
   int64_t first_time() const { return values_.first_time(); }
   int64_t last_time() const { return values_.last_time(); }
-  bool has_quality() const { return has_quality_column_; }
-  bool has_rr() const { return has_rr_column_; }
 
  private:
   explicit BlockDecoder(GorillaDecoder values) : values_(std::move(values)) {}

@@ -159,7 +159,6 @@ class SeriesStore {
   AppendResult ApplyLocked(const std::vector<StoredReading>& readings);
   // Whether the series already holds a reading at this time (memory, then disk).
   bool StoredAtLocked(const Series& s, int64_t time_ms);
-  Series& SeriesLocked(const std::string& patient, monitor::Vital vital);
   core::Result<int64_t> SeriesId(const std::string& patient, monitor::Vital vital);
   core::Result<int64_t> LatestOnDisk(int64_t series);  // INT64_MIN: no blocks
   core::Status WriteRollups(int64_t series, const std::map<int64_t, RollupSum>& sums);

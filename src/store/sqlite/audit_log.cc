@@ -332,6 +332,10 @@ bool Extend(AuditVerification& out, const security::HmacSha256Key& key, int64_t 
 
 core::Result<AuditVerification> VerifyAuditLog(Db& db, const security::HmacSha256Key& key) {
   AuditVerification out;
+  // One snapshot for the whole walk, the index check at the end included: `medulla audit
+  // verify` may run beside a server that keeps appending (and sealing buckets).
+  ReadTransaction transaction(db);
+  RETURN_IF_ERROR(transaction.Begin());
   // A log not migrated yet keeps a row per name; a migrated one, a list per entry and the
   // buckets, which are checked against the lists.
   ASSIGN_OR_RETURN(const bool per_name, HasTable(db, kPerNameTable));
@@ -398,14 +402,7 @@ core::Result<AuditVerification> VerifyAuditLogFile(const std::string& path,
     ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path, /*read_only=*/true, encryption.vfs));
     RETURN_IF_ERROR(db->Exec("PRAGMA temp_store=MEMORY"));  // as the store's readers
     // A store that never served has no audit tables yet: an empty, intact log.
-    ASSIGN_OR_RETURN(sqlite3_stmt * raw,
-                     db->Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'audit_log'"));
-    bool has_log = false;
-    {
-      Stmt stmt(raw);
-      if (stmt.Step() != SQLITE_ROW) return core::Fail(db->Error("read the schema"));
-      has_log = stmt.Int(0) > 0;
-    }
+    ASSIGN_OR_RETURN(const bool has_log, HasTable(*db, "audit_log"));
     if (has_log) {
       ASSIGN_OR_RETURN(out, VerifyAuditLog(*db, key));
       if (out.broken_seq) return out;
