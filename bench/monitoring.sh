@@ -11,11 +11,13 @@
 #     /metrics, nothing queued). What is measured is medulla taking readings from the broker,
 #     not the publisher. Once with one reading per message, once with ten.
 #  3. Alert latency: bench/monitoring_load.mjs latency, at RATE readings/s of background load.
-# Usage: bench/monitoring.sh [BUILD_DIR] [SECONDS] [RATE]
+# Usage: [PARTS="http mqtt latency"] bench/monitoring.sh [BUILD_DIR] [SECONDS] [RATE]
+# (PARTS: the parts to run, all by default).
 set -euo pipefail
 build=${1:-build/release}
 secs=${2:-10}
 rate=${3:-100000}
+parts=" ${PARTS:-http mqtt latency} "
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/$build/medulla"
 [[ -x "$bin" ]] || bin="$build/medulla"
@@ -42,10 +44,11 @@ metric() {  # metric PORT TOKEN NAME
 }
 
 # 1. HTTP ingest.
+http_lines=() stored="" disk=""
+if [[ $parts == *" http "* ]]; then
 port=$(free_port)
 start "$work/http" "$port"
 token=$("$bin" token --data-dir "$work/http" --role admin | tail -1)
-http_lines=()
 # Three runs back to back on the same server: the store grows (and its audit log with it).
 for run in 1 2 3; do
   out=$(TOKEN=$token wrk -t1 -c16 -d"${secs}s" -s "$root/bench/telemetry_ingest.lua" \
@@ -67,8 +70,11 @@ print(f"{count} readings: coded blocks {coded / count:.2f} B/reading, file compa
       f"{os.path.getsize(sys.argv[2]) / count:.2f} B/reading, files as left {files / count:.2f} B/reading")
 PY
 )
+fi
 
 # 2. MQTT ingest.
+mqtt_lines=()
+if [[ $parts == *" mqtt "* ]]; then
 bport=$(free_port)
 cat >"$work/mosquitto.conf" <<CONF
 listener $bport 127.0.0.1
@@ -80,7 +86,6 @@ CONF
 "$mosquitto" -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
 pids+=($!)
 sleep 0.5
-mqtt_lines=()
 for per_message in 1 10; do
   dir="$work/mqtt$per_message"
   readings=$((per_message == 1 ? 500000 : 2000000))
@@ -113,13 +118,17 @@ PY
   stop "$server"
   mqtt_lines+=("$(printf '%.0f' "$(echo "$readings / ($t1 - $t0)" | bc -l)") readings/s, $per_message per message ($readings readings from medulla's start to the last one durable; $published)")
 done
+fi
 
 # 3. Alert latency under load.
+latency=""
+if [[ $parts == *" latency "* ]]; then
 lport=$(free_port)
 start "$work/latency" "$lport"
 ltoken=$("$bin" token --data-dir "$work/latency" --role admin | tail -1)
-latency=$(node "$root/bench/monitoring_load.mjs" latency "http://127.0.0.1:$lport" "$ltoken" "$rate" "$((secs * 2))")
+latency=$(node "$root/bench/monitoring_load.mjs" latency "http://127.0.0.1:$lport" "$ltoken" "$rate" "$((secs * 6))")
 stop "$server"
+fi
 
 echo "## HTTP NDJSON ingest (durable), batches of 1,000"
 printf -- '- %s\n' "${http_lines[@]}"

@@ -6,16 +6,19 @@
 //     QoS 1, with the npm mqtt client; returns once the broker has acknowledged them all.
 //
 //   node bench/monitoring_load.mjs latency BASE_URL TOKEN RATE SECONDS
-//     alert latency under load: ingests RATE readings/s of quiet heart rates over HTTP (batches
-//     of 1,000 for 10,000 patients, paced), and every 250 ms posts a batch that tips a new patient into a NEWS2
-//     alert (12 minutes of respiration 30, a red score, ending now). A topic-based websocket
+//     alert latency under load: a process of its own (the `load` mode) ingests RATE readings/s
+//     of quiet heart rates over HTTP (batches of 1,000 for 10,000 patients, paced), while this
+//     one posts, 10 times a second, a batch that tips a new patient into a NEWS2 alert
+//     (12 minutes of respiration 30, a red score, ending now). A topic-based websocket
 //     Subscription (the Subscriptions Backport, monitoring-alert topic, full resources)
 //     receives the DetectedIssues; the latency of a probe is from just before its POST is sent
 //     to the notification's arrival. Prints p50/p99/max and the ingest rate achieved.
 //
 // Both use only third-party clients (mqtt, ws) and HTTP, as a deployment's clients would.
 import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(new URL('../tests/e2e/package.json', import.meta.url));
 const mqtt = require('mqtt');
@@ -26,6 +29,7 @@ const RR = '9279-1';
 const SPO2 = '59408-5';
 const TEMP = '8310-5';
 const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/';
+const PROBES_PER_SECOND = 10;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -66,6 +70,58 @@ async function mqttPublish(port, devices, readings, perMessage) {
   console.log(`published ${readings} readings in ${Math.ceil(readings / perMessage)} messages in ${seconds.toFixed(2)} s (${Math.round(readings / seconds)} readings/s to the broker)`);
 }
 
+// The background ingest: quiet heart rates for 10,000 patients at `rate` readings/s for
+// `seconds`, in batches of 1,000 each stamped with the time it is made (recent readings: old
+// ones would leave the patients silent by the wall clock, and those alerts would be a different
+// benchmark). A patient recurs every 10 batches, so never twice in one millisecond. Prints what
+// was stored as JSON.
+async function load(base, token, rate, seconds) {
+  const batch = 1000;
+  let k = 0, stored = 0, refused = 0, outstanding = 0, skipped = 0, lastMs = 0;
+  const loadBatch = () => {
+    lastMs = Math.max(Date.now(), lastMs + 1);
+    const time = new Date(lastMs).toISOString();
+    const lines = new Array(batch);
+    for (let i = 0; i < batch; i++, k++) {
+      const p = k % 10_000;
+      lines[i] = `{"patient":"Patient/lb${p}","device":"Device/lb${p}","code":"${HR}","time":"${time}","value":${60 + (k % 23)},"unit":"/min"}`;
+    }
+    return lines.join('\n');
+  };
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  // Paced by the clock, not by the timer's ticks (which run late): by time t, rate * t
+  // readings are due.
+  let due = 0;
+  while (performance.now() < end) {
+    const owed = Math.floor(((performance.now() - started) / 1000) * (rate / batch));
+    while (due < owed) {
+      due++;
+      if (outstanding >= 32) {
+        skipped++;
+        continue;
+      }
+      outstanding++;
+      fetch(`${base}/telemetry`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' },
+        body: loadBatch(),
+      }).then(async (res) => {
+        outstanding--;
+        if (res.status === 200) stored += batch;
+        else refused++;
+        await res.arrayBuffer();
+      }, () => { outstanding--; refused++; });
+    }
+    await sleep(10);
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  while (outstanding > 0) await sleep(10);
+  console.log(JSON.stringify({ stored, refused, skipped, elapsed }));
+}
+
+// Alert latency under that load. The load runs in a process of its own, so that building and
+// sending its batches (and its garbage collection) never delays a probe's timing here.
 async function latency(base, token, rate, seconds) {
   const auth = { authorization: `Bearer ${token}` };
   const json = { ...auth, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
@@ -107,27 +163,12 @@ async function latency(base, token, rate, seconds) {
   ws.send(`bind-with-token: ${param('token').valueString}`);
   await sleep(500);
 
-  const post = (body) => fetch(`${base}/telemetry`, {
-    method: 'POST',
-    headers: { ...auth, 'content-type': 'application/x-ndjson' },
-    body,
-  });
-  // Background load: quiet heart rates for 10,000 patients, each batch stamped with the time
-  // it is made (recent readings: old ones would leave the patients silent by the wall clock,
-  // and those alerts would be a different benchmark). A patient recurs every 10 batches, so
-  // never twice in one millisecond.
-  const batch = 1000;
-  let k = 0, stored = 0, refused = 0, outstanding = 0, skipped = 0, lastMs = 0;
-  const loadBatch = () => {
-    lastMs = Math.max(Date.now(), lastMs + 1);
-    const time = new Date(lastMs).toISOString();
-    const lines = new Array(batch);
-    for (let i = 0; i < batch; i++, k++) {
-      const p = k % 10_000;
-      lines[i] = `{"patient":"Patient/lb${p}","device":"Device/lb${p}","code":"${HR}","time":"${time}","value":${60 + (k % 23)},"unit":"/min"}`;
-    }
-    return lines.join('\n');
-  };
+  const loader = spawn(process.execPath, [fileURLToPath(import.meta.url), 'load', base, token, String(rate), String(seconds + 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let loadReport = '';
+  loader.stdout.on('data', (d) => { loadReport += d; });
+  const loaded = new Promise((resolve) => loader.on('exit', resolve));
+  await sleep(1000);  // the load under way
+
   const probes = new Map();  // patient ref -> sent ms
   const acks = [];  // ms from a probe's POST to its answer (the readings durable)
   const now = Math.floor(Date.now() / 60_000) * 60_000;
@@ -143,41 +184,24 @@ async function latency(base, token, rate, seconds) {
     const body = lines.join('\n');
     const sent = performance.now();
     probes.set(patient, sent);
-    const res = await post(body);
+    const res = await fetch(`${base}/telemetry`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-ndjson' },
+      body,
+    });
     acks.push(performance.now() - sent);
     if (res.status !== 200) console.error(`probe ${i}: ${res.status} ${await res.text()}`);
     else await res.arrayBuffer();
   };
-
+  // PROBES_PER_SECOND probes, each a new patient, over `seconds - 1`, paced by the clock.
   const started = performance.now();
-  const end = started + seconds * 1000;
-  // Paced by the clock, not by the timer's ticks (which run late): by time t, rate * t
-  // readings are due.
-  let due = 0, probeCount = 0, nextProbe = started + 1000;
+  const end = started + (seconds - 1) * 1000;
+  let probeCount = 0;
   while (performance.now() < end) {
-    const owed = Math.floor(((performance.now() - started) / 1000) * (rate / batch));
-    while (due < owed) {
-      due++;
-      if (outstanding >= 32) {
-        skipped++;
-        continue;
-      }
-      outstanding++;
-      post(loadBatch()).then(async (res) => {
-        outstanding--;
-        if (res.status === 200) stored += batch;
-        else refused++;
-        await res.arrayBuffer();
-      }, () => { outstanding--; refused++; });
-    }
-    if (performance.now() >= nextProbe) {
-      probe(probeCount++);
-      nextProbe += 250;
-    }
-    await sleep(10);
+    if (performance.now() >= started + (probeCount * 1000) / PROBES_PER_SECOND) probe(probeCount++);
+    await sleep(5);
   }
-  const elapsed = (performance.now() - started) / 1000;
-  while (outstanding > 0) await sleep(10);
+  await loaded;
   await sleep(2000);  // the last probes' notifications
   ws.close();
   const lat = [];
@@ -188,7 +212,8 @@ async function latency(base, token, rate, seconds) {
     else lat.push(at - sent);
   }
   lat.sort((a, b) => a - b);
-  console.log(`background ingest: ${Math.round(stored / elapsed)} readings/s stored over ${elapsed.toFixed(1)} s (target ${rate}; ${refused} batches refused, ${skipped} not sent: 32 outstanding)`);
+  const l = JSON.parse(loadReport || '{"stored":0,"refused":0,"skipped":0,"elapsed":1}');
+  console.log(`background ingest (its own process): ${Math.round(l.stored / l.elapsed)} readings/s stored over ${l.elapsed.toFixed(1)} s (target ${rate}; ${l.refused} batches refused, ${l.skipped} not sent: 32 outstanding)`);
   acks.sort((a, b) => a - b);
   console.log(`probe batch answered (readings durable): p50 ${quantile(acks, 0.5).toFixed(1)} ms, p99 ${quantile(acks, 0.99).toFixed(1)} ms`);
   console.log(`alert latency over ${lat.length} probes (${missing} without a notification): p50 ${quantile(lat, 0.5).toFixed(1)} ms, p99 ${quantile(lat, 0.99).toFixed(1)} ms, max ${lat[lat.length - 1]?.toFixed(1)} ms; the slowest five ${lat.slice(-5).map((x) => x.toFixed(0)).join(', ')} ms`);
@@ -197,10 +222,12 @@ async function latency(base, token, rate, seconds) {
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'mqtt-publish') {
   await mqttPublish(Number(args[0]), Number(args[1]), Number(args[2]), Number(args[3]));
+} else if (mode === 'load') {
+  await load(args[0], args[1], Number(args[2]), Number(args[3]));
 } else if (mode === 'latency') {
   await latency(args[0], args[1], Number(args[2]), Number(args[3]));
 } else {
-  console.error('usage: monitoring_load.mjs mqtt-publish PORT DEVICES READINGS PER_MESSAGE | latency BASE_URL TOKEN RATE SECONDS');
+  console.error('usage: monitoring_load.mjs mqtt-publish PORT DEVICES READINGS PER_MESSAGE | latency|load BASE_URL TOKEN RATE SECONDS');
   process.exit(2);
 }
 process.exit(0);

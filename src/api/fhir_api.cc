@@ -1388,6 +1388,11 @@ void FhirApi::SubscriptionOperation(Context& ctx, http::Responder& responder, Ro
     return responder.Send(
         Failure(core::Status(core::Code::kUnsupported, "subscriptions are not enabled")));
   }
+  // A subscription just created reaches the service through the change feed, which may not
+  // have delivered it yet: wait a little for one the record holds.
+  if (records_.Read("Subscription", id)) {
+    options_.subscriptions->AwaitKnown(id, std::chrono::seconds(2));
+  }
   auto body = route == RouteId::kSubscriptionStatus
                   ? options_.subscriptions->StatusBundle(id)
                   : options_.subscriptions->BindingToken(id, WebSocketUrl(ctx.base));

@@ -44,7 +44,8 @@ core::Status ReadMonitor(const toml::table& file, Config::Monitor& m) {
       {"silence_minutes", &m.silence_minutes},
       {"score_interval_minutes", &m.score_interval_minutes},
       {"trend_single", &m.trend_single},
-      {"trend_pair", &m.trend_pair}};
+      {"trend_pair", &m.trend_pair},
+      {"rebuild_days", &m.rebuild_days}};
   for (const auto& [key, value] : *section) {
     const std::string_view name = key.str();
     if (name == "qsofa") {
@@ -59,7 +60,7 @@ core::Status ReadMonitor(const toml::table& file, Config::Monitor& m) {
       return core::InvalidArgument(
           fmt::format("monitor.{} is not a setting (they are escalation_minutes, confirm_minutes, "
                       "resolve_hold_minutes, news2_max_age_minutes, silence_minutes, "
-                      "score_interval_minutes, trend_single, trend_pair and qsofa)",
+                      "score_interval_minutes, trend_single, trend_pair, qsofa and rebuild_days)",
                       name));
     }
     auto number = value.is_number() ? value.value<double>() : std::nullopt;
@@ -240,7 +241,8 @@ core::Status Config::Validate() {
         // The trend detector's CUSUM is capped at 12: a larger threshold could never be met.
         std::tuple{"trend_single", monitor.trend_single, 0.1, 12.0, "0.1 to 12"},
         std::tuple{"trend_pair", monitor.trend_pair, 0.1, monitor.trend_single,
-                   "0.1 to monitor.trend_single"}}) {
+                   "0.1 to monitor.trend_single"},
+        std::tuple{"rebuild_days", monitor.rebuild_days, 0.0, 30.0, "0 to 30"}}) {
     RETURN_IF_ERROR(MonitorRange(name, value, low, high, what));
   }
   if (security.token_lifetime_seconds <= 0 ||

@@ -97,6 +97,9 @@ struct Config {
     double trend_single = 3.5;  // spread-hours of one vital's CUSUM that open a trend alert
     double trend_pair = 2.5;    // ... or of two vitals' at once
     bool qsofa = true;          // the qSOFA alert
+    // At start, the stored readings of this many days before it are replayed into the monitor,
+    // so that baselines and open conditions are as before the stop (0: start empty).
+    double rebuild_days = 7;
   } monitor;
 
   // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.

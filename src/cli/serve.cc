@@ -302,6 +302,15 @@ int RunServe(const ServeArgs& args) {
     log->warn("open monitoring alerts not loaded (their escalation does not resume): {}",
               s.message());
   }
+  // Before any reading comes in: the monitor's state as it was (readings past the raw
+  // retention are gone, so the window ends there).
+  int64_t rebuild_ms = static_cast<int64_t>(config->monitor.rebuild_days * 86'400'000);
+  if (series_options.retention_ms > 0)
+    rebuild_ms = std::min(rebuild_ms, series_options.retention_ms);
+  if (auto r = monitoring->RebuildState(core::SystemClock::Instance().Now() / 1000, rebuild_ms);
+      !r) {
+    log->warn("monitor state not rebuilt (it starts empty): {}", r.error().message());
+  }
   // FHIR Subscriptions: the delivery cursors in their own file, sealed like the store.
   auto notifications = OpenSubscriptions(*config, records, **store);
   if (!notifications) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <deque>
 #include <future>
+#include <iterator>
 #include <unordered_map>
 #include <variant>
 
@@ -23,15 +24,25 @@ struct TargetCommand {
 struct DrainCommand {
   std::shared_ptr<std::promise<void>> done;
 };
+struct RestoreBatch {
+  std::vector<PatientReading> readings;
+};
+struct TakeRestoredCommand {
+  std::shared_ptr<std::promise<std::vector<OpenCondition>>> done;
+};
 
 }  // namespace
 
 struct MonitorEngine::Partition {
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::variant<std::vector<PatientReading>, TargetCommand, DrainCommand>> queue;
+  std::deque<std::variant<std::vector<PatientReading>, TargetCommand, DrainCommand, RestoreBatch,
+                          TakeRestoredCommand>>
+      queue;
   bool stopping = false;
   std::unordered_map<std::string, PatientMonitor> patients;  // owned by the thread
+  // What restored readings opened: patient '\0' condition -> the latest open or update event.
+  std::unordered_map<std::string, OpenCondition> restored;
   std::atomic<size_t> patient_count{0};
   std::thread thread;
 };
@@ -61,29 +72,53 @@ MonitorEngine::Partition& MonitorEngine::PartitionOf(const std::string& patient)
 bool MonitorEngine::Submit(std::vector<PatientReading> readings) {
   if (queued_.load() + readings.size() > options_.max_queued) return false;
   queued_ += readings.size();
-  if (partitions_.size() == 1) {
-    auto& p = *partitions_[0];
+  Scatter(std::move(readings), false);
+  return true;
+}
+
+void MonitorEngine::Restore(std::vector<PatientReading> readings) {
+  Scatter(std::move(readings), true);
+}
+
+void MonitorEngine::Scatter(std::vector<PatientReading> readings, bool restore) {
+  auto hand = [&](Partition& p, std::vector<PatientReading> part) {
     {
       std::lock_guard lock(p.mu);
-      p.queue.emplace_back(std::move(readings));
+      if (restore) {
+        p.queue.emplace_back(RestoreBatch{std::move(part)});
+      } else {
+        p.queue.emplace_back(std::move(part));
+      }
     }
     p.cv.notify_one();
-    return true;
-  }
+  };
+  if (partitions_.size() == 1) return hand(*partitions_[0], std::move(readings));
   std::vector<std::vector<PatientReading>> split(partitions_.size());
   for (auto& r : readings) {
     split[std::hash<std::string>{}(r.patient) % partitions_.size()].push_back(std::move(r));
   }
   for (size_t i = 0; i < split.size(); ++i) {
-    if (split[i].empty()) continue;
-    auto& p = *partitions_[i];
-    {
-      std::lock_guard lock(p.mu);
-      p.queue.emplace_back(std::move(split[i]));
-    }
-    p.cv.notify_one();
+    if (!split[i].empty()) hand(*partitions_[i], std::move(split[i]));
   }
-  return true;
+}
+
+std::vector<OpenCondition> MonitorEngine::TakeRestoredConditions() {
+  std::vector<std::future<std::vector<OpenCondition>>> waits;
+  for (auto& p : partitions_) {
+    auto done = std::make_shared<std::promise<std::vector<OpenCondition>>>();
+    waits.push_back(done->get_future());
+    {
+      std::lock_guard lock(p->mu);
+      p->queue.emplace_back(TakeRestoredCommand{done});
+    }
+    p->cv.notify_one();
+  }
+  std::vector<OpenCondition> out;
+  for (auto& w : waits) {
+    auto part = w.get();
+    std::move(part.begin(), part.end(), std::back_inserter(out));
+  }
+  return out;
 }
 
 void MonitorEngine::SetTarget(const std::string& patient, Vital vital, std::optional<double> low,
@@ -146,6 +181,32 @@ void MonitorEngine::Run(Partition& p) {
         }
       } else if (auto* d = std::get_if<DrainCommand>(&item)) {
         d->done->set_value();
+      } else if (auto* restore = std::get_if<RestoreBatch>(&item)) {
+        for (const auto& r : restore->readings) {
+          auto [it, added] = p.patients.try_emplace(r.patient);
+          if (added) p.patient_count.store(p.patients.size());
+          it->second.Observe(r.reading, settings, [&](const MonitorEvent& e) {
+            if (e.kind == MonitorEvent::Kind::kScore) return;
+            std::string key = r.patient;
+            key.push_back('\0');
+            key.push_back(static_cast<char>(e.condition));
+            if (e.kind == MonitorEvent::Kind::kAlertResolved) {
+              p.restored.erase(key);
+            } else {
+              p.restored[key] = OpenCondition{r.patient, e};
+            }
+          });
+        }
+      } else if (auto* take = std::get_if<TakeRestoredCommand>(&item)) {
+        std::vector<OpenCondition> open;
+        for (auto& [key, c] : p.restored) {
+          auto it = p.patients.find(c.patient);
+          if (it != p.patients.end() && it->second.open(c.event.condition)) {
+            open.push_back(std::move(c));
+          }
+        }
+        p.restored.clear();
+        take->done->set_value(std::move(open));
       }
     }
     // Device silence is judged against the wall clock: nothing arriving is the symptom.

@@ -21,6 +21,12 @@ struct PatientReading {
   Reading reading;
 };
 
+// An alert condition open in a patient's state, with the event that last opened or updated it.
+struct OpenCondition {
+  std::string patient;
+  MonitorEvent event;
+};
+
 struct EngineOptions {
   MonitorSettings settings;
   int partitions = 2;
@@ -39,6 +45,14 @@ class MonitorEngine {
 
   // Queues readings (in any mix of patients). False when the queue is full.
   bool Submit(std::vector<PatientReading> readings);
+  // Rebuilds patients' state from stored readings after a restart, before live readings come:
+  // as Submit, but the events are not reported (they were when the readings first came) and
+  // the queue's limit does not apply (the caller drains now and then).
+  void Restore(std::vector<PatientReading> readings);
+  // Once everything queued before the call is handled: the conditions that restored readings
+  // opened and that are still open, each with the last event that opened or updated it. The
+  // record of them is cleared.
+  std::vector<OpenCondition> TakeRestoredConditions();
   // A clinician's target for one patient's vital (nullopt bounds: none); applied in order with
   // the patient's readings.
   void SetTarget(const std::string& patient, Vital vital, std::optional<double> low,
@@ -51,6 +65,8 @@ class MonitorEngine {
  private:
   struct Partition;
   Partition& PartitionOf(const std::string& patient);
+  // Hands each partition its patients' readings, as live readings or as a restore.
+  void Scatter(std::vector<PatientReading> readings, bool restore);
   void Run(Partition& p);
 
   EngineOptions options_;

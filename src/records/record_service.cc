@@ -452,4 +452,19 @@ std::string EncodeQueryString(const QueryParams& params) {
   return out;
 }
 
+core::Status ForEachMatch(const RecordService& records, const std::string& type,
+                          const QueryParams& query,
+                          const std::function<void(const store::VersionRecord&)>& each,
+                          size_t max_pages) {
+  QueryParams params = query;
+  for (size_t pages = 0; pages < max_pages; ++pages) {
+    ASSIGN_OR_RETURN(auto reply, records.Search(type, params, false));
+    for (const auto& v : reply.page.resources) each(v);
+    if (!reply.page.next_cursor) break;
+    params = query;
+    params.emplace_back("_cursor", *reply.page.next_cursor);
+  }
+  return core::OkStatus();
+}
+
 }  // namespace medulla::records

@@ -161,6 +161,13 @@ class RecordService {
 // (URLSearchParams, form bodies); a date's time zone then reads "... 01:00", which the search
 // grammar takes back as "+01:00" (SearchDateText). `plus_is_space` = false keeps '+'.
 QueryParams ParseQueryString(std::string_view query, bool plus_is_space = true);
+
+// Every match of a search (not strict), page after page, at most `max_pages` pages of the
+// query's _count: for start-up loads and lookups that need them all.
+core::Status ForEachMatch(const RecordService& records, const std::string& type,
+                          const QueryParams& query,
+                          const std::function<void(const store::VersionRecord&)>& each,
+                          size_t max_pages = 10'000);
 // Encodes pairs back into a query string.
 std::string EncodeQueryString(const QueryParams& params);
 

@@ -46,7 +46,7 @@ bool InPeriod(const json::Value* period, int64_t now_ms, int64_t& until_ms) {
   return in;
 }
 
-constexpr int kMaxPages = 100;  // 50,000 teams for one patient: far beyond any real record
+constexpr size_t kMaxPages = 100;  // 50,000 teams for one patient: far beyond any real record
 
 }  // namespace
 
@@ -75,14 +75,9 @@ CareTeams::CareTeams(const records::RecordService& records, const core::Clock& c
 core::Result<TeamMembers> CareTeams::Lookup(const std::string& patient, int64_t now_ms) const {
   const records::QueryParams query{{"subject", "Patient/" + patient}, {"_count", "500"}};
   std::vector<store::VersionRecord> teams;
-  records::QueryParams params = query;
-  for (int pages = 0; pages < kMaxPages; ++pages) {
-    ASSIGN_OR_RETURN(auto reply, records_.Search("CareTeam", params, false));
-    for (auto& v : reply.page.resources) teams.push_back(std::move(v));
-    if (!reply.page.next_cursor) break;
-    params = query;
-    params.emplace_back("_cursor", *reply.page.next_cursor);
-  }
+  RETURN_IF_ERROR(records::ForEachMatch(
+      records_, "CareTeam", query, [&](const store::VersionRecord& v) { teams.push_back(v); },
+      kMaxPages));
   std::sort(
       teams.begin(), teams.end(),
       [](const store::VersionRecord& a, const store::VersionRecord& b) { return a.id < b.id; });

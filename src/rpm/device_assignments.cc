@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "json/parse.h"
 
 namespace medulla::rpm {
@@ -69,10 +72,15 @@ core::Result<std::vector<Assignment>> DeviceAssignments::Of(const std::string& d
     }
   }
   ASSIGN_OR_RETURN(auto found, Lookup(device));
+  // Half the ttl plus a share of the other half that the device id picks: spread, and the
+  // same for a device every time.
+  const int64_t ttl_us = std::chrono::duration_cast<std::chrono::microseconds>(ttl_).count();
+  const int64_t kept_us =
+      ttl_us / 2 + static_cast<int64_t>(std::hash<std::string>{}(device) %
+                                        static_cast<size_t>(std::max<int64_t>(ttl_us / 2, 1)));
   std::lock_guard lock(mu_);
   if (cache_.size() > 100'000) cache_.clear();  // bounded: a flood of device ids cannot grow it
-  cache_[device] = {found,
-                    now + std::chrono::duration_cast<std::chrono::microseconds>(ttl_).count()};
+  cache_[device] = {found, now + kept_us};
   return found;
 }
 

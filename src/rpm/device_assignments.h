@@ -31,8 +31,12 @@ struct Assignment {
 
 class DeviceAssignments {
  public:
+  // The change feed forgets an answer as soon as its Device or DeviceUseStatement changes
+  // (Invalidate), so the ttl is only a safety net; each answer is kept between half of it and
+  // all of it, so that the answers cached in one burst (a gateway's first batch names
+  // thousands of devices) do not all expire, and get looked up again, in one batch.
   explicit DeviceAssignments(const records::RecordService& records,
-                             std::chrono::milliseconds ttl = std::chrono::seconds(10),
+                             std::chrono::milliseconds ttl = std::chrono::minutes(5),
                              const core::Clock& clock = core::SystemClock::Instance());
 
   // The device's assignments (none when it has none, or when the device is unknown).

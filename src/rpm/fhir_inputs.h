@@ -3,6 +3,7 @@
 // from Goals. Pure functions over parsed JSON.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,12 @@ namespace medulla::rpm {
 // values and units that do not convert are left out. Empty when nothing applies. The readings
 // are marked not from a device (no device silence is judged on them).
 std::vector<monitor::PatientReading> ReadingsOfObservation(const json::Value& observation);
+
+// How old (or how far ahead) a vital sign written through FHIR may be when it is written and
+// still reach the monitor: a kiosk's or an EHR's entry is recorded within hours of the
+// measurement; older ones are history (an import), and later ones a wrong clock.
+inline constexpr int64_t kObservationHorizonMs = 6 * 3600'000;
+inline constexpr int64_t kObservationHorizonAheadMs = 10 * 60'000;
 
 // A Goal's targets for vitals: target.measure (LOINC) with target.detailRange low/high or a
 // detailQuantity bound ("<" an upper one, ">" a lower one). `active`: its lifecycleStatus is

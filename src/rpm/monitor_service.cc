@@ -22,11 +22,6 @@ int64_t NowMs() {
   return core::SystemClock::Instance().Now() / 1000;
 }
 
-// How old (or how far ahead) a vital sign written through FHIR may be and still reach the
-// monitor: a kiosk's or an EHR's entry is recorded within hours of the measurement.
-constexpr int64_t kObservationHorizonMs = 6 * 3600'000;
-constexpr int64_t kObservationHorizonAheadMs = 10 * 60'000;
-
 std::string Instant(int64_t ms) {
   return core::FormatInstant(ms * 1000);
 }
@@ -90,19 +85,36 @@ std::string ReadingId(const std::string& patient, monitor::Vital vital, int64_t 
   return fmt::format("r.{}.{}.{}", time_ms, static_cast<int>(vital), patient);
 }
 
-// Every match of a search, page by page.
-core::Status ForEachMatch(const records::RecordService& records, const std::string& type,
-                          const records::QueryParams& query,
-                          const std::function<void(const store::VersionRecord&)>& each) {
-  records::QueryParams params = query;
-  for (size_t pages = 0; pages < 10'000; ++pages) {
-    ASSIGN_OR_RETURN(auto reply, records.Search(type, params, false));
-    for (const auto& v : reply.page.resources) each(v);
-    if (!reply.page.next_cursor) break;
-    params = query;
-    params.emplace_back("_cursor", *reply.page.next_cursor);
+// The vital of a reading's Observation id ("r.<time ms>.<vital>.<patient>").
+std::optional<monitor::Vital> VitalOfReadingId(std::string_view id) {
+  if (!id.starts_with("r.")) return std::nullopt;
+  const auto dot = id.find('.', 2);
+  if (dot == std::string_view::npos) return std::nullopt;
+  int vital = -1;
+  const char* end = id.data() + id.size();
+  auto [p, ec] = std::from_chars(id.data() + dot + 1, end, vital);
+  if (ec != std::errc() || p == end || *p != '.' || vital < 0 || vital >= monitor::kVitalCount) {
+    return std::nullopt;
   }
-  return core::Status();
+  return static_cast<monitor::Vital>(vital);
+}
+
+// The vital a trend or goal alert names in its evidence (the reading that tipped it).
+std::optional<monitor::Vital> EvidenceVital(const json::Value& issue) {
+  const json::Value* evidence = issue.Find("evidence");
+  if (!evidence || !evidence->is_array()) return std::nullopt;
+  for (const json::Value* e : evidence->items()) {
+    const json::Value* details = e->is_object() ? e->Find("detail") : nullptr;
+    if (!details || !details->is_array()) continue;
+    for (const json::Value* d : details->items()) {
+      if (!d->is_object()) continue;
+      const std::string_view ref = d->StringOr("reference");
+      if (ref.starts_with("Observation/")) {
+        if (auto v = VitalOfReadingId(ref.substr(12))) return v;
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 // The condition code of one of our alerts (DetectedIssue.code), or empty.
@@ -327,8 +339,8 @@ void MonitorService::OnChange(const store::VersionRecord& v) {
 
 core::Status MonitorService::LoadGoals() {
   const records::QueryParams in_force{{"lifecycle-status", "active,accepted"}, {"_count", "500"}};
-  return ForEachMatch(records_, "Goal", in_force,
-                      [this](const store::VersionRecord& v) { OnChange(v); });
+  return records::ForEachMatch(records_, "Goal", in_force,
+                               [this](const store::VersionRecord& v) { OnChange(v); });
 }
 
 core::Status MonitorService::LoadOpenAlerts() {
@@ -338,7 +350,7 @@ core::Status MonitorService::LoadOpenAlerts() {
   const records::QueryParams alerts{
       {"status", "preliminary"}, {"code", std::string(kAlertCodeSystem) + "|"}, {"_count", "500"}};
   RETURN_IF_ERROR(
-      ForEachMatch(records_, "DetectedIssue", alerts, [&](const store::VersionRecord& v) {
+      records::ForEachMatch(records_, "DetectedIssue", alerts, [&](const store::VersionRecord& v) {
         auto doc = json::Parse(v.body);
         if (!doc) return;
         json::Value& root = *doc->root();
@@ -350,6 +362,7 @@ core::Status MonitorService::LoadOpenAlerts() {
         const std::string patient(reference.substr(8));
         const std::string key = patient + "/" + std::string(code);
         const bool high = root.StringOr("severity") == "high";
+        const auto identified = core::ParseFhirDateTimeRange(root.StringOr("identifiedDateTime"));
         // The body as OpenAlertFor keeps it: no id or meta, and no closing brace.
         doc->Remove(root, "id");
         doc->Remove(root, "meta");
@@ -366,19 +379,22 @@ core::Status MonitorService::LoadOpenAlerts() {
         }
         it->second.issue_id = v.id;
         it->second.body = std::move(body);
+        if (identified) it->second.identified_ms = identified->begin / 1000;
+        it->second.vital = EvidenceVital(root);
         open.emplace(v.id, AlertTaskSpec{v.id, patient, high ? "stat" : "urgent"});
       }));
   // Their Tasks still awaiting acknowledgement: escalated again from their deadlines.
   std::unordered_set<std::string> followed;
   const records::QueryParams waiting{{"status", "requested"}, {"_count", "500"}};
-  RETURN_IF_ERROR(ForEachMatch(records_, "Task", waiting, [&](const store::VersionRecord& v) {
-    auto doc = json::Parse(v.body);
-    if (!doc) return;
-    const std::string focus = ReadAlertTask(*doc->root()).focus;
-    if (!focus.starts_with("DetectedIssue/") || !open.contains(focus.substr(14))) return;
-    escalation_.Resume(v);
-    followed.insert(focus.substr(14));
-  }));
+  RETURN_IF_ERROR(
+      records::ForEachMatch(records_, "Task", waiting, [&](const store::VersionRecord& v) {
+        auto doc = json::Parse(v.body);
+        if (!doc) return;
+        const std::string focus = ReadAlertTask(*doc->root()).focus;
+        if (!focus.starts_with("DetectedIssue/") || !open.contains(focus.substr(14))) return;
+        escalation_.Resume(v);
+        followed.insert(focus.substr(14));
+      }));
   // An alert whose Task was never written (stopped between the two writes) gets it now.
   for (const auto& [id, spec] : open) {
     if (followed.contains(id)) continue;
@@ -479,7 +495,8 @@ void MonitorService::OpenAlertFor(const std::string& patient, const MonitorEvent
       }));
 }
 
-void MonitorService::ResolveAlert(const std::string& key, const MonitorEvent& e) {
+void MonitorService::ResolveAlert(const std::string& key, const MonitorEvent& e,
+                                  std::string_view why) {
   OpenAlert alert;
   {
     std::lock_guard lock(alerts_mu_);
@@ -496,9 +513,8 @@ void MonitorService::ResolveAlert(const std::string& key, const MonitorEvent& e)
   std::string body = alert.body;
   const auto status = body.find(R"("status":"preliminary")");
   if (status != std::string::npos) body.replace(status, 22, R"("status":"final")");
-  body += fmt::format(
-      R"(,"id":"{}","mitigation":[{{"action":{{"text":"Resolved: the condition cleared"}},"date":"{}"}}]}})",
-      alert.issue_id, Instant(e.time_ms));
+  body += fmt::format(R"(,"id":"{}","mitigation":[{{"action":{{"text":"{}"}},"date":"{}"}}]}})",
+                      alert.issue_id, why, Instant(e.time_ms));
   records_.Update("DetectedIssue", alert.issue_id, body, std::nullopt,
                   LogIfFailed("alert resolution"));
   // Its Task is closed too, which ends its escalation.

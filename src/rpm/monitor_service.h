@@ -90,6 +90,21 @@ class MonitorService {
   // written gets it now). The engine's own state starts empty.
   core::Status LoadOpenAlerts();
 
+  // At start, after LoadGoals and LoadOpenAlerts and before any reading comes in: the
+  // monitor's state is rebuilt from the readings of [now_ms - window_ms, now_ms] (the device
+  // readings stored, and vital signs recorded as FHIR Observations), replayed in time order
+  // per patient without reporting their events, which were reported when they first came.
+  // Then the open alerts are reconciled with the rebuilt state (rpm/state_rebuild.cc says
+  // when each side is trusted): a condition open in it with no alert gets one (the stop came
+  // between the two), and an alert whose condition is no longer open is resolved.
+  struct RebuildReport {
+    size_t patients = 0;
+    size_t readings = 0;
+    size_t alerts_opened = 0;
+    size_t alerts_resolved = 0;
+  };
+  core::Result<RebuildReport> RebuildState(int64_t now_ms, int64_t window_ms);
+
   // Which devices may write for which patients (Device, DeviceUseStatement).
   DeviceAssignments& assignments() { return assignments_; }
 
@@ -101,15 +116,23 @@ class MonitorService {
 
  private:
   struct OpenAlert {
-    std::string issue_id;  // empty until the create commits
-    std::string body;      // the DetectedIssue as created
+    std::string issue_id;                 // empty until the create commits
+    std::string body;                     // the DetectedIssue as created
+    int64_t identified_ms = INT64_MIN;    // DetectedIssue.identifiedDateTime
+    std::optional<monitor::Vital> vital;  // a trend or goal alert's, from its evidence
     bool resolve_when_created = false;
     monitor::MonitorEvent resolution;
   };
   void OnEvent(const std::string& patient, const monitor::MonitorEvent& e);
   void WriteScore(const std::string& patient, const monitor::MonitorEvent& e);
   void OpenAlertFor(const std::string& patient, const monitor::MonitorEvent& e);
-  void ResolveAlert(const std::string& key, const monitor::MonitorEvent& e);
+  void ResolveAlert(const std::string& key, const monitor::MonitorEvent& e,
+                    std::string_view why = "Resolved: the condition cleared");
+  // Readings of one patient in [from_ms, to_ms], in time order: its stored device readings and
+  // `fhir` (vital signs from Observations, in any order), fed to the engine's Restore.
+  core::Result<size_t> RestorePatient(const std::string& patient,
+                                      std::vector<monitor::PatientReading> fhir, int64_t from_ms,
+                                      int64_t to_ms);
 
   records::RecordService& records_;
   telemetry::SeriesStore& series_;

@@ -298,6 +298,7 @@ void SubscriptionService::Apply(const store::VersionRecord& version, std::option
     a->spec = std::move(spec);
     a->invalid = std::move(invalid);
     Ready(id);
+    known_cv_.notify_all();
   }
   if (save) {
     std::lock_guard cursor_lock(cursor_mu_);
@@ -651,6 +652,11 @@ core::Result<std::vector<std::string>> SubscriptionService::TokenSubscriptions(
     return core::Fail(core::PermissionDenied("unknown or expired binding token"));
   }
   return it->second.first;
+}
+
+bool SubscriptionService::AwaitKnown(const std::string& id, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return known_cv_.wait_for(lock, timeout, [&] { return subs_.contains(id); });
 }
 
 core::Result<std::string> SubscriptionService::BindingToken(const std::string& id,

@@ -92,6 +92,9 @@ class SubscriptionService {
   // Subscription/ID/$get-ws-binding-token: Parameters with a token that binds a websocket to
   // the subscription. `websocket_url`: where clients connect.
   core::Result<std::string> BindingToken(const std::string& id, const std::string& websocket_url);
+  // Waits up to `timeout` for the change feed to bring Subscription/ID (committed but not
+  // delivered yet, as right after its create under load); false if it did not come.
+  bool AwaitKnown(const std::string& id, std::chrono::milliseconds timeout);
 
   // A websocket connection's peer. `authorized`: the upgrade carried a token that may read
   // every subscription (R4 "bind ID" needs it; "bind-with-token" carries its own proof).
@@ -145,6 +148,7 @@ class SubscriptionService {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable known_cv_;  // a subscription became known
   std::unordered_map<std::string, std::shared_ptr<Active>> subs_;
   std::set<std::string> ready_set_;
   std::vector<std::string> ready_;                        // FIFO of runnable ids

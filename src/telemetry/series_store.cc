@@ -21,10 +21,6 @@ constexpr char kRollupIntervalKey[] = "rollup_interval_ms";
 constexpr char kCheckpointsKey[] = "checkpoints";
 constexpr char kRawCompleteFromKey[] = "raw_complete_from_ms";
 
-int64_t NowMs() {
-  return core::SystemClock::Instance().Now() / 1000;
-}
-
 std::string Key(std::string_view patient, monitor::Vital vital) {
   std::string k(patient);
   k.push_back('\0');
@@ -112,6 +108,10 @@ struct SeriesStore::Series {
   std::map<int64_t, RollupSum> unsaved_rollups;
   int64_t latest = INT64_MIN;  // the latest time the series holds, in memory or on disk
   bool dirty = false;
+  // As in its row: the last pending row its blocks on disk cover, and how many times they were
+  // written (a reader compares it to tell whether memory and disk belong together).
+  int64_t saved_pending = 0;
+  int64_t version = 0;
 };
 
 struct SeriesStore::Queued {
@@ -154,13 +154,28 @@ core::Status SeriesStore::Init() {
                 " start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, count INTEGER NOT NULL,"
                 " data BLOB NOT NULL);"
                 "CREATE INDEX IF NOT EXISTS blocks_by_series ON blocks(series, end_ms);"
+                "CREATE INDEX IF NOT EXISTS blocks_by_end ON blocks(end_ms);"
                 "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
                 "CREATE TABLE IF NOT EXISTS rollups(series INTEGER NOT NULL,"
                 " start_ms INTEGER NOT NULL, min_value REAL NOT NULL, max_value REAL NOT NULL,"
                 " sum_value REAL NOT NULL, count INTEGER NOT NULL, PRIMARY KEY(series, start_ms))"
                 " WITHOUT ROWID;"
+                "CREATE INDEX IF NOT EXISTS rollups_by_start ON rollups(start_ms);"
                 "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
                 " WITHOUT ROWID;"));
+  {
+    // Stores from before checkpoints were spread over a cycle: every checkpoint covered all
+    // pending rows, so 0 is right for their series.
+    ASSIGN_OR_RETURN(auto* raw, db_->Prepare("SELECT COUNT(*) FROM pragma_table_info('series') "
+                                             "WHERE name='saved_pending'"));
+    Stmt st(raw);
+    if (st.Step() != SQLITE_ROW) return Failed(*db_, "reading the series table's columns");
+    if (st.Int(0) == 0) {
+      RETURN_IF_ERROR(
+          db_->Exec("ALTER TABLE series ADD COLUMN saved_pending INTEGER NOT NULL DEFAULT 0;"
+                    "ALTER TABLE series ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"));
+    }
+  }
   ASSIGN_OR_RETURN(reader_, Db::Open(options_.path, true, options_.vfs));
   RETURN_IF_ERROR(reader_->Exec("PRAGMA temp_store=MEMORY;"));
   {
@@ -185,19 +200,39 @@ core::Status SeriesStore::Init() {
     for (const auto& r : readings) {
       auto& series = series_[Key(r.patient, r.vital)];
       if (!series) {
-        ASSIGN_OR_RETURN(const int64_t id, SeriesId(r.patient, r.vital));
-        series = std::make_unique<Series>();
-        series->id = id;
-        ASSIGN_OR_RETURN(series->latest, LatestOnDisk(id));
+        ASSIGN_OR_RETURN(series, LoadSeries(r.patient, r.vital));
+        order_.push_back(series.get());
       }
     }
-    ApplyLocked(readings);
     applied_pending_id_ = st.Int(0);
+    ApplyLocked(readings, applied_pending_id_);
     ++pending_rows_;
   }
   if (rc != SQLITE_DONE) return Failed(*db_, "replaying pending readings");
-  last_checkpoint_ms_ = NowMs();
+  {
+    // Pending row ids only grow, also once the table was emptied: a series' saved_pending must
+    // never cover a row written after it.
+    ASSIGN_OR_RETURN(auto* raw, db_->Prepare("SELECT MAX(saved_pending) FROM series"));
+    Stmt max_saved(raw);
+    if (max_saved.Step() != SQLITE_ROW) return Failed(*db_, "reading the series' checkpoints");
+    applied_pending_id_ = std::max(applied_pending_id_, max_saved.Int(0));
+  }
+  StartCycle(NowMs());
   return core::Status();
+}
+
+int64_t SeriesStore::NowMs() const {
+  const core::Clock& clock =
+      options_.clock != nullptr ? *options_.clock : core::SystemClock::Instance();
+  return clock.Now() / 1000;
+}
+
+void SeriesStore::StartCycle(int64_t now_ms) {
+  cursor_ = 0;
+  cycle_start_ms_ = now_ms;
+  cycle_watermark_ = applied_pending_id_;
+  cycle_rows_ = pending_rows_;
+  cycle_cutoff_ms_ = options_.retention_ms > 0 ? now_ms - options_.retention_ms : INT64_MIN;
 }
 
 core::Status SeriesStore::InitRollups() {
@@ -318,13 +353,15 @@ core::Result<AppendResult> SeriesStore::AppendSync(std::vector<StoredReading> ba
 }
 
 void SeriesStore::CommitLoop() {
+  // Wake often enough to spread a cycle's writes over it even when no readings come.
+  const auto tick =
+      std::chrono::milliseconds(std::clamp<int64_t>(options_.checkpoint_interval_ms / 64, 5, 1000));
   for (;;) {
     std::vector<Queued> batch;
     bool stopping, forced;
     {
       std::unique_lock lock(queue_mu_);
-      queue_cv_.wait_for(lock, std::chrono::milliseconds(options_.checkpoint_interval_ms),
-                         [this] { return !queue_.empty() || stopping_; });
+      queue_cv_.wait_for(lock, tick, [this] { return !queue_.empty() || stopping_; });
       while (!queue_.empty()) {
         queued_readings_ -= queue_.front().readings.size();
         batch.push_back(std::move(queue_.front()));
@@ -334,10 +371,9 @@ void SeriesStore::CommitLoop() {
       forced = force_checkpoint_;
       force_checkpoint_ = false;
     }
-    const bool due = forced || NowMs() - last_checkpoint_ms_ >= options_.checkpoint_interval_ms ||
-                     pending_rows_ >= options_.checkpoint_pending_rows;
-    if (!batch.empty() || due || stopping) {
-      const auto status = CommitBatch(batch, due || stopping);
+    const Slice slice = PlanSlice(NowMs(), forced || stopping);
+    if (!batch.empty() || slice.end > slice.begin || slice.cycle_end) {
+      const auto status = CommitBatch(batch, slice);
       if (!status.ok()) {
         for (auto& q : batch) q.done(status, {});
       }
@@ -349,83 +385,107 @@ void SeriesStore::CommitLoop() {
   }
 }
 
-core::Result<int64_t> SeriesStore::SeriesId(const std::string& patient, monitor::Vital vital) {
-  ASSIGN_OR_RETURN(auto* ins, db_->Prepare("INSERT INTO series(patient, vital) VALUES(?, ?) "
-                                           "ON CONFLICT(patient, vital) DO UPDATE SET vital=vital "
-                                           "RETURNING id"));
-  Stmt st(ins);
-  st.Bind(1, patient);
-  st.Bind(2, static_cast<int64_t>(vital));
-  if (st.Step() != SQLITE_ROW) return core::Fail(Failed(*db_, "adding a series"));
-  return st.Int(0);
+SeriesStore::Slice SeriesStore::PlanSlice(int64_t now_ms, bool full) const {
+  const size_t n = order_.size();
+  if (full) return Slice{0, n, true, true};
+  // The share of the cycle that is due: by the time it has run, or by the pending rows added.
+  const double by_time = static_cast<double>(now_ms - cycle_start_ms_) /
+                         static_cast<double>(options_.checkpoint_interval_ms);
+  const double by_rows = static_cast<double>(pending_rows_ - cycle_rows_) /
+                         static_cast<double>(std::max<size_t>(options_.checkpoint_pending_rows, 1));
+  const double share = std::max(by_time, by_rows);
+  if (share >= 1) return Slice{cursor_, n, false, true};
+  // Series i is due once the share passes (i + 1) / n: a lone series is written once a cycle,
+  // not at every commit.
+  const auto due = std::min(n, static_cast<size_t>(share * static_cast<double>(n)));
+  return Slice{cursor_, std::max(cursor_, due), false, false};
 }
 
-core::Result<int64_t> SeriesStore::LatestOnDisk(int64_t series) {
+core::Result<std::unique_ptr<SeriesStore::Series>> SeriesStore::LoadSeries(
+    const std::string& patient, monitor::Vital vital) {
+  auto series = std::make_unique<Series>();
+  {
+    ASSIGN_OR_RETURN(auto* ins,
+                     db_->Prepare("INSERT INTO series(patient, vital) VALUES(?, ?) "
+                                  "ON CONFLICT(patient, vital) DO UPDATE SET vital=vital "
+                                  "RETURNING id, saved_pending, version"));
+    Stmt st(ins);
+    st.Bind(1, patient);
+    st.Bind(2, static_cast<int64_t>(vital));
+    if (st.Step() != SQLITE_ROW) return core::Fail(Failed(*db_, "adding a series"));
+    series->id = st.Int(0);
+    series->saved_pending = st.Int(1);
+    series->version = st.Int(2);
+  }
   ASSIGN_OR_RETURN(auto* raw, db_->Prepare("SELECT MAX(end_ms) FROM blocks WHERE series=?"));
   Stmt st(raw);
-  st.Bind(1, series);
+  st.Bind(1, series->id);
   if (st.Step() != SQLITE_ROW) return core::Fail(Failed(*db_, "reading a series' latest time"));
-  return st.IsNull(0) ? INT64_MIN : st.Int(0);
+  series->latest = st.IsNull(0) ? INT64_MIN : st.Int(0);
+  return series;
 }
 
-core::Status SeriesStore::CommitBatch(std::vector<Queued>& batch, bool checkpoint) {
+core::Status SeriesStore::CommitBatch(std::vector<Queued>& batch, const Slice& slice) {
+  const int64_t now = NowMs();
   RETURN_IF_ERROR(db_->Run("BEGIN IMMEDIATE"));
   auto rollback = [this](core::Status s) {
     (void)db_->Run("ROLLBACK");
     checkpoint_after_ = nullptr;
     return s;
   };
-  if (checkpoint) {
-    if (auto s = WriteCheckpoint(); !s.ok()) return rollback(std::move(s));
-  }
+  if (auto s = WriteSlice(slice, now); !s.ok()) return rollback(std::move(s));
   // Series seen for the first time get their row in the same transaction as their readings.
-  struct NewSeries {
-    int64_t id;
-    int64_t latest;
-  };
-  std::unordered_map<std::string, NewSeries> new_series;
+  std::unordered_map<std::string, std::unique_ptr<Series>> new_series;
+  std::vector<int64_t> pending_ids;  // 0: an empty batch, which needs no row
+  int64_t last_id = applied_pending_id_;
+  size_t rows = 0;
   std::string blob;
-  int64_t last_pending = applied_pending_id_;
   for (auto& q : batch) {
+    if (q.readings.empty()) {
+      pending_ids.push_back(0);
+      continue;
+    }
     for (const auto& r : q.readings) {
       auto key = Key(r.patient, r.vital);
       if (series_.count(key) || new_series.count(key)) continue;
-      auto id = SeriesId(r.patient, r.vital);
-      if (!id) return rollback(id.error());
-      auto latest = LatestOnDisk(*id);  // a series from before a restart has blocks
-      if (!latest) return rollback(latest.error());
-      new_series.emplace(std::move(key), NewSeries{*id, *latest});
+      auto loaded = LoadSeries(r.patient, r.vital);
+      if (!loaded) return rollback(loaded.error());
+      new_series.emplace(std::move(key), std::move(*loaded));
     }
     blob.clear();
     EncodePendingRow(q.readings, blob);
-    auto ins = db_->Prepare("INSERT INTO pending(data) VALUES(?)");
+    // Ids given here rather than by SQLite, which would reuse them once the table is empty.
+    const int64_t id = ++last_id;
+    auto ins = db_->Prepare("INSERT INTO pending(id, data) VALUES(?, ?)");
     if (!ins) return rollback(ins.error());
     Stmt st(*ins);
-    st.BindBlob(1, blob);
+    st.Bind(1, id);
+    st.BindBlob(2, blob);
     if (st.Step() != SQLITE_DONE) return rollback(Failed(*db_, "queuing readings"));
-    last_pending = sqlite3_last_insert_rowid(db_->handle());
+    pending_ids.push_back(id);
+    ++rows;
   }
   if (auto s = db_->Run("COMMIT"); !s.ok()) return rollback(std::move(s));
-  if (checkpoint) {
-    if (checkpoint_after_) checkpoint_after_();
-    checkpoint_after_ = nullptr;
-    last_checkpoint_ms_ = NowMs();
-    pending_rows_ = 0;
-  }
-  pending_rows_ += batch.size();
+  if (checkpoint_after_) checkpoint_after_();
+  checkpoint_after_ = nullptr;
+  cursor_ = slice.end;
+  if (slice.cycle_end) pending_rows_ -= slice.full ? pending_rows_ : cycle_rows_;
+  pending_rows_ += rows;
 
   std::vector<AppendResult> results;
   {
     std::lock_guard lock(mu_);
-    for (auto& [key, n] : new_series) {
-      auto s = std::make_unique<Series>();
-      s->id = n.id;
-      s->latest = n.latest;
-      series_.emplace(key, std::move(s));
+    for (auto& [key, series] : new_series) {
+      order_.push_back(series.get());
+      series_.emplace(key, std::move(series));
     }
-    for (const auto& q : batch) results.push_back(ApplyLocked(q.readings));
-    applied_pending_id_ = last_pending;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      results.push_back(ApplyLocked(batch[i].readings, pending_ids[i]));
+    }
+    applied_pending_id_ = last_id;
   }
+  // The next cycle covers the pending rows up to those just applied.
+  if (slice.cycle_end) StartCycle(now);
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done(core::Status(), results[i]);
   batch.clear();
   return core::Status();
@@ -466,10 +526,13 @@ bool SeriesStore::StoredAtLocked(const Series& s, int64_t time_ms) {
   return false;
 }
 
-AppendResult SeriesStore::ApplyLocked(const std::vector<StoredReading>& readings) {
+AppendResult SeriesStore::ApplyLocked(const std::vector<StoredReading>& readings,
+                                      int64_t pending_id) {
   AppendResult result;
   for (const auto& r : readings) {
     Series& s = *series_.at(Key(r.patient, r.vital));
+    // Replaying a pending row that this series' blocks (and rollups) on disk already cover.
+    if (pending_id <= s.saved_pending) continue;
     // Older than the raw readings kept: it would be dropped at once, and with its neighbours
     // gone it could not be told from a retransmission, which would count twice in the rollups.
     if (r.time_ms < raw_complete_from_) {
@@ -528,61 +591,74 @@ core::Status SeriesStore::WriteRollups(int64_t series, const std::map<int64_t, R
   return core::Status();
 }
 
-core::Status SeriesStore::WriteCheckpoint() {
+core::Result<int64_t> SeriesStore::WriteBlock(int64_t series, int64_t row, int64_t first,
+                                              int64_t last, size_t count, const std::string& data) {
+  if (row != 0) {
+    ASSIGN_OR_RETURN(auto* raw, db_->Prepare("UPDATE blocks SET start_ms=?, end_ms=?, count=?, "
+                                             "data=? WHERE id=?"));
+    Stmt st(raw);
+    st.Bind(1, first);
+    st.Bind(2, last);
+    st.Bind(3, static_cast<int64_t>(count));
+    st.BindBlob(4, data);
+    st.Bind(5, row);
+    if (st.Step() != SQLITE_DONE) return core::Fail(Failed(*db_, "writing a block"));
+    // A block row is only dropped once memory has let go of it (WriteSlice): one missing here
+    // would lose readings.
+    if (sqlite3_changes(db_->handle()) != 1) {
+      return core::Fail(
+          core::Status(core::Code::kInternal, "block row " + std::to_string(row) + " is missing"));
+    }
+    return row;
+  }
+  ASSIGN_OR_RETURN(auto* raw, db_->Prepare("INSERT INTO blocks(series, start_ms, end_ms, count, "
+                                           "data) VALUES(?, ?, ?, ?, ?)"));
+  Stmt st(raw);
+  st.Bind(1, series);
+  st.Bind(2, first);
+  st.Bind(3, last);
+  st.Bind(4, static_cast<int64_t>(count));
+  st.BindBlob(5, data);
+  if (st.Step() != SQLITE_DONE) return core::Fail(Failed(*db_, "writing a block"));
+  return sqlite3_last_insert_rowid(db_->handle());
+}
+
+core::Status SeriesStore::WriteSlice(const Slice& slice, int64_t now) {
   // The commit thread is the only writer of the in-memory series, so it may read them without
   // the lock; it takes the lock only to change them, after the commit.
-  ASSIGN_OR_RETURN(auto* ins_raw,
-                   db_->Prepare("INSERT INTO blocks(series, start_ms, end_ms, count, data) "
-                                "VALUES(?, ?, ?, ?, ?)"));
-  ASSIGN_OR_RETURN(auto* upd_raw,
-                   db_->Prepare("UPDATE blocks SET start_ms=?, end_ms=?, count=?, data=? "
-                                "WHERE id=?"));
-  auto write = [&](int64_t series, int64_t row, int64_t first, int64_t last, size_t count,
-                   const std::string& data) -> core::Result<int64_t> {
-    if (row != 0) {
-      Stmt st(upd_raw);
-      st.Bind(1, first);
-      st.Bind(2, last);
-      st.Bind(3, static_cast<int64_t>(count));
-      st.BindBlob(4, data);
-      st.Bind(5, row);
-      if (st.Step() != SQLITE_DONE) return core::Fail(Failed(*db_, "writing a block"));
-      return row;
-    }
-    Stmt st(ins_raw);
-    st.Bind(1, series);
-    st.Bind(2, first);
-    st.Bind(3, last);
-    st.Bind(4, static_cast<int64_t>(count));
-    st.BindBlob(5, data);
-    if (st.Step() != SQLITE_DONE) return core::Fail(Failed(*db_, "writing a block"));
-    return sqlite3_last_insert_rowid(db_->handle());
-  };
-  const int64_t now = NowMs();
-  // Blocks that end before this are dropped: their rollups are on disk, since every block on
-  // disk was written together with its readings' rollups (or got them at open, InitRollups).
-  const int64_t raw_cutoff = options_.retention_ms > 0 ? now - options_.retention_ms : INT64_MIN;
+  //
+  // Blocks that end before the cutoff are dropped at the cycle's end: their rollups are on disk,
+  // since every block on disk was written together with its readings' rollups (or got them at
+  // open, InitRollups). The cutoff is fixed for the cycle, so that an open block this cycle has
+  // visited (and not let go of) never ends before it: its row is still there to rewrite.
+  const int64_t raw_cutoff =
+      !slice.full ? cycle_cutoff_ms_
+                  : (options_.retention_ms > 0 ? now - options_.retention_ms : INT64_MIN);
   struct After {
     Series* series;
+    bool written;
     size_t full_written;
     size_t late_written;
     int64_t open_row;
     size_t open_disk_bytes;
-    bool open_expired;  // its row is dropped below: start a new block
+    bool open_expired;  // its row goes at the cycle's end: start a new block
   };
   std::vector<After> after;
   uint64_t added_bytes = 0;
-  for (auto& [key, sp] : series_) {
-    Series& s = *sp;
+  ASSIGN_OR_RETURN(auto* saved_raw,
+                   db_->Prepare("UPDATE series SET saved_pending=?, version=version+1 WHERE id=?"));
+  for (size_t i = slice.begin; i < slice.end; ++i) {
+    Series& s = *order_[i];
     const bool open_expired = s.open.count() > 0 && s.open.last_time() < raw_cutoff;
     if (!s.dirty && !open_expired) continue;
-    After a{&s, s.full.size(), s.late.size(), s.open_row, s.open_disk_bytes, open_expired};
+    After a{&s, s.dirty, s.full.size(), s.late.size(), s.open_row, s.open_disk_bytes, open_expired};
     if (!s.dirty) {
       after.push_back(a);
       continue;
     }
     for (const auto& f : s.full) {
-      ASSIGN_OR_RETURN(const int64_t row, write(s.id, f.row, f.first, f.last, f.count, f.data));
+      ASSIGN_OR_RETURN(const int64_t row,
+                       WriteBlock(s.id, f.row, f.first, f.last, f.count, f.data));
       (void)row;
       added_bytes += f.data.size() - f.disk_bytes;
     }
@@ -596,67 +672,91 @@ core::Status SeriesStore::WriteCheckpoint() {
       }
       const auto data = enc.Finish();
       ASSIGN_OR_RETURN(const int64_t row,
-                       write(s.id, 0, enc.first_time(), enc.last_time(), enc.count(), data));
+                       WriteBlock(s.id, 0, enc.first_time(), enc.last_time(), enc.count(), data));
       (void)row;
       added_bytes += data.size();
     }
     if (s.open.count() > 0) {
       const auto data = s.open.Finish();
-      ASSIGN_OR_RETURN(a.open_row, write(s.id, s.open_row, s.open.first_time(), s.open.last_time(),
-                                         s.open.count(), data));
+      ASSIGN_OR_RETURN(a.open_row, WriteBlock(s.id, s.open_row, s.open.first_time(),
+                                              s.open.last_time(), s.open.count(), data));
       added_bytes += data.size() - s.open_disk_bytes;
       a.open_disk_bytes = data.size();
     }
     // The same transaction as the blocks: a reading is in the rollups exactly when it is in a
     // block on disk.
     RETURN_IF_ERROR(WriteRollups(s.id, s.unsaved_rollups));
-    after.push_back(a);
-  }
-  {
-    ASSIGN_OR_RETURN(auto* del, db_->Prepare("DELETE FROM pending WHERE id <= ?"));
-    Stmt st(del);
+    Stmt st(saved_raw);
     st.Bind(1, applied_pending_id_);
-    if (st.Step() != SQLITE_DONE) return Failed(*db_, "clearing pending readings");
+    st.Bind(2, s.id);
+    if (st.Step() != SQLITE_DONE) return Failed(*db_, "writing a series' checkpoint");
+    after.push_back(a);
   }
   uint64_t dropped_readings = 0, dropped_bytes = 0;
   int64_t raw_complete_from = raw_complete_from_;
-  if (options_.retention_ms > 0) {
-    ASSIGN_OR_RETURN(auto* del, db_->Prepare("DELETE FROM blocks WHERE end_ms < ? "
-                                             "RETURNING count, length(data)"));
-    Stmt st(del);
-    st.Bind(1, raw_cutoff);
-    int rc;
-    while ((rc = st.Step()) == SQLITE_ROW) {
-      dropped_readings += static_cast<uint64_t>(st.Int(0));
-      dropped_bytes += static_cast<uint64_t>(st.Int(1));
+  if (slice.cycle_end) {
+    {
+      // Every series has been visited since the cycle began: its blocks cover the pending rows
+      // applied by then (a full slice: all of them, as it visits every series now).
+      ASSIGN_OR_RETURN(auto* del, db_->Prepare("DELETE FROM pending WHERE id <= ?"));
+      Stmt st(del);
+      st.Bind(1, slice.full ? applied_pending_id_ : cycle_watermark_);
+      if (st.Step() != SQLITE_DONE) return Failed(*db_, "clearing pending readings");
     }
-    if (rc != SQLITE_DONE) return Failed(*db_, "dropping expired blocks");
-    // Every reading at or after the cutoff is in a block that ends at or after it: still there.
-    raw_complete_from = std::max(raw_complete_from, raw_cutoff);
-    RETURN_IF_ERROR(SetMetaValue(*db_, kRawCompleteFromKey, raw_complete_from));
+    if (options_.retention_ms > 0) {
+      // At most kMaxDroppedBlocks a cycle, the earliest first, so that a retention newly set on
+      // a large store does not hold up ingest; the rest go in the next cycles.
+      constexpr int64_t kMaxDroppedBlocks = 20'000;
+      ASSIGN_OR_RETURN(auto* del, db_->Prepare("DELETE FROM blocks WHERE id IN (SELECT id FROM "
+                                               "blocks WHERE end_ms < ? ORDER BY end_ms LIMIT ?) "
+                                               "RETURNING count, length(data), end_ms"));
+      Stmt st(del);
+      st.Bind(1, raw_cutoff);
+      st.Bind(2, kMaxDroppedBlocks);
+      int rc;
+      int64_t dropped_blocks = 0, last_end = INT64_MIN;
+      while ((rc = st.Step()) == SQLITE_ROW) {
+        dropped_readings += static_cast<uint64_t>(st.Int(0));
+        dropped_bytes += static_cast<uint64_t>(st.Int(1));
+        last_end = std::max(last_end, st.Int(2));
+        ++dropped_blocks;
+      }
+      if (rc != SQLITE_DONE) return Failed(*db_, "dropping expired blocks");
+      // Every reading at or after the cutoff is in a block that ends at or after it: still
+      // there. When blocks were left, every reading after the last end dropped is (no block
+      // still there ends before it).
+      const int64_t complete_from = dropped_blocks < kMaxDroppedBlocks ? raw_cutoff : last_end + 1;
+      raw_complete_from = std::max(raw_complete_from, complete_from);
+      RETURN_IF_ERROR(SetMetaValue(*db_, kRawCompleteFromKey, raw_complete_from));
+    }
+    if (options_.rollup_retention_ms > 0) {
+      // Intervals that ended before now - rollup retention; after the rollups written above, so
+      // that a late reading's rollup for such an interval goes too.
+      ASSIGN_OR_RETURN(auto* del, db_->Prepare("DELETE FROM rollups WHERE start_ms <= ?"));
+      Stmt st(del);
+      st.Bind(1, now - options_.rollup_retention_ms - options_.rollup_interval_ms);
+      if (st.Step() != SQLITE_DONE) return Failed(*db_, "dropping expired rollups");
+    }
+    RETURN_IF_ERROR(SetMetaValue(*db_, kCheckpointsKey, checkpoints_ + 1));
   }
-  if (options_.rollup_retention_ms > 0) {
-    // Intervals that ended before now - rollup retention; after the rollups written above, so
-    // that a late reading's rollup for such an interval goes too.
-    ASSIGN_OR_RETURN(auto* del, db_->Prepare("DELETE FROM rollups WHERE start_ms <= ?"));
-    Stmt st(del);
-    st.Bind(1, now - options_.rollup_retention_ms - options_.rollup_interval_ms);
-    if (st.Step() != SQLITE_DONE) return Failed(*db_, "dropping expired rollups");
-  }
-  RETURN_IF_ERROR(SetMetaValue(*db_, kCheckpointsKey, checkpoints_ + 1));
   // Applied once the transaction commits (CommitBatch runs right after this; a failure rolls
   // back and leaves memory as it was, with the pending rows still there).
   checkpoint_after_ = [this, after = std::move(after), added_bytes, dropped_readings, dropped_bytes,
-                       raw_complete_from] {
+                       raw_complete_from, saved = applied_pending_id_,
+                       cycle_end = slice.cycle_end] {
     std::lock_guard lock(mu_);
     for (const auto& a : after) {
       Series& s = *a.series;
-      s.full.erase(s.full.begin(), s.full.begin() + static_cast<ptrdiff_t>(a.full_written));
-      s.late.erase(s.late.begin(), s.late.begin() + static_cast<ptrdiff_t>(a.late_written));
-      s.open_row = a.open_row;
-      s.open_disk_bytes = a.open_disk_bytes;
-      s.unsaved_rollups.clear();  // nothing is applied between the checkpoint and this
-      s.dirty = false;
+      if (a.written) {
+        s.full.erase(s.full.begin(), s.full.begin() + static_cast<ptrdiff_t>(a.full_written));
+        s.late.erase(s.late.begin(), s.late.begin() + static_cast<ptrdiff_t>(a.late_written));
+        s.open_row = a.open_row;
+        s.open_disk_bytes = a.open_disk_bytes;
+        s.unsaved_rollups.clear();  // nothing is applied between the checkpoint and this
+        s.dirty = false;
+        s.saved_pending = saved;
+        ++s.version;
+      }
       if (a.open_expired) {
         s.open = BlockEncoder(1);
         s.open_row = 0;
@@ -667,7 +767,7 @@ core::Status SeriesStore::WriteCheckpoint() {
     block_bytes_ -= std::min(block_bytes_, dropped_bytes);
     readings_ -= std::min(readings_, dropped_readings);
     raw_complete_from_ = raw_complete_from;
-    ++checkpoints_;
+    if (cycle_end) ++checkpoints_;
   };
   return core::Status();
 }
@@ -693,7 +793,7 @@ core::Result<SeriesStore::Snapshot> SeriesStore::TakeSnapshot(const std::string&
   // the two reads would count its readings twice); it is rare, so just read again.
   for (int attempt = 0; attempt < 8; ++attempt) {
     Snapshot snap;
-    int64_t id = 0, checkpoints = 0;
+    int64_t id = 0, checkpoints = 0, version = -1;
     // Per interval of the read, the summed rollups before raw_from; never more than `limit`
     // intervals: those from `cap` on are left out.
     int64_t cap = INT64_MAX;
@@ -724,6 +824,7 @@ core::Result<SeriesStore::Snapshot> SeriesStore::TakeSnapshot(const std::string&
       if (auto it = series_.find(Key(patient, vital)); it != series_.end()) {
         const Series& s = *it->second;
         id = s.id;
+        version = s.version;
         const int64_t from = snap.raw_from;
         if (s.open.count() > 0 && s.open.last_time() >= from && s.open.first_time() < to_ms) {
           snap.blocks.push_back(s.open.Finish());
@@ -750,14 +851,17 @@ core::Result<SeriesStore::Snapshot> SeriesStore::TakeSnapshot(const std::string&
       ASSIGN_OR_RETURN(const auto on_disk, MetaValue(*reader_, kCheckpointsKey));
       if (on_disk.value_or(0) != checkpoints) continue;
     }
-    if (id == 0) {
-      ASSIGN_OR_RETURN(auto* raw,
-                       reader_->Prepare("SELECT id FROM series WHERE patient=? AND vital=?"));
+    if (id == 0 || rollups) {
+      ASSIGN_OR_RETURN(auto* raw, reader_->Prepare("SELECT id, version FROM series "
+                                                   "WHERE patient=? AND vital=?"));
       Stmt st(raw);
       st.Bind(1, patient);
       st.Bind(2, static_cast<int64_t>(vital));
       if (st.Step() != SQLITE_ROW) return snap;
       id = st.Int(0);
+      // A checkpoint of this series committed since memory was read: its rollups would count
+      // twice.
+      if (rollups && version >= 0 && st.Int(1) != version) continue;
     }
     if (snap.raw_from < to_ms) {
       ASSIGN_OR_RETURN(auto* raw,
@@ -881,6 +985,18 @@ std::vector<monitor::Vital> SeriesStore::VitalsOf(const std::string& patient) co
     const auto v = st.Int(0);
     if (v >= 0 && v < monitor::kVitalCount) out.push_back(static_cast<monitor::Vital>(v));
   }
+  return out;
+}
+
+core::Result<std::vector<std::string>> SeriesStore::Patients() const {
+  std::vector<std::string> out;
+  std::lock_guard lock(read_mu_);
+  ASSIGN_OR_RETURN(auto* raw, reader_->Prepare("SELECT DISTINCT patient FROM series "
+                                               "ORDER BY patient"));
+  Stmt st(raw);
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(st.Text(0));
+  if (rc != SQLITE_DONE) return core::Fail(Failed(*reader_, "listing the patients"));
   return out;
 }
 

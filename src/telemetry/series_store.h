@@ -5,9 +5,12 @@
 // "pending" row, telemetry/pending_row.h) has committed with synchronous=FULL, so an
 // acknowledged reading, its quality and its rr intervals survive kill -9 and power loss. Batches
 // queued while one commits share the next transaction (group commit). In memory each series
-// keeps its open block; a checkpoint (every minute, or when pending rows pile up) writes the open
-// and filled blocks and deletes the pending rows it covers, in one transaction. On open, pending
-// rows are replayed into memory.
+// keeps its open block. Checkpoints write the open and filled blocks to disk, spread over a
+// cycle of checkpoint_interval_ms: each commit writes the share of the series that is due by
+// then (or sooner when pending rows pile up), so no one commit carries them all and the batches
+// behind it are not held up. A series row records the last pending row its blocks cover; a
+// cycle that has visited every series deletes the pending rows all of them cover. On open,
+// pending rows are replayed into memory, each series skipping those its blocks already hold.
 //
 // Order: blocks take readings in time order; a reading older than its series' open block goes
 // to a late buffer, written as a block of its own. A reading at the same time as one already
@@ -40,6 +43,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/time.h"
 #include "monitor/vital.h"
 #include "telemetry/block.h"
 #include "telemetry/rollup.h"
@@ -85,13 +89,18 @@ struct SeriesStoreOptions {
   // ... or one this large: a block is rewritten whole by each checkpoint while it is open, and
   // readings with rr take about 60 bytes each.
   size_t max_block_bytes = 16 * 1024;
+  // Every dirty series is written once per this interval (and its pending rows then deleted)...
   int64_t checkpoint_interval_ms = 60'000;
+  // ... or sooner, once this many pending rows were added since the cycle began.
   size_t checkpoint_pending_rows = 4096;
   size_t max_queued_readings = 2'000'000;  // beyond: Append answers kResourceExhausted
   int64_t retention_ms = 0;  // blocks that end earlier than now - retention are dropped; 0: never
   // The rollups' interval. Fixed when the store is created: Open refuses another value later.
   int64_t rollup_interval_ms = 5 * 60'000;
   int64_t rollup_retention_ms = 0;  // rollups of intervals that ended before now - this are dropped
+  // The wall clock that retention and checkpoint pacing read; null: the system clock. It must
+  // outlive the store.
+  const core::Clock* clock = nullptr;
 };
 
 struct AppendResult {
@@ -142,7 +151,10 @@ class SeriesStore {
                                                 size_t limit) const;
   // The vitals a patient has readings of.
   std::vector<monitor::Vital> VitalsOf(const std::string& patient) const;
+  // The patients with readings of any vital, in id order.
+  core::Result<std::vector<std::string>> Patients() const;
 
+  // Writes every series to disk now and deletes all pending rows (a whole cycle at once).
   core::Status Checkpoint();
   SeriesStoreStats Stats() const;
 
@@ -153,14 +165,32 @@ class SeriesStore {
   explicit SeriesStore(SeriesStoreOptions options);
   core::Status Init();
   core::Status InitRollups();  // records the interval; computes rollups of older stores' blocks
+  // The series a commit writes: order_[begin, end); with cycle_end, the cycle is complete.
+  struct Slice {
+    size_t begin = 0, end = 0;
+    bool full = false;  // all series, and every pending row is then covered
+    bool cycle_end = false;
+  };
+  struct SeriesRow {
+    int64_t id, saved_pending, version;
+  };
   void CommitLoop();
-  core::Status CommitBatch(std::vector<Queued>& batch, bool checkpoint);
-  core::Status WriteCheckpoint();  // inside the commit transaction
-  AppendResult ApplyLocked(const std::vector<StoredReading>& readings);
+  int64_t NowMs() const;
+  Slice PlanSlice(int64_t now_ms, bool full) const;
+  core::Status CommitBatch(std::vector<Queued>& batch, const Slice& slice);
+  // Inside the commit transaction: the slice's series, and at a cycle's end the pending rows
+  // the cycle covered and what has expired. Sets checkpoint_after_.
+  core::Status WriteSlice(const Slice& slice, int64_t now_ms);
+  core::Result<int64_t> WriteBlock(int64_t series, int64_t row, int64_t first, int64_t last,
+                                   size_t count, const std::string& data);
+  // Adds (or finds) the series' row; a series from before a restart has blocks and a version.
+  core::Result<std::unique_ptr<Series>> LoadSeries(const std::string& patient,
+                                                   monitor::Vital vital);
+  void StartCycle(int64_t now_ms);
+  // Readings of a pending row that the series' blocks on disk already hold are skipped.
+  AppendResult ApplyLocked(const std::vector<StoredReading>& readings, int64_t pending_id);
   // Whether the series already holds a reading at this time (memory, then disk).
   bool StoredAtLocked(const Series& s, int64_t time_ms);
-  core::Result<int64_t> SeriesId(const std::string& patient, monitor::Vital vital);
-  core::Result<int64_t> LatestOnDisk(int64_t series);  // INT64_MIN: no blocks
   core::Status WriteRollups(int64_t series, const std::map<int64_t, RollupSum>& sums);
   // What one series holds for a read of [from_ms, to_ms). With interval_ms 0: its blocks
   // (memory first) and late readings. With interval_ms > 0 (from_ms and to_ms multiples of it):
@@ -181,8 +211,9 @@ class SeriesStore {
   uint64_t readings_ = 0;
   uint64_t block_bytes_ = 0;
   int64_t applied_pending_id_ = 0;  // pending rows up to here are applied in memory
-  // Checkpoints committed; the meta table holds the same count, which tells a reader whether
-  // what it read from memory and from disk belong together.
+  // Checkpoint cycles committed; the meta table holds the same count, which tells a reader
+  // whether what it read from memory and from disk belong together as to what has expired (and
+  // each series row's version, as to its blocks and rollups).
   int64_t checkpoints_ = 0;
   // Raw readings at or after this time are all kept; earlier ones may have expired.
   int64_t raw_complete_from_ = INT64_MIN;
@@ -192,9 +223,16 @@ class SeriesStore {
   std::deque<Queued> queue_;
   size_t queued_readings_ = 0;
   bool stopping_ = false;
-  int64_t last_checkpoint_ms_ = 0;
-  size_t pending_rows_ = 0;
   bool force_checkpoint_ = false;
+
+  // The commit thread's: the checkpoint cycle.
+  std::vector<Series*> order_;  // the order a cycle visits the series in
+  size_t cursor_ = 0;           // order_[0, cursor_) visited in this cycle
+  int64_t cycle_start_ms_ = 0;
+  int64_t cycle_watermark_ = 0;  // pending rows up to here were applied when the cycle began
+  size_t cycle_rows_ = 0;        // how many of the pending rows those are
+  size_t pending_rows_ = 0;      // in the table
+  int64_t cycle_cutoff_ms_ = INT64_MIN;     // this cycle's edge of the raw retention
   std::function<void()> checkpoint_after_;  // what a checkpoint changes in memory once committed
   std::thread commit_thread_;
 };

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "telemetry/crash_copy.h"
 #include "telemetry/series_store.h"
 #include "testing/temp_dir.h"
 
@@ -84,13 +85,7 @@ class SeriesStoreRollupTest : public ::testing::Test {
     return r.has_value() ? *r : std::vector<Rollup>{};
   }
   SeriesStoreOptions CopyAsCrashed(const SeriesStoreOptions& o, const std::string& name) const {
-    SeriesStoreOptions copy = o;
-    copy.path = Options(name).path;
-    std::filesystem::copy_file(o.path, copy.path);
-    if (std::filesystem::exists(o.path + "-wal")) {
-      std::filesystem::copy_file(o.path + "-wal", copy.path + "-wal");
-    }
-    return copy;
+    return CopyStoreAsCrashed(o, Options(name).path);
   }
 
   testing::TempDir dir_;

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "telemetry/crash_copy.h"
 #include "telemetry/gorilla.h"
 #include "testing/temp_dir.h"
 
@@ -79,15 +80,8 @@ class SeriesStoreTest : public ::testing::Test {
     EXPECT_TRUE(r.has_value()) << r.error().message();
     return r.has_value() ? *r : std::vector<RrReading>{};
   }
-  // What kill -9 leaves: the database and its WAL as they are while the store is open.
   SeriesStoreOptions CopyAsCrashed(const SeriesStoreOptions& o, const std::string& name) const {
-    SeriesStoreOptions copy = o;
-    copy.path = Options(name).path;
-    std::filesystem::copy_file(o.path, copy.path);
-    if (std::filesystem::exists(o.path + "-wal")) {
-      std::filesystem::copy_file(o.path + "-wal", copy.path + "-wal");
-    }
-    return copy;
+    return CopyStoreAsCrashed(o, Options(name).path);
   }
 
   testing::TempDir dir_;
@@ -330,10 +324,12 @@ TEST_F(SeriesStoreTest, ReadRangeIsHalfOpenAndLimited) {
   check(*s);
 }
 
-TEST_F(SeriesStoreTest, VitalsOfListsThePatientsSeries) {
+TEST_F(SeriesStoreTest, VitalsOfAndPatientsListTheSeries) {
   auto s = Open(Options());
   ASSERT_TRUE(s);
   EXPECT_TRUE(s->VitalsOf("p1").empty());
+  ASSERT_TRUE(s->Patients().has_value());
+  EXPECT_TRUE(s->Patients()->empty());
   ASSERT_TRUE(s->AppendSync({R("p1", Vital::kSpO2, kT0, 97), R("p1", Vital::kHeartRate, kT0, 70),
                              R("p2", Vital::kTemperature, kT0, 37)})
                   .has_value());
@@ -343,6 +339,7 @@ TEST_F(SeriesStoreTest, VitalsOfListsThePatientsSeries) {
   s.reset();
   s = Open(Options());
   EXPECT_EQ(s->VitalsOf("p1"), (std::vector<Vital>{Vital::kHeartRate, Vital::kSpO2}));
+  EXPECT_EQ(*s->Patients(), (std::vector<std::string>{"p1", "p2"}));
 }
 
 TEST_F(SeriesStoreTest, PerMinuteReadingsTakeAtMostThreeBytesEach) {

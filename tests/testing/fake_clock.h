@@ -1,6 +1,8 @@
-// A clock the test sets by hand (whole seconds since the epoch) or moves on in microseconds.
+// A clock the test sets by hand (whole seconds since the epoch) or moves on in microseconds;
+// other threads (a store's commit thread) may read it meanwhile.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "core/time.h"
@@ -15,7 +17,7 @@ class FakeClock final : public core::Clock {
   void AdvanceMicros(int64_t micros) { now_ += micros; }
 
  private:
-  core::MicrosSinceEpoch now_;
+  std::atomic<core::MicrosSinceEpoch> now_;
 };
 
 }  // namespace medulla::testing
