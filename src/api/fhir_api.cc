@@ -1388,14 +1388,18 @@ void FhirApi::SubscriptionOperation(Context& ctx, http::Responder& responder, Ro
     return responder.Send(
         Failure(core::Status(core::Code::kUnsupported, "subscriptions are not enabled")));
   }
+  auto answer = [&] {
+    return route == RouteId::kSubscriptionStatus
+               ? options_.subscriptions->StatusBundle(id)
+               : options_.subscriptions->BindingToken(id, WebSocketUrl(ctx.base));
+  };
+  auto body = answer();
   // A subscription just created reaches the service through the change feed, which may not
   // have delivered it yet: wait a little for one the record holds.
-  if (records_.Read("Subscription", id)) {
-    options_.subscriptions->AwaitKnown(id, std::chrono::seconds(2));
+  if (!body && body.error().code() == core::Code::kNotFound && records_.Read("Subscription", id) &&
+      options_.subscriptions->AwaitKnown(id, std::chrono::seconds(2))) {
+    body = answer();
   }
-  auto body = route == RouteId::kSubscriptionStatus
-                  ? options_.subscriptions->StatusBundle(id)
-                  : options_.subscriptions->BindingToken(id, WebSocketUrl(ctx.base));
   if (!body) return responder.Send(Failure(body.error()));
   http::Response r;
   r.content_type = ctx.content_type;

@@ -74,6 +74,13 @@ std::string_view ConditionName(Condition c) {
   return "unknown";
 }
 
+std::optional<Condition> ConditionFromName(std::string_view name) {
+  for (int i = 0; i < kConditionCount; ++i) {
+    if (ConditionName(static_cast<Condition>(i)) == name) return static_cast<Condition>(i);
+  }
+  return std::nullopt;
+}
+
 std::string_view SeverityName(Severity s) {
   switch (s) {
     case Severity::kLow:

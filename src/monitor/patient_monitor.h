@@ -38,6 +38,7 @@ enum class Condition : uint8_t {
 };
 inline constexpr int kConditionCount = 6;
 std::string_view ConditionName(Condition c);
+std::optional<Condition> ConditionFromName(std::string_view name);  // ConditionName's inverse
 
 enum class Severity : uint8_t { kLow, kModerate, kHigh };
 std::string_view SeverityName(Severity s);  // DetectedIssue.severity codes

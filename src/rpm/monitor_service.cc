@@ -85,18 +85,29 @@ std::string ReadingId(const std::string& patient, monitor::Vital vital, int64_t 
   return fmt::format("r.{}.{}.{}", time_ms, static_cast<int>(vital), patient);
 }
 
-// The vital of a reading's Observation id ("r.<time ms>.<vital>.<patient>").
-std::optional<monitor::Vital> VitalOfReadingId(std::string_view id) {
+// A reading's Observation id, "r.<time ms>.<vital>.<patient>" (ReadingId), taken apart.
+struct ReadingIdParts {
+  int64_t time_ms = 0;
+  monitor::Vital vital = monitor::Vital::kHeartRate;
+  std::string_view patient;
+};
+std::optional<ReadingIdParts> ParseReadingId(std::string_view id) {
   if (!id.starts_with("r.")) return std::nullopt;
-  const auto dot = id.find('.', 2);
-  if (dot == std::string_view::npos) return std::nullopt;
+  std::string_view rest = id.substr(2);
+  ReadingIdParts out;
   int vital = -1;
-  const char* end = id.data() + id.size();
-  auto [p, ec] = std::from_chars(id.data() + dot + 1, end, vital);
-  if (ec != std::errc() || p == end || *p != '.' || vital < 0 || vital >= monitor::kVitalCount) {
+  auto [p1, e1] = std::from_chars(rest.data(), rest.data() + rest.size(), out.time_ms);
+  if (e1 != std::errc() || p1 == rest.data() + rest.size() || *p1 != '.') return std::nullopt;
+  rest.remove_prefix(static_cast<size_t>(p1 - rest.data()) + 1);
+  auto [p2, e2] = std::from_chars(rest.data(), rest.data() + rest.size(), vital);
+  if (e2 != std::errc() || p2 == rest.data() + rest.size() || *p2 != '.' || vital < 0 ||
+      vital >= monitor::kVitalCount) {
     return std::nullopt;
   }
-  return static_cast<monitor::Vital>(vital);
+  rest.remove_prefix(static_cast<size_t>(p2 - rest.data()) + 1);
+  out.vital = static_cast<monitor::Vital>(vital);
+  out.patient = rest;
+  return out;
 }
 
 // The vital a trend or goal alert names in its evidence (the reading that tipped it).
@@ -110,7 +121,7 @@ std::optional<monitor::Vital> EvidenceVital(const json::Value& issue) {
       if (!d->is_object()) continue;
       const std::string_view ref = d->StringOr("reference");
       if (ref.starts_with("Observation/")) {
-        if (auto v = VitalOfReadingId(ref.substr(12))) return v;
+        if (auto parts = ParseReadingId(ref.substr(12))) return parts->vital;
       }
     }
   }
@@ -263,24 +274,14 @@ core::Result<std::string> MonitorService::ReadObservation(std::string_view id) c
     return core::Fail(
         core::Status(core::Code::kNotFound, fmt::format("Observation/{} is not known", id)));
   };
-  if (!IsReadingId(id)) return not_found();
-  std::string_view rest = id.substr(2);
-  int64_t time_ms = 0;
-  int vital = 0;
-  auto [p1, e1] = std::from_chars(rest.data(), rest.data() + rest.size(), time_ms);
-  if (e1 != std::errc() || p1 == rest.data() + rest.size() || *p1 != '.') return not_found();
-  rest.remove_prefix(static_cast<size_t>(p1 - rest.data()) + 1);
-  auto [p2, e2] = std::from_chars(rest.data(), rest.data() + rest.size(), vital);
-  if (e2 != std::errc() || p2 == rest.data() + rest.size() || *p2 != '.' || vital < 0 ||
-      vital >= monitor::kVitalCount) {
-    return not_found();
-  }
-  rest.remove_prefix(static_cast<size_t>(p2 - rest.data()) + 1);
-  const std::string patient(rest);
-  ASSIGN_OR_RETURN(auto points, series_.Read(patient, static_cast<monitor::Vital>(vital), time_ms,
-                                             time_ms + 1, 1));
+  const auto parts = ParseReadingId(id);
+  if (!parts) return not_found();
+  const std::string patient(parts->patient);
+  const int64_t time_ms = parts->time_ms;
+  const monitor::Vital vital = parts->vital;
+  ASSIGN_OR_RETURN(auto points, series_.Read(patient, vital, time_ms, time_ms + 1, 1));
   if (points.empty()) return not_found();
-  return ReadingObservation(patient, static_cast<monitor::Vital>(vital), points.front());
+  return ReadingObservation(patient, vital, points.front());
 }
 
 void MonitorService::OnChange(const store::VersionRecord& v) {

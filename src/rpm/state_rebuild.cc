@@ -207,14 +207,9 @@ core::Result<MonitorService::RebuildReport> MonitorService::RebuildState(int64_t
   {
     std::lock_guard lock(alerts_mu_);
     for (const auto& [key, alert] : alerts_) {
-      const auto slash = key.rfind('/');
-      const std::string_view code = std::string_view(key).substr(slash + 1);
-      std::optional<Condition> condition;
-      for (int i = 0; i < monitor::kConditionCount; ++i) {
-        if (monitor::ConditionName(static_cast<Condition>(i)) == code) {
-          condition = static_cast<Condition>(i);
-        }
-      }
+      // The key is patient '/' condition name (patient ids hold no '/').
+      const auto condition =
+          monitor::ConditionFromName(std::string_view(key).substr(key.rfind('/') + 1));
       if (!condition || *condition == Condition::kDeviceSilence) continue;
       if (open_keys.contains(key) || alert.issue_id.empty()) continue;
       if (!settled(*condition, alert.vital, alert.identified_ms)) continue;

@@ -232,7 +232,11 @@ void SeriesStore::StartCycle(int64_t now_ms) {
   cycle_start_ms_ = now_ms;
   cycle_watermark_ = applied_pending_id_;
   cycle_rows_ = pending_rows_;
-  cycle_cutoff_ms_ = options_.retention_ms > 0 ? now_ms - options_.retention_ms : INT64_MIN;
+  cycle_cutoff_ms_ = RawCutoff(now_ms);
+}
+
+int64_t SeriesStore::RawCutoff(int64_t now_ms) const {
+  return options_.retention_ms > 0 ? now_ms - options_.retention_ms : INT64_MIN;
 }
 
 core::Status SeriesStore::InitRollups() {
@@ -631,9 +635,7 @@ core::Status SeriesStore::WriteSlice(const Slice& slice, int64_t now) {
   // since every block on disk was written together with its readings' rollups (or got them at
   // open, InitRollups). The cutoff is fixed for the cycle, so that an open block this cycle has
   // visited (and not let go of) never ends before it: its row is still there to rewrite.
-  const int64_t raw_cutoff =
-      !slice.full ? cycle_cutoff_ms_
-                  : (options_.retention_ms > 0 ? now - options_.retention_ms : INT64_MIN);
+  const int64_t raw_cutoff = slice.full ? RawCutoff(now) : cycle_cutoff_ms_;
   struct After {
     Series* series;
     bool written;

@@ -187,6 +187,8 @@ class SeriesStore {
   core::Result<std::unique_ptr<Series>> LoadSeries(const std::string& patient,
                                                    monitor::Vital vital);
   void StartCycle(int64_t now_ms);
+  // Blocks that end before this are past the raw retention (INT64_MIN: none).
+  int64_t RawCutoff(int64_t now_ms) const;
   // Readings of a pending row that the series' blocks on disk already hold are skipped.
   AppendResult ApplyLocked(const std::vector<StoredReading>& readings, int64_t pending_id);
   // Whether the series already holds a reading at this time (memory, then disk).

@@ -482,6 +482,12 @@ TEST(MonitorNames, ConditionAndSeverityNames) {
   EXPECT_EQ(ConditionName(Condition::kSignalQuality), "signal-quality");
   EXPECT_EQ(SeverityName(Severity::kHigh), "high");
   EXPECT_EQ(SeverityName(Severity::kModerate), "moderate");
+  for (int i = 0; i < kConditionCount; ++i) {
+    const auto c = static_cast<Condition>(i);
+    EXPECT_EQ(ConditionFromName(ConditionName(c)), c) << ConditionName(c);
+  }
+  EXPECT_EQ(ConditionFromName("unknown"), std::nullopt);
+  EXPECT_EQ(ConditionFromName(""), std::nullopt);
 }
 
 }  // namespace

@@ -59,14 +59,15 @@ class StateRebuildTest : public medulla::testing::RecordFixture {
     ASSERT_TRUE(series_->AppendSync(std::move(batch)).has_value());
   }
   // An open alert as MonitorService writes it, identified at `at`; a trend alert's evidence
-  // is the heart-rate reading that tipped it.
-  std::string Alert(const std::string& patient, const std::string& code, int64_t at) {
+  // is the heart-rate reading that tipped it (unless `evidence` is false).
+  std::string Alert(const std::string& patient, const std::string& code, int64_t at,
+                    bool evidence = true) {
     std::string body =
         R"({"resourceType":"DetectedIssue","status":"preliminary","code":{"coding":[{"system":")" +
         std::string(kAlertCodeSystem) + R"(","code":")" + code +
         R"("}]},"severity":"high","patient":{"reference":"Patient/)" + patient +
         R"("},"identifiedDateTime":")" + core::FormatInstant(at * 1000) + R"(")";
-    if (code == "trend") {
+    if (code == "trend" && evidence) {
       body += R"(,"evidence":[{"detail":[{"reference":"Observation/r.)" + std::to_string(at) +
               ".0." + patient + R"("}]}])";
     }
@@ -140,20 +141,7 @@ TEST_F(StateRebuildTest, OnlyAlertsTheReplayCanJudgeAreResolved) {
   const std::string early = Alert("early", "news2", from + 30 * kMinute);
   const std::string trend_judged = Alert("trend-judged", "trend", now - kDay);
   const std::string trend_early = Alert("trend-early", "trend", from + 60 * kHour);
-  std::string unnamed;
-  {
-    std::promise<core::Result<records::WriteReply>> done;
-    records_->Create(
-        "DetectedIssue",
-        R"({"resourceType":"DetectedIssue","status":"preliminary","code":{"coding":[{"system":")" +
-            std::string(kAlertCodeSystem) +
-            R"(","code":"trend"}]},"severity":"high","patient":{"reference":"Patient/trend-unnamed"},"identifiedDateTime":")" +
-            core::FormatInstant((now - kDay) * 1000) + R"("})",
-        std::nullopt, [&](core::Result<records::WriteReply> r) { done.set_value(std::move(r)); });
-    auto r = done.get_future().get();
-    ASSERT_TRUE(r);
-    unnamed = r->record.id;
-  }
+  const std::string unnamed = Alert("trend-unnamed", "trend", now - kDay, false);
   {
     auto service = Service();
     ASSERT_TRUE(service->LoadOpenAlerts().ok());

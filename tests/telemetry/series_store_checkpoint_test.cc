@@ -12,8 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "telemetry/crash_copy.h"
-#include "telemetry/series_store.h"
+#include "telemetry/series_store_fixture.h"
 #include "testing/fake_clock.h"
 #include "testing/temp_dir.h"
 
@@ -55,20 +54,14 @@ int64_t Count(const std::string& path, const char* sql) {
   return n;
 }
 
-class SeriesStoreCheckpointTest : public ::testing::Test {
+class SeriesStoreCheckpointTest : public SeriesStoreFixture {
  protected:
-  SeriesStoreOptions Options(const std::string& name = "telemetry.db") {
-    SeriesStoreOptions o;
-    o.path = (std::filesystem::path(dir_.path()) / name).string();
-    o.block_points = 16;
+  // The fixture's, paced by the test's clock over a one-minute cycle.
+  SeriesStoreOptions Options(const std::string& name = "telemetry.db") const {
+    SeriesStoreOptions o = SeriesStoreFixture::Options(name);
     o.checkpoint_interval_ms = 60'000;
     o.clock = &clock_;
     return o;
-  }
-  std::unique_ptr<SeriesStore> Open(const SeriesStoreOptions& o) {
-    auto s = SeriesStore::Open(o);
-    EXPECT_TRUE(s.has_value()) << s.error().message();
-    return s.has_value() ? std::move(*s) : nullptr;
   }
   // A commit with nothing in it, which writes what is due by now.
   void Commit(SeriesStore& s) { ASSERT_TRUE(s.AppendSync({}).has_value()); }
@@ -77,9 +70,6 @@ class SeriesStoreCheckpointTest : public ::testing::Test {
   }
   static int64_t PendingRows(const std::string& path) {
     return Count(path, "SELECT COUNT(*) FROM pending");
-  }
-  SeriesStoreOptions CopyAsCrashed(const SeriesStoreOptions& o, const std::string& name) {
-    return CopyStoreAsCrashed(o, Options(name).path);
   }
   // Every patient's minutes [0, to) are there exactly once, raw and in the hourly rollup.
   void ExpectAll(const SeriesStore& s, int to) {
@@ -99,7 +89,6 @@ class SeriesStoreCheckpointTest : public ::testing::Test {
     }
   }
 
-  testing::TempDir dir_;
   medulla::testing::FakeClock clock_{kT0 / 1000};
 };
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "telemetry/crash_copy.h"
 #include "telemetry/series_store.h"
+#include "telemetry/series_store_fixture.h"
 #include "testing/temp_dir.h"
 
 namespace medulla::telemetry {
@@ -65,30 +65,14 @@ void ExpectRollups(const std::vector<Rollup>& got, const std::vector<Rollup>& wa
   }
 }
 
-class SeriesStoreRollupTest : public ::testing::Test {
+class SeriesStoreRollupTest : public SeriesStoreFixture {
  protected:
-  SeriesStoreOptions Options(const std::string& name = "telemetry.db") const {
-    SeriesStoreOptions o;
-    o.path = (std::filesystem::path(dir_.path()) / name).string();
-    o.block_points = 16;
-    return o;
-  }
-  std::unique_ptr<SeriesStore> Open(const SeriesStoreOptions& o) {
-    auto s = SeriesStore::Open(o);
-    EXPECT_TRUE(s.has_value()) << s.error().message();
-    return s.has_value() ? std::move(*s) : nullptr;
-  }
   std::vector<Rollup> Rollups(const SeriesStore& s, int64_t from, int64_t to, int64_t interval,
                               size_t limit = SIZE_MAX) {
     auto r = s.ReadRollups("p1", Vital::kHeartRate, from, to, interval, limit);
     EXPECT_TRUE(r.has_value()) << r.error().message();
     return r.has_value() ? *r : std::vector<Rollup>{};
   }
-  SeriesStoreOptions CopyAsCrashed(const SeriesStoreOptions& o, const std::string& name) const {
-    return CopyStoreAsCrashed(o, Options(name).path);
-  }
-
-  testing::TempDir dir_;
 };
 
 // Three days of per-minute readings (with gaps and seconds of jitter) sent as devices do: in

@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "telemetry/crash_copy.h"
 #include "telemetry/gorilla.h"
+#include "telemetry/series_store_fixture.h"
 #include "testing/temp_dir.h"
 
 namespace medulla::telemetry {
@@ -55,19 +55,8 @@ void ExpectMinutes(const std::vector<Point>& points, int from, int to) {
   }
 }
 
-class SeriesStoreTest : public ::testing::Test {
+class SeriesStoreTest : public SeriesStoreFixture {
  protected:
-  SeriesStoreOptions Options(const std::string& name = "telemetry.db") const {
-    SeriesStoreOptions o;
-    o.path = (std::filesystem::path(dir_.path()) / name).string();
-    o.block_points = 16;
-    return o;
-  }
-  std::unique_ptr<SeriesStore> Open(const SeriesStoreOptions& o) {
-    auto s = SeriesStore::Open(o);
-    EXPECT_TRUE(s.has_value()) << s.error().message();
-    return s.has_value() ? std::move(*s) : nullptr;
-  }
   std::vector<Point> ReadAll(const SeriesStore& s, const std::string& patient,
                              Vital v = Vital::kHeartRate) {
     auto r = s.Read(patient, v, INT64_MIN, INT64_MAX, SIZE_MAX);
@@ -80,11 +69,6 @@ class SeriesStoreTest : public ::testing::Test {
     EXPECT_TRUE(r.has_value()) << r.error().message();
     return r.has_value() ? *r : std::vector<RrReading>{};
   }
-  SeriesStoreOptions CopyAsCrashed(const SeriesStoreOptions& o, const std::string& name) const {
-    return CopyStoreAsCrashed(o, Options(name).path);
-  }
-
-  testing::TempDir dir_;
 };
 
 TEST_F(SeriesStoreTest, AppendThenReadInOrder) {
@@ -258,13 +242,7 @@ TEST_F(SeriesStoreTest, AcknowledgedReadingsSurviveACrash) {
   ASSERT_TRUE(s->AppendSync({R("p2", Vital::kTemperature, kT0, 37.25)}).has_value());
   ASSERT_TRUE(s->AppendSync(Minutes("p1", 5, 8)).has_value());  // duplicates, acknowledged
 
-  const auto from = std::filesystem::path(Options().path);
-  const auto to = std::filesystem::path(Options("crash.db").path);
-  std::filesystem::copy_file(from, to);
-  if (std::filesystem::exists(from.string() + "-wal")) {
-    std::filesystem::copy_file(from.string() + "-wal", to.string() + "-wal");
-  }
-  auto copy = Open(Options("crash.db"));
+  auto copy = Open(CopyAsCrashed(Options(), "crash.db"));
   ASSERT_TRUE(copy);
   ExpectMinutes(ReadAll(*copy, "p1"), 0, 45);
   const auto temp = ReadAll(*copy, "p2", Vital::kTemperature);
@@ -280,13 +258,7 @@ TEST_F(SeriesStoreTest, CrashWithoutAnyCheckpoint) {
   auto s = Open(o);
   ASSERT_TRUE(s);
   for (int m = 0; m < 50; m += 5) ASSERT_TRUE(s->AppendSync(Minutes("p1", m, m + 5)).has_value());
-  const auto from = std::filesystem::path(o.path);
-  const auto to = std::filesystem::path(Options("crash.db").path);
-  std::filesystem::copy_file(from, to);
-  if (std::filesystem::exists(from.string() + "-wal")) {
-    std::filesystem::copy_file(from.string() + "-wal", to.string() + "-wal");
-  }
-  auto copy = Open(Options("crash.db"));
+  auto copy = Open(CopyAsCrashed(o, "crash.db"));
   ASSERT_TRUE(copy);
   ExpectMinutes(ReadAll(*copy, "p1"), 0, 50);
 }
