@@ -9,6 +9,8 @@ packages=(
   # libraries (see docs/architecture.md for why each was chosen)
   libboost-dev libsimdjson-dev libsqlite3-dev libexpected-dev libmimalloc-dev libspdlog-dev libfmt-dev libcli11-dev
   libtomlplusplus-dev libssl-dev
+  # routing: OSM PBF import (libosmium and its decoders), nested-dissection order (METIS)
+  libosmium2-dev libprotozero-dev zlib1g-dev libbz2-dev libexpat1-dev libmetis-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev nodejs curl python3 openssl
   # the MQTT broker and its command-line client, for the device-reading tests (e2e_mqtt)

@@ -13,6 +13,7 @@
 
 #include "api/capability.h"
 #include "api/oauth.h"
+#include "api/routing_api.h"
 #include "core/ids.h"
 #include "core/logging.h"
 #include "core/time.h"
@@ -461,6 +462,10 @@ core::Status FhirApi::CheckGuard(const RouteInfo& route, const RouteMatch& match
     case Guard::kAdministrator:
       if (!who) break;
       return security::CheckAdministrator(*who, route.pattern);
+    case Guard::kDispatcher:
+      if (!who) break;
+      if (who->role == security::Role::kDispatcher) return core::OkStatus();
+      return security::CheckAdministrator(*who, route.pattern);
     case Guard::kTypeScope:
       if (!who) break;
       return security::CheckInteraction(
@@ -536,6 +541,10 @@ void FhirApi::Dispatch(Context& ctx, http::Responder& responder, const RouteMatc
       return AuditLog(ctx, responder, m.id);
     case RouteId::kTelemetry:
       return Telemetry(ctx, std::move(responder));
+    case RouteId::kRoutingRoute:
+    case RouteId::kRoutingTable:
+    case RouteId::kRoutingTraffic:
+      return Routing(ctx, responder, m.route->id);
     case RouteId::kSubscriptionStatus:
     case RouteId::kSubscriptionBindingToken:
       return SubscriptionOperation(ctx, responder, m.route->id, m.id);
@@ -1493,6 +1502,19 @@ void FhirApi::Telemetry(Context& ctx, http::Responder responder) {
         body += "]}";
         responder->Send(http::Response::Text(200, std::move(body), "application/json"));
       });
+}
+
+void FhirApi::Routing(Context& ctx, http::Responder& responder, RouteId route) {
+  if (!options_.router) {
+    return responder.Send(Failure(core::Unsupported(
+        "routing is not enabled: no road network was imported (medulla routing import "
+        "FILE.osm.pbf, then restart)")));
+  }
+  core::Result<http::Response> r =
+      route == RouteId::kRoutingRoute   ? RoutingRoute(*options_.router, ctx.params)
+      : route == RouteId::kRoutingTable ? RoutingTable(*options_.router, ctx.request.body)
+                                        : RoutingTraffic(*options_.router, ctx.request.body);
+  responder.Send(r ? std::move(*r) : Failure(r.error()));
 }
 
 void FhirApi::CompartmentSearch(Context& ctx, http::Responder& responder,

@@ -23,6 +23,9 @@
 namespace medulla::rpm {
 class MonitorService;
 }
+namespace medulla::routing {
+class Router;
+}
 namespace medulla::subscriptions {
 class SubscriptionService;
 }
@@ -55,6 +58,8 @@ struct ApiOptions {
   // FHIR Subscriptions (Subscription writes are checked by it; $status, $get-ws-binding-token,
   // the websocket at /websocket). nullptr: Subscriptions are stored but nothing is delivered.
   subscriptions::SubscriptionService* subscriptions = nullptr;
+  // Ambulance routing (/routing/*). nullptr: no road graph was imported; they answer 501.
+  routing::Router* router = nullptr;
 };
 
 class FhirApi {
@@ -145,6 +150,8 @@ class FhirApi {
               const std::string& id);
   // POST /telemetry: NDJSON device readings, each checked as an Observation create would be.
   void Telemetry(Context& ctx, http::Responder responder);
+  // /routing/route, /routing/table, /routing/traffic (api/routing_api.h).
+  void Routing(Context& ctx, http::Responder& responder, RouteId route);
   // A Subscription write: an administrator's, and one the subscription service can honour.
   core::Status CheckSubscriptionWrite(const security::Principal& who, const store::Write& w) const;
   // Subscription/ID/$status and $get-ws-binding-token.

@@ -38,6 +38,12 @@ constexpr RouteInfo kRoutes[] = {
     {RouteId::kAuditWrite, "DELETE", "/AuditEvent/{id}", "delete", Guard::kRefused},
     // Device readings (NDJSON); each reading is checked like an Observation create.
     {RouteId::kTelemetry, "POST", "/telemetry", "create", Guard::kAuthenticated, kCreate, false},
+    // Ambulance routing (routing/): routes and tables carry no patient data; live traffic
+    // changes every route, so only dispatch and operators send it.
+    {RouteId::kRoutingRoute, "GET", "/routing/route", "read", Guard::kAuthenticated, kRead, false},
+    {RouteId::kRoutingTable, "POST", "/routing/table", "read", Guard::kAuthenticated, kRead, false},
+    {RouteId::kRoutingTraffic, "POST", "/routing/traffic", "update", Guard::kDispatcher, kUpdate,
+     false},
     // FHIR Subscriptions (subscriptions/): a subscription sees whatever its criteria match, so
     // managing them is the administrator's.
     {RouteId::kSubscriptionStatus, "GET", "/Subscription/{id}/$status", "operation",
@@ -128,6 +134,8 @@ std::string_view GuardName(Guard guard) {
       return "authenticated";
     case Guard::kAdministrator:
       return "administrator";
+    case Guard::kDispatcher:
+      return "dispatcher";
     case Guard::kTypeScope:
       return "type-scope";
     case Guard::kAuditLog:

@@ -33,6 +33,9 @@ enum class RouteId {
   kAuditRead,
   kAuditWrite,
   kTelemetry,
+  kRoutingRoute,
+  kRoutingTable,
+  kRoutingTraffic,
   kSubscriptionStatus,
   kSubscriptionBindingToken,
   kSearch,
@@ -55,6 +58,7 @@ enum class Guard {
   kSelfDescription,  // no token needed (how to get one), audited
   kAuthenticated,    // any valid token; each part is then checked (Bundle entries)
   kAdministrator,    // the admin role
+  kDispatcher,       // the dispatcher or admin role (live traffic, dispatch)
   kTypeScope,        // the token's scopes grant `scope` on the type (the compartment's target)
   kAuditLog,         // the admin role, or a patient-bound token reading its own entries
   kRefused,          // answered with an error whoever asks (AuditEvent writes: append-only)

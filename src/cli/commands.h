@@ -74,4 +74,11 @@ struct MonitorReplayArgs {
 // Prints `file,hour,detector,score,alert` for every hour of every file; a summary on stderr.
 int RunMonitorReplay(const MonitorReplayArgs& args);
 
+struct RoutingImportArgs {
+  std::string data_dir;
+  std::string file;  // an OSM PBF extract
+};
+// Builds the road graph into the data directory; prints a summary.
+int RunRoutingImport(const RoutingImportArgs& args);
+
 }  // namespace medulla::cli

@@ -10,6 +10,7 @@
 //   medulla client list|remove [--data-dir DIR] [--id ID]
 //   medulla audit verify [--data-dir DIR]
 //   medulla monitor replay --format physionet2019|physionet2012 [--outcomes FILE] PATH...
+//   medulla routing import [--data-dir DIR] FILE.osm.pbf
 //   medulla routes
 //   medulla --version
 #include <CLI/CLI.hpp>
@@ -111,6 +112,18 @@ int main(int argc, char** argv) {
   import_cmd->add_option("--data-dir", import.data_dir, "Data directory (default ./var/medulla)");
   import_cmd->add_option("files", import.files, "Bundle .json or .ndjson files")->required();
 
+  medulla::cli::RoutingImportArgs routing_import;
+  auto* routing_cmd = app.add_subcommand("routing", "The road network for ambulance routing");
+  routing_cmd->require_subcommand(1);
+  auto* routing_import_cmd = routing_cmd->add_subcommand(
+      "import",
+      "Build the emergency-vehicle road graph of an OSM PBF extract into the data directory "
+      "(restart the server to use it)");
+  routing_import_cmd->add_option("--data-dir", routing_import.data_dir,
+                                 "Data directory (default ./var/medulla)");
+  routing_import_cmd->add_option("file", routing_import.file, "An OSM extract (.osm.pbf)")
+      ->required();
+
   medulla::cli::ReindexArgs reindex;
   auto* reindex_cmd = app.add_subcommand(
       "reindex",
@@ -126,6 +139,7 @@ int main(int argc, char** argv) {
   if (verify_cmd->parsed()) return medulla::cli::RunAuditVerify(audit);
   if (replay_cmd->parsed()) return medulla::cli::RunMonitorReplay(replay);
   if (routes_cmd->parsed()) return medulla::cli::RunRoutes();
+  if (routing_import_cmd->parsed()) return medulla::cli::RunRoutingImport(routing_import);
   for (auto* sub : {client_add, client_list, client_remove}) {
     if (sub->parsed()) {
       client.action = sub->get_name();

@@ -1,8 +1,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
@@ -22,6 +24,8 @@
 #include "mqtt/subscriber.h"
 #include "records/change_feed.h"
 #include "records/record_service.h"
+#include "routing/road_graph.h"
+#include "routing/router.h"
 #include "rpm/monitor_service.h"
 #include "security/client_registry.h"
 #include "security/token_service.h"
@@ -323,7 +327,28 @@ int RunServe(const ServeArgs& args) {
     mqtt_ingest = StartMqttIngest(*config, *monitoring);
     if (!mqtt_ingest) return 1;
   }
+  // Ambulance routing, when a road network was imported into the data directory.
+  std::unique_ptr<routing::Router> router;
+  if (const std::string graph_path = routing::RoadGraphPath(config->data_dir);
+      std::filesystem::exists(graph_path)) {
+    const auto start = std::chrono::steady_clock::now();
+    auto graph = routing::RoadGraph::Load(graph_path);
+    auto opened = graph ? routing::Router::Open(*graph) : core::Fail(graph.error());
+    if (!opened) {
+      log->error("routing: {}", opened.error().message());
+      return 1;
+    }
+    router = std::move(*opened);
+    log->info("routing: road graph {} ({} nodes, {} edges) ready in {:.0f} ms", graph_path,
+              router->graph().node_count(), router->graph().edge_count(),
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count());
+  } else {
+    log->info("routing: no road graph in {} (medulla routing import FILE.osm.pbf)",
+              config->data_dir);
+  }
   api::ApiOptions api_options{config->base_url, MEDULLA_VERSION};
+  api_options.router = router.get();
   api_options.monitoring = monitoring.get();
   api_options.subscriptions = notifications->get();
   api_options.authenticator = authenticator.get();

@@ -1,0 +1,181 @@
+// Exactness on real cities (road-only extracts of Monaco and central Porto): every shortest-path
+// answer of the router's engine equals a plain Dijkstra's on weights computed here, independently,
+// from the graph's segments and the speeds the test sets, on 10,000 random node pairs per city,
+// before and after random traffic updates through Router::UpdateTraffic (10% of the segments
+// slowed, some closed). Also the import's counts and connectivity.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <queue>
+#include <random>
+#include <unordered_map>
+
+#include "routing/graph_builder.h"
+#include "routing/osm_reader.h"
+#include "routing/router.h"
+#include "routing/speed_model.h"
+
+namespace medulla::routing {
+namespace {
+
+constexpr int kSources = 100;
+constexpr int kTargetsPerSource = 100;  // 10,000 pairs
+
+std::string DataPath(const std::string& name) {
+  const char* dir = std::getenv("MEDULLA_TEST_DATA");
+  return std::string(dir ? dir : "tests/data") + "/osm/" + name;
+}
+
+// One-to-all Dijkstra (binary heap) over the arc lists; the adjacency is built once.
+class OneToAll {
+ public:
+  explicit OneToAll(const RoadGraph& g)
+      : g_(g), first_(g.node_count() + 1, 0), arcs_(g.arc_count()) {
+    for (uint32_t a = 0; a < g.arc_count(); ++a) ++first_[g.arc_tail[a] + 1];
+    for (uint32_t v = 0; v < g.node_count(); ++v) first_[v + 1] += first_[v];
+    std::vector<uint32_t> fill(first_.begin(), first_.end() - 1);
+    for (uint32_t a = 0; a < g.arc_count(); ++a) arcs_[fill[g.arc_tail[a]]++] = a;
+  }
+
+  std::vector<uint64_t> From(uint32_t source, const std::vector<uint32_t>& arc_ms) const {
+    std::vector<uint64_t> dist(g_.node_count(), UINT64_MAX);
+    using Entry = std::pair<uint64_t, uint32_t>;
+    std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
+    dist[source] = 0;
+    heap.push({0, source});
+    while (!heap.empty()) {
+      const auto [d, v] = heap.top();
+      heap.pop();
+      if (d != dist[v]) continue;
+      for (uint32_t i = first_[v]; i < first_[v + 1]; ++i) {
+        const uint32_t a = arcs_[i];
+        if (arc_ms[a] == kInfWeight) continue;
+        const uint64_t nd = d + arc_ms[a];
+        if (nd < dist[g_.arc_head[a]]) {
+          dist[g_.arc_head[a]] = nd;
+          heap.push({nd, g_.arc_head[a]});
+        }
+      }
+    }
+    return dist;
+  }
+
+ private:
+  const RoadGraph& g_;
+  std::vector<uint32_t> first_, arcs_;
+};
+
+// Arc weights from the segments: free flow, or the speed set for a segment (0: closed).
+std::vector<uint32_t> ExpectedArcMs(const RoadGraph& g,
+                                    const std::unordered_map<uint32_t, double>& speed_of_point) {
+  std::vector<uint32_t> out(g.arc_count());
+  for (uint32_t e = 0; e < g.edge_count(); ++e) {
+    uint64_t ms = 0;
+    for (uint32_t p = g.edge_point_begin[e]; p + 1 < g.edge_point_begin[e + 1]; ++p) {
+      const auto set = speed_of_point.find(p);
+      const double kmh = set == speed_of_point.end() ? g.segment_speed_kmh[p] : set->second;
+      ms = kmh == 0 ? UINT64_MAX
+                    : std::min<uint64_t>(UINT64_MAX, ms + TravelMs(g.segment_length_dm[p], kmh));
+      if (ms >= kInfWeight) ms = kInfWeight;
+    }
+    for (uint32_t a = g.edge_first_arc[e]; a < g.edge_first_arc[e + 1]; ++a) {
+      out[a] = static_cast<uint32_t>(std::min<uint64_t>(ms, kInfWeight));
+    }
+  }
+  return out;
+}
+
+class ExactnessTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    auto network = ReadOsmNetwork(DataPath(GetParam()), {});
+    ASSERT_TRUE(network.has_value()) << network.error().message();
+    auto data = BuildRoadGraph(*network);
+    ASSERT_TRUE(data.has_value()) << data.error().message();
+    auto graph = RoadGraph::FromData(std::move(*data));
+    ASSERT_TRUE(graph.has_value()) << graph.error().message();
+    auto router = Router::Open(*graph, {.time_of_day = false});
+    ASSERT_TRUE(router.has_value()) << router.error().message();
+    router_ = std::move(*router);
+  }
+
+  // 10,000 random pairs: the engine's answer on the router's current metric equals Dijkstra's
+  // on `expected`. Returns how many pairs were reachable.
+  int CompareRandomPairs(const std::vector<uint32_t>& expected, uint32_t seed) {
+    const RoadGraph& g = router_->graph();
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<uint32_t> node(0, g.node_count() - 1);
+    auto weights = router_->weights();
+    EXPECT_EQ(weights->arc_ms, expected) << "the router's weights differ from the segments'";
+    CchQuery query(router_->topology());
+    const OneToAll dijkstra(g);
+    int reachable = 0;
+    for (int s = 0; s < kSources; ++s) {
+      const uint32_t source = node(rng);
+      const std::vector<uint64_t> dist = dijkstra.From(source, expected);
+      for (int t = 0; t < kTargetsPerSource; ++t) {
+        const uint32_t target = node(rng);
+        const Seed from{source, 0, 0}, to{target, 0, 0};
+        const PathCost got = query.Route(*weights->metric, {&from, 1}, {&to, 1});
+        const uint64_t want = dist[target] >= kInfWeight ? kInfWeight : dist[target];
+        EXPECT_EQ(got.weight, want) << GetParam() << ": " << source << " -> " << target;
+        if (HasFailure()) return reachable;
+        reachable += want != kInfWeight;
+      }
+    }
+    return reachable;
+  }
+
+  std::unique_ptr<Router> router_;
+};
+
+TEST_P(ExactnessTest, ImportCountsAndConnectivity) {
+  const RoadGraph& g = router_->graph();
+  EXPECT_GT(g.node_count(), 1000u);
+  EXPECT_GT(g.summary.ways_kept, 1000u);
+  EXPECT_GT(g.summary.restrictions_applied, 10u);
+  size_t main = 0;
+  for (uint8_t f : g.edge_flags) main += (f & kEdgeInMainComponent) != 0;
+  EXPECT_GT(main, g.edge_count() * 9 / 10) << "the largest strongly connected part is small";
+}
+
+TEST_P(ExactnessTest, EqualsDijkstraBeforeAndAfterTraffic) {
+  const RoadGraph& g = router_->graph();
+  const int before = CompareRandomPairs(ExpectedArcMs(g, {}), 1);
+  EXPECT_GT(before, kSources * kTargetsPerSource * 8 / 10);
+
+  // 10% of the segments slowed to 5-40 km/h, one in twenty of those closed.
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<size_t> key(0, g.key_from.size() - 1);
+  std::uniform_int_distribution<int> kmh(5, 40), closed(0, 19);
+  std::vector<SpeedUpdate> updates;
+  std::unordered_map<uint32_t, double> speed_of_point;
+  for (size_t i = 0; i < g.key_from.size() / 10; ++i) {
+    const size_t k = key(rng);
+    const double speed = closed(rng) == 0 ? 0 : kmh(rng);
+    updates.push_back({g.key_from[k], g.key_to[k], speed});
+    // Every segment between these two nodes (overlapping ways) takes the speed.
+    const auto [lo, hi] = g.FindSegments(g.key_from[k], g.key_to[k]);
+    for (size_t j = lo; j < hi; ++j) speed_of_point[g.key_point[j]] = speed;
+  }
+  auto report = router_->UpdateTraffic(updates);
+  ASSERT_TRUE(report.has_value()) << report.error().message();
+  EXPECT_EQ(report->unknown, 0u);
+  EXPECT_GT(report->applied, updates.size() * 9 / 10);
+  CompareRandomPairs(ExpectedArcMs(g, speed_of_point), 2);
+
+  // Back to the profile: null speeds.
+  for (SpeedUpdate& u : updates) u.speed_kmh.reset();
+  ASSERT_TRUE(router_->UpdateTraffic(updates).has_value());
+  EXPECT_EQ(CompareRandomPairs(ExpectedArcMs(g, {}), 1), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cities, ExactnessTest,
+                         ::testing::Values("porto_centre.osm.pbf", "monaco_roads.osm.pbf"),
+                         [](const auto& info) {
+                           const std::string file(info.param);
+                           return file.substr(0, file.find_first_of("_."));
+                         });
+
+}  // namespace
+}  // namespace medulla::routing
