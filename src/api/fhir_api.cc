@@ -12,11 +12,13 @@
 #include <fmt/format.h>
 
 #include "api/capability.h"
+#include "api/dispatch_api.h"
 #include "api/oauth.h"
 #include "api/routing_api.h"
 #include "core/ids.h"
 #include "core/logging.h"
 #include "core/time.h"
+#include "dispatch/service.h"
 #include "fhir/compartments.h"
 #include "fhir/operation_outcome.h"
 #include "fhir/shaping.h"
@@ -545,6 +547,11 @@ void FhirApi::Dispatch(Context& ctx, http::Responder& responder, const RouteMatc
     case RouteId::kRoutingTable:
     case RouteId::kRoutingTraffic:
       return Routing(ctx, responder, m.route->id);
+    case RouteId::kDispatchRecommend:
+    case RouteId::kDispatchOperation:
+    case RouteId::kDispatchPositions:
+    case RouteId::kDispatchState:
+      return Dispatching(ctx, std::move(responder), m.route->id);
     case RouteId::kSubscriptionStatus:
     case RouteId::kSubscriptionBindingToken:
       return SubscriptionOperation(ctx, responder, m.route->id, m.id);
@@ -1514,7 +1521,53 @@ void FhirApi::Routing(Context& ctx, http::Responder& responder, RouteId route) {
       route == RouteId::kRoutingRoute   ? RoutingRoute(*options_.router, ctx.params)
       : route == RouteId::kRoutingTable ? RoutingTable(*options_.router, ctx.request.body)
                                         : RoutingTraffic(*options_.router, ctx.request.body);
+  // Dispatches in progress are judged again on the new traffic.
+  if (r && route == RouteId::kRoutingTraffic && options_.dispatch) options_.dispatch->Reevaluate();
   responder.Send(r ? std::move(*r) : Failure(r.error()));
+}
+
+void FhirApi::Dispatching(Context& ctx, http::Responder responder, RouteId route) {
+  if (!options_.dispatch || !options_.router) {
+    return responder.Send(Failure(core::Unsupported(
+        "dispatch is not enabled: no road network was imported (medulla routing import "
+        "FILE.osm.pbf, then restart)")));
+  }
+  dispatch::DispatchService& service = *options_.dispatch;
+  const int64_t now_ms = core::SystemClock::Instance().Now() / 1000;
+  if (route == RouteId::kDispatchState) {
+    return responder.Send(
+        http::Response::Text(200, RenderFleetView(service.View(), now_ms), "application/json"));
+  }
+  if (route == RouteId::kDispatchPositions) {
+    auto reports = service.ParsePositions(ctx.request.body);
+    auto stored =
+        reports ? service.ReportPositions(std::move(*reports)) : core::Fail(reports.error());
+    if (!stored) return responder.Send(Failure(stored.error()));
+    return responder.Send(http::Response::Text(200, fmt::format(R"({{"accepted":{}}})", *stored),
+                                               "application/json"));
+  }
+  const bool operation = route == RouteId::kDispatchOperation;
+  auto request = operation ? ParseDispatchParameters(ctx.request.body, *options_.router)
+                           : ParseDispatchRequest(ctx.request.body, *options_.router);
+  if (!request) return responder.Send(Failure(request.error()));
+  auto recs = service.Recommend(request->request);
+  if (!recs) return responder.Send(Failure(recs.error()));
+  auto answer = [operation, batch = request->batch](const std::vector<dispatch::Recommendation>& r,
+                                                    const std::vector<std::string>& tasks) {
+    if (operation) {
+      return http::Response::Text(
+          200, RenderRecommendationParameters(r.front(), tasks.empty() ? "" : tasks.front()),
+          "application/fhir+json");
+    }
+    return http::Response::Text(200, RenderRecommendations(r, tasks, batch), "application/json");
+  };
+  if (!request->commit) return responder.Send(answer(*recs, {}));
+  auto shared = std::make_shared<std::vector<dispatch::Recommendation>>(std::move(*recs));
+  auto out = std::make_shared<http::Responder>(std::move(responder));
+  service.Commit(*shared, [out, shared, answer](core::Result<std::vector<std::string>> ids) {
+    if (!ids) return out->Send(Failure(ids.error()));
+    out->Send(answer(*shared, *ids));
+  });
 }
 
 void FhirApi::CompartmentSearch(Context& ctx, http::Responder& responder,

@@ -26,6 +26,9 @@ class MonitorService;
 namespace medulla::routing {
 class Router;
 }
+namespace medulla::dispatch {
+class DispatchService;
+}
 namespace medulla::subscriptions {
 class SubscriptionService;
 }
@@ -60,6 +63,8 @@ struct ApiOptions {
   subscriptions::SubscriptionService* subscriptions = nullptr;
   // Ambulance routing (/routing/*). nullptr: no road graph was imported; they answer 501.
   routing::Router* router = nullptr;
+  // Dispatch (/dispatch/*, $dispatch-recommend). nullptr: they answer 501.
+  dispatch::DispatchService* dispatch = nullptr;
 };
 
 class FhirApi {
@@ -152,6 +157,7 @@ class FhirApi {
   void Telemetry(Context& ctx, http::Responder responder);
   // /routing/route, /routing/table, /routing/traffic (api/routing_api.h).
   void Routing(Context& ctx, http::Responder& responder, RouteId route);
+  void Dispatching(Context& ctx, http::Responder responder, RouteId route);
   // A Subscription write: an administrator's, and one the subscription service can honour.
   core::Status CheckSubscriptionWrite(const security::Principal& who, const store::Write& w) const;
   // Subscription/ID/$status and $get-ws-binding-token.

@@ -44,6 +44,15 @@ constexpr RouteInfo kRoutes[] = {
     {RouteId::kRoutingTable, "POST", "/routing/table", "read", Guard::kAuthenticated, kRead, false},
     {RouteId::kRoutingTraffic, "POST", "/routing/traffic", "update", Guard::kDispatcher, kUpdate,
      false},
+    // Dispatch (dispatch/): recommendations name ambulances and hospitals and may record a
+    // dispatch; position reports move the fleet. Dispatchers and operators only.
+    {RouteId::kDispatchRecommend, "POST", "/dispatch/recommend", "operation", Guard::kDispatcher,
+     kUpdate, false},
+    {RouteId::kDispatchOperation, "POST", "/$dispatch-recommend", "operation", Guard::kDispatcher,
+     kUpdate},
+    {RouteId::kDispatchPositions, "POST", "/dispatch/positions", "update", Guard::kDispatcher,
+     kUpdate, false},
+    {RouteId::kDispatchState, "GET", "/dispatch/state", "read", Guard::kDispatcher, kRead, false},
     // FHIR Subscriptions (subscriptions/): a subscription sees whatever its criteria match, so
     // managing them is the administrator's.
     {RouteId::kSubscriptionStatus, "GET", "/Subscription/{id}/$status", "operation",

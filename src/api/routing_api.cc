@@ -60,6 +60,71 @@ core::Result<std::vector<routing::LonLat>> ParsePoints(const json::Value* list,
   return out;
 }
 
+// An OSM node id: the whole text, a decimal integer.
+bool ParseNodeId(std::string_view text, int64_t& out) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+}
+
+// ?closed=FROM:TO,FROM:TO,..
+core::Result<routing::Closures> ParseClosedParam(const routing::Router& router,
+                                                 std::string_view text) {
+  // Counted before anything is parsed, so a huge list costs nothing.
+  const size_t count = std::count(text.begin(), text.end(), ',') + size_t{1};
+  if (count > routing::Router::kMaxClosures) {
+    return core::Fail(core::InvalidArgument(fmt::format(
+        "closed names {} segments; at most {} are taken", count, routing::Router::kMaxClosures)));
+  }
+  std::vector<std::pair<int64_t, int64_t>> segments;
+  for (size_t i = 0, start = 0; start <= text.size(); ++i) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view item = text.substr(start, end - start);
+    const size_t colon = item.find(':');
+    int64_t from = 0, to = 0;
+    if (colon == std::string_view::npos || !ParseNodeId(item.substr(0, colon), from) ||
+        !ParseNodeId(item.substr(colon + 1), to)) {
+      return core::Fail(core::InvalidArgument(fmt::format(
+          "closed must be FROM:TO pairs of OSM node ids separated by commas (item {} is '{}')",
+          i + 1, item)));
+    }
+    segments.emplace_back(from, to);
+    start = end + 1;
+  }
+  return router.ResolveClosures(segments);
+}
+
+// "closed":[[from,to],..] in a table request; absent: none.
+core::Result<routing::Closures> ParseClosedMember(const routing::Router& router,
+                                                  const json::Value* list) {
+  if (!list) return routing::Closures{};
+  if (!list->is_array()) {
+    return core::Fail(core::InvalidArgument(
+        "closed must be an array of [from_node, to_node] pairs of OSM node ids"));
+  }
+  if (list->size() > routing::Router::kMaxClosures) {
+    return core::Fail(
+        core::InvalidArgument(fmt::format("closed has {} segments; at most {} are taken",
+                                          list->size(), routing::Router::kMaxClosures)));
+  }
+  std::vector<std::pair<int64_t, int64_t>> segments;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json::Value* p = list->items()[i];
+    int64_t ids[2] = {0, 0};
+    bool ok = p->is_array() && p->size() == 2;
+    for (size_t k = 0; ok && k < 2; ++k) {
+      const json::Value* x = p->items()[k];
+      ok = x->is_number() && ParseNodeId(x->text(), ids[k]);
+    }
+    if (!ok) {
+      return core::Fail(core::InvalidArgument(
+          fmt::format("closed[{}] must be a [from_node, to_node] pair of OSM node ids", i)));
+    }
+    segments.emplace_back(ids[0], ids[1]);
+  }
+  return router.ResolveClosures(segments);
+}
+
 void AppendNumber(double v, std::string& out) {
   fmt::format_to(std::back_inserter(out), "{:.1f}", v);
 }
@@ -74,6 +139,7 @@ core::Result<http::Response> RoutingRoute(routing::Router& router,
                                           const records::QueryParams& params) {
   std::optional<routing::LonLat> from, to;
   bool geometry = true;
+  std::optional<std::string_view> closed;
   for (const auto& [name, value] : params) {
     if (std::count_if(params.begin(), params.end(),
                       [&](const auto& p) { return p.first == name; }) > 1) {
@@ -89,15 +155,21 @@ core::Result<http::Response> RoutingRoute(routing::Router& router,
         return core::Fail(core::InvalidArgument("geometry must be true or false"));
       }
       geometry = value == "true";
+    } else if (name == "closed") {
+      closed = value;
     } else {
       return core::Fail(core::InvalidArgument(
-          fmt::format("unknown parameter '{}' (from, to and geometry are)", name)));
+          fmt::format("unknown parameter '{}' (from, to, geometry and closed are)", name)));
     }
   }
   if (!from || !to) {
     return core::Fail(core::InvalidArgument("from=LON,LAT and to=LON,LAT are both needed"));
   }
-  ASSIGN_OR_RETURN(routing::RouteAnswer answer, router.Route(*from, *to, geometry));
+  routing::Closures closures;
+  if (closed) {
+    ASSIGN_OR_RETURN(closures, ParseClosedParam(router, *closed));
+  }
+  ASSIGN_OR_RETURN(routing::RouteAnswer answer, router.Route(*from, *to, geometry, &closures));
   std::string body = R"({"duration_s":)";
   AppendNumber(answer.duration_s, body);
   body += R"(,"distance_m":)";
@@ -128,7 +200,8 @@ core::Result<http::Response> RoutingTable(routing::Router& router, std::string_v
         core::TooLarge(fmt::format("{} x {} is more than {} table cells", sources.size(),
                                    destinations.size(), kMaxTableCells)));
   }
-  ASSIGN_OR_RETURN(routing::TableAnswer t, router.Table(sources, destinations));
+  ASSIGN_OR_RETURN(routing::Closures closures, ParseClosedMember(router, root->Find("closed")));
+  ASSIGN_OR_RETURN(routing::TableAnswer t, router.Table(sources, destinations, &closures));
   std::string out;
   auto matrix = [&](const std::vector<std::optional<double>>& cells) {
     out += "[";

@@ -77,6 +77,49 @@ core::Status MonitorRange(std::string_view name, double value, double low, doubl
   return core::InvalidArgument(fmt::format("monitor.{} must be {} (got {})", name, what, value));
 }
 
+// [dispatch]: like [monitor], an unknown key or a value out of range is an error (a misspelt
+// bypass limit would silently fall back to its default).
+core::Status ReadDispatch(const toml::table& file, Config::Dispatch& d) {
+  const toml::node* node = file.get("dispatch");
+  if (!node) return core::OkStatus();
+  const toml::table* section = node->as_table();
+  if (!section) return core::InvalidArgument("[dispatch] must be a table");
+  struct Setting {
+    std::string_view name;
+    double* value;
+    double low, high;
+  };
+  const Setting settings[] = {{"stroke_bypass_minutes", &d.stroke_bypass_minutes, 0, 120},
+                              {"trauma_bypass_minutes", &d.trauma_bypass_minutes, 0, 120},
+                              {"arrest_bypass_minutes", &d.arrest_bypass_minutes, 0, 120},
+                              {"burns_bypass_minutes", &d.burns_bypass_minutes, 0, 120},
+                              {"paediatric_bypass_minutes", &d.paediatric_bypass_minutes, 0, 120},
+                              {"on_scene_minutes", &d.on_scene_minutes, 0, 120},
+                              {"position_max_age_minutes", &d.position_max_age_minutes, 0.1, 1440},
+                              {"status_max_age_minutes", &d.status_max_age_minutes, 1, 10080},
+                              {"reevaluate_seconds", &d.reevaluate_seconds, 1, 3600},
+                              {"reroute_min_gain_minutes", &d.reroute_min_gain_minutes, 0, 120}};
+  for (const auto& [key, value] : *section) {
+    const std::string_view name = key.str();
+    auto it = std::find_if(std::begin(settings), std::end(settings),
+                           [&](const Setting& s) { return s.name == name; });
+    if (it == std::end(settings)) {
+      std::string known;
+      for (const Setting& s : settings)
+        known += fmt::format("{}{}", known.empty() ? "" : ", ", s.name);
+      return core::InvalidArgument(
+          fmt::format("dispatch.{} is not a setting (they are {})", name, known));
+    }
+    auto number = value.is_number() ? value.value<double>() : std::nullopt;
+    if (!number || *number < it->low || *number > it->high) {
+      return core::InvalidArgument(
+          fmt::format("dispatch.{} must be a number from {} to {}", name, it->low, it->high));
+    }
+    *it->value = *number;
+  }
+  return core::OkStatus();
+}
+
 }  // namespace
 
 core::Status Config::Validate() {
@@ -313,6 +356,7 @@ core::Result<Config> LoadConfig(const std::optional<std::string>& path) {
     Read(t["subscriptions"]["timeout_seconds"], c.subscriptions.timeout_seconds);
     Read(t["subscriptions"]["ca_file"], c.subscriptions.ca_file);
     RETURN_IF_ERROR(ReadMonitor(t, c.monitor));
+    RETURN_IF_ERROR(ReadDispatch(t, c.dispatch));
     ReadMillis(t["store"]["search_timeout_ms"], c.store.search_timeout);
     Read(t["log"]["level"], c.log_level);
   }

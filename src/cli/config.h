@@ -101,6 +101,20 @@ struct Config {
     // so that baselines and open conditions are as before the stop (0: start empty).
     double rebuild_days = 7;
   } monitor;
+  // Dispatch (docs/dispatch.md, "The decision rule"): the destination rules' bypass limits and
+  // the service's pace. Minutes; fractions allowed.
+  struct Dispatch {
+    double stroke_bypass_minutes = 15;  // thrombectomy centre, LVO suspected (Mission: Lifeline)
+    double trauma_bypass_minutes = 20;  // level I trauma centre
+    double arrest_bypass_minutes = 10;  // PCI-capable cardiac arrest centre
+    double burns_bypass_minutes = 30;   // burn centre
+    double paediatric_bypass_minutes = 15;
+    double on_scene_minutes = 15;          // planning figure for the time at the scene
+    double position_max_age_minutes = 10;  // older ambulance positions are not trusted
+    double status_max_age_minutes = 360;   // older ED status counts as unknown
+    double reevaluate_seconds = 30;       // dispatches in progress judged again at least this often
+    double reroute_min_gain_minutes = 2;  // a new destination must save this much
+  } dispatch;
 
   // Serve plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
   bool insecure_behind_proxy = false;

@@ -18,6 +18,7 @@
 #include "core/logging.h"
 #include "core/metrics.h"
 #include "core/time.h"
+#include "dispatch/service.h"
 #include "fhir/definitions.h"
 #include "http/client.h"
 #include "http/server.h"
@@ -26,6 +27,7 @@
 #include "records/record_service.h"
 #include "routing/road_graph.h"
 #include "routing/router.h"
+#include "routing/traffic_feed.h"
 #include "rpm/monitor_service.h"
 #include "security/client_registry.h"
 #include "security/token_service.h"
@@ -94,6 +96,23 @@ mqtt::Disposition Ingested(const std::string& device, const core::Result<rpm::In
 // device on <prefix>/<device id>. The broker authenticated the device and keeps it to its
 // topic; here its readings must name that device and a patient the record assigns it to.
 // The message is acknowledged to the broker once its readings are durable.
+constexpr std::string_view kDispatchTopicPrefix = "medulla/dispatch/";
+
+// mqtt.password_file's first line; empty when there is none; nullopt when it cannot be read.
+std::optional<std::string> MqttPassword(const Config& config) {
+  if (config.mqtt.password_file.empty()) return std::string();
+  std::FILE* f = std::fopen(config.mqtt.password_file.c_str(), "r");
+  if (!f) return std::nullopt;
+  char buf[1024];
+  const size_t n = std::fread(buf, 1, sizeof buf, f);
+  std::fclose(f);
+  std::string password(buf, n);
+  while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
+    password.pop_back();
+  }
+  return password;
+}
+
 std::unique_ptr<mqtt::Subscriber> StartMqttIngest(const Config& config,
                                                   rpm::MonitorService& monitoring) {
   auto log = core::Logger("mqtt");
@@ -109,19 +128,12 @@ std::unique_ptr<mqtt::Subscriber> StartMqttIngest(const Config& config,
   options.username = config.mqtt.username;
   options.max_unacked = static_cast<size_t>(config.mqtt.max_unacked);
   if (!config.mqtt.password_file.empty()) {
-    std::FILE* f = std::fopen(config.mqtt.password_file.c_str(), "r");
-    if (!f) {
+    auto password = MqttPassword(config);
+    if (!password) {
       log->error("mqtt.password_file {} cannot be read", config.mqtt.password_file);
       return nullptr;
     }
-    char buf[1024];
-    const size_t n = std::fread(buf, 1, sizeof buf, f);
-    std::fclose(f);
-    options.password.assign(buf, n);
-    while (!options.password.empty() &&
-           (options.password.back() == '\n' || options.password.back() == '\r')) {
-      options.password.pop_back();
-    }
+    options.password = std::move(*password);
   }
   log->info("taking device readings from the MQTT broker at {} on {}", config.mqtt.broker,
             options.topic_filter);
@@ -154,6 +166,83 @@ core::Result<std::unique_ptr<subscriptions::SubscriptionService>> OpenSubscripti
   options.vfs = encryption.vfs;
   if (encryption.key) options.reserve_bytes = store::sqlite::kEncryptedPageReserve;
   return subscriptions::SubscriptionService::Open(records, store, std::move(options));
+}
+
+core::Result<std::unique_ptr<dispatch::DispatchService>> OpenDispatch(
+    const Config& config, routing::Router& router, records::RecordService& records) {
+  const std::string path = config.data_dir + "/dispatch.db";
+  ASSIGN_OR_RETURN(auto encryption, store::sqlite::PrepareStoreEncryption(
+                                        path, config.store.encryption_key, config.store.vfs));
+  ASSIGN_OR_RETURN(auto positions, dispatch::PositionStore::Open(
+                                       path, encryption.vfs,
+                                       encryption.key ? store::sqlite::kEncryptedPageReserve : 0));
+  const Config::Dispatch& d = config.dispatch;
+  dispatch::ServiceOptions options;
+  options.policy.stroke_bypass_min = d.stroke_bypass_minutes;
+  options.policy.trauma_bypass_min = d.trauma_bypass_minutes;
+  options.policy.arrest_bypass_min = d.arrest_bypass_minutes;
+  options.policy.burns_bypass_min = d.burns_bypass_minutes;
+  options.policy.paediatric_bypass_min = d.paediatric_bypass_minutes;
+  options.policy.on_scene_min = d.on_scene_minutes;
+  options.policy.position_max_age_ms = Millis(d.position_max_age_minutes);
+  options.policy.status_max_age_ms = Millis(d.status_max_age_minutes);
+  options.reevaluate_every =
+      std::chrono::milliseconds(static_cast<int64_t>(d.reevaluate_seconds * 1000));
+  options.reroute_min_gain_min = d.reroute_min_gain_minutes;
+  auto service = std::make_unique<dispatch::DispatchService>(router, records, std::move(positions),
+                                                             std::move(options));
+  RETURN_IF_ERROR(service->Start());
+  return service;
+}
+
+// Live traffic and ambulance positions through the telemetry lane: <prefix>traffic carries
+// NDJSON speed updates as POST /routing/traffic takes them, <prefix>positions NDJSON position
+// reports as POST /dispatch/positions. A message is acknowledged once applied (positions: once
+// stored); a malformed one is logged and acknowledged, since sending it again cannot mend it.
+std::unique_ptr<mqtt::Subscriber> StartDispatchFeed(const Config& config, routing::Router& router,
+                                                    dispatch::DispatchService& dispatcher) {
+  auto log = core::Logger("mqtt");
+  mqtt::SubscriberOptions options;
+  const auto colon = config.mqtt.broker.rfind(':');
+  options.host = config.mqtt.broker.substr(0, colon);
+  if (options.host.size() > 2 && options.host.front() == '[') {
+    options.host = options.host.substr(1, options.host.size() - 2);
+  }
+  options.port = config.mqtt.broker.substr(colon + 1);
+  options.topic_filter = std::string(kDispatchTopicPrefix) + "+";
+  // Its own persistent session (MQTT 3.1.1 client ids are at most 23 characters).
+  options.client_id = config.mqtt.client_id.substr(0, 14) + "-dispatch";
+  options.username = config.mqtt.username;
+  options.password = MqttPassword(config).value_or("");
+  log->info("taking live traffic and ambulance positions from the MQTT broker at {} on {}",
+            config.mqtt.broker, options.topic_filter);
+  return std::make_unique<mqtt::Subscriber>(
+      std::move(options),
+      [&router, &dispatcher](std::string topic, std::string payload, mqtt::Ack ack) {
+        auto log = core::Logger("dispatch");
+        const std::string_view kind = std::string_view(topic).substr(kDispatchTopicPrefix.size());
+        if (kind == "traffic") {
+          auto updates = routing::ParseSpeedUpdates(payload);
+          auto applied = updates ? router.UpdateTraffic(*updates) : core::Fail(updates.error());
+          if (!applied) {
+            log->warn("traffic message on {} refused: {}", topic, applied.error().message());
+          } else {
+            dispatcher.Reevaluate();
+          }
+        } else if (kind == "positions") {
+          auto reports = dispatcher.ParsePositions(payload);
+          auto stored = reports ? dispatcher.ReportPositions(std::move(*reports))
+                                : core::Fail(reports.error());
+          if (!stored && stored.error().code() == core::Code::kInternal) {
+            return ack(mqtt::Disposition::kRetry);  // the store failed: take it again later
+          }
+          if (!stored) log->warn("positions on {} refused: {}", topic, stored.error().message());
+        } else {
+          log->warn("MQTT topic {} is neither {}traffic nor {}positions", topic,
+                    kDispatchTopicPrefix, kDispatchTopicPrefix);
+        }
+        ack(mqtt::Disposition::kDone);
+      });
 }
 
 }  // namespace
@@ -347,8 +436,26 @@ int RunServe(const ServeArgs& args) {
     log->info("routing: no road graph in {} (medulla routing import FILE.osm.pbf)",
               config->data_dir);
   }
+  // Dispatch, on the road network: hospitals and ambulances from the record, positions kept in
+  // their own file (sealed like the store).
+  std::unique_ptr<dispatch::DispatchService> dispatcher;
+  std::unique_ptr<mqtt::Subscriber> dispatch_feed;
+  if (router) {
+    auto service = OpenDispatch(*config, *router, records);
+    if (!service) {
+      log->error("dispatch: {}", service.error().message());
+      return 1;
+    }
+    dispatcher = std::move(*service);
+    changes->Add([&d = *dispatcher](const store::VersionRecord& v) { d.OnChange(v); });
+    if (!config->mqtt.broker.empty()) {
+      dispatch_feed = StartDispatchFeed(*config, *router, *dispatcher);
+      if (!dispatch_feed) return 1;
+    }
+  }
   api::ApiOptions api_options{config->base_url, MEDULLA_VERSION};
   api_options.router = router.get();
+  api_options.dispatch = dispatcher.get();
   api_options.monitoring = monitoring.get();
   api_options.subscriptions = notifications->get();
   api_options.authenticator = authenticator.get();
@@ -422,7 +529,9 @@ int RunServe(const ServeArgs& args) {
   // Every queued write is committed before exit.
   exports.reset();
   mqtt_ingest.reset();  // unacknowledged messages stay with the broker
+  dispatch_feed.reset();
   changes.reset();
+  dispatcher.reset();      // after the feed that calls it; its re-evaluation writes reach the store
   notifications->reset();  // a notification in flight finishes or times out
   monitoring.reset();      // scores and alerts in flight reach the store
   series->reset();

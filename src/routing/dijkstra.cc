@@ -9,7 +9,9 @@ namespace medulla::routing {
 Dijkstra::Dijkstra(const ArcGraph& graph)
     : node_count_(graph.node_count),
       tail_(graph.tail),
+      arc_head_(graph.head),
       first_out_(graph.node_count + size_t{1}, 0),
+      first_in_(graph.node_count + size_t{1}, 0),
       stamp_(graph.node_count, 0),
       dist_(graph.node_count),
       length_(graph.node_count),
@@ -35,18 +37,37 @@ Dijkstra::Dijkstra(const ArcGraph& graph)
     arc_[slot] = static_cast<uint32_t>(a);
     head_[slot] = graph.head[a];
   }
+  // Backward adjacency likewise, by the head.
+  for (size_t a = 0; a < arc_count; ++a) {
+    if (valid(a)) ++first_in_[graph.head[a] + 1];
+  }
+  for (uint32_t v = 0; v < node_count_; ++v) first_in_[v + 1] += first_in_[v];
+  in_arc_.resize(first_in_.back());
+  in_tail_.resize(first_in_.back());
+  fill.assign(first_in_.begin(), first_in_.end() - 1);
+  for (size_t a = 0; a < arc_count; ++a) {
+    if (!valid(a)) continue;
+    const uint32_t slot = fill[graph.head[a]]++;
+    in_arc_[slot] = static_cast<uint32_t>(a);
+    in_tail_[slot] = graph.tail[a];
+  }
 }
 
-PathCost Dijkstra::Route(std::span<const uint32_t> weight, std::span<const uint32_t> length,
-                         std::span<const Seed> sources, std::span<const Seed> targets) {
+void Dijkstra::Begin() {
   last_target_node_ = kNone;
   last_source_seed_ = last_target_seed_ = kNoSeed;
-  if (weight.size() != tail_.size() || length.size() != tail_.size()) return {};
+  groups_.clear();
   if (++current_ == 0) {  // the stamp wrapped: forget everything once every 2^32 queries
     std::fill(stamp_.begin(), stamp_.end(), 0);
     std::fill(target_stamp_.begin(), target_stamp_.end(), 0);
     current_ = 1;
   }
+}
+
+PathCost Dijkstra::Route(std::span<const uint32_t> weight, std::span<const uint32_t> length,
+                         std::span<const Seed> sources, std::span<const Seed> targets) {
+  Begin();
+  if (weight.size() != tail_.size() || length.size() != tail_.size()) return {};
   auto touch = [&](uint32_t v) {
     if (stamp_[v] != current_) {
       stamp_[v] = current_;
@@ -121,6 +142,142 @@ PathCost Dijkstra::Route(std::span<const uint32_t> weight, std::span<const uint3
   const uint64_t len = uint64_t{length_[best_node]} + targets[last_target_seed_].length;
   return PathCost{static_cast<uint32_t>(best),
                   static_cast<uint32_t>(std::min<uint64_t>(len, kInfWeight))};
+}
+
+std::vector<PathCost> Dijkstra::OneToMany(std::span<const uint32_t> weight,
+                                          std::span<const uint32_t> length,
+                                          std::span<const Seed> origin,
+                                          std::span<const std::vector<Seed>> groups,
+                                          bool backward) {
+  Begin();
+  groups_.resize(groups.size());
+  backward_ = backward;
+  std::vector<PathCost> out(groups.size());
+  if (weight.size() != tail_.size() || length.size() != tail_.size()) return out;
+  auto touch = [&](uint32_t v) {
+    if (stamp_[v] != current_) {
+      stamp_[v] = current_;
+      dist_[v] = kInfWeight;
+      pred_[v] = kNone;
+    }
+  };
+
+  using Entry = std::pair<uint64_t, uint32_t>;  // (distance, node or group), a min-heap
+  std::vector<Entry> heap;
+  auto push = [&](uint64_t d, uint32_t v) {
+    heap.emplace_back(d, v);
+    std::push_heap(heap.begin(), heap.end(), std::greater<>());
+  };
+  for (size_t i = 0; i < origin.size(); ++i) {
+    const Seed& s = origin[i];
+    if (s.node >= node_count_) continue;
+    touch(s.node);
+    if (s.weight < dist_[s.node]) {
+      dist_[s.node] = s.weight;
+      length_[s.node] = s.length;
+      seed_[s.node] = static_cast<uint32_t>(i);
+      push(s.weight, s.node);
+    }
+  }
+  // The groups' seeds by node, so that settling a node finds its seeds at once.
+  group_seeds_.clear();
+  for (uint32_t g = 0; g < groups.size(); ++g) {
+    for (uint32_t k = 0; k < groups[g].size(); ++k) {
+      const Seed& s = groups[g][k];
+      if (s.node < node_count_ && s.weight < kInfWeight) {
+        group_seeds_.push_back({s.node, g, k, s.weight, s.length});
+      }
+    }
+  }
+  std::sort(group_seeds_.begin(), group_seeds_.end(),
+            [](const GroupSeed& a, const GroupSeed& b) { return a.node < b.node; });
+  for (uint32_t i = 0; i < group_seeds_.size(); ++i) {
+    const uint32_t v = group_seeds_[i].node;
+    if (target_stamp_[v] != current_) {
+      target_stamp_[v] = current_;
+      target_seed_[v] = i;
+    }
+  }
+  // A group is final once the search has settled every node closer than its best: no path
+  // through a node still to settle can beat it. Groups without a valid seed are final at once.
+  for (GroupBest& b : groups_) b.final = true;
+  for (const GroupSeed& s : group_seeds_) groups_[s.group].final = false;
+  size_t open =
+      std::count_if(groups_.begin(), groups_.end(), [](const GroupBest& b) { return !b.final; });
+  std::vector<Entry> bests;  // (a group's best so far, group), a min-heap; stale entries skipped
+
+  const std::span<const uint32_t> first = backward ? first_in_ : first_out_;
+  const std::span<const uint32_t> arcs = backward ? in_arc_ : arc_;
+  const std::span<const uint32_t> next = backward ? in_tail_ : head_;
+  while (open > 0 && !heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    const auto [d, v] = heap.back();
+    heap.pop_back();
+    if (d != dist_[v]) continue;  // a stale entry: v was reached more cheaply since
+    while (!bests.empty() && bests.front().first <= d) {
+      std::pop_heap(bests.begin(), bests.end(), std::greater<>());
+      GroupBest& b = groups_[bests.back().second];
+      if (!b.final && b.weight == bests.back().first) {
+        b.final = true;
+        --open;
+      }
+      bests.pop_back();
+    }
+    if (open == 0) break;
+    if (target_stamp_[v] == current_) {
+      for (uint32_t i = target_seed_[v]; i < group_seeds_.size() && group_seeds_[i].node == v;
+           ++i) {
+        const GroupSeed& s = group_seeds_[i];
+        GroupBest& b = groups_[s.group];
+        const uint64_t w = d + s.weight;
+        if (b.final || w >= b.weight) continue;  // b.weight starts at kInfWeight
+        b.weight = w;
+        b.length =
+            static_cast<uint32_t>(std::min<uint64_t>(uint64_t{length_[v]} + s.length, kInfWeight));
+        b.node = v;
+        b.seed = s.index;
+        bests.emplace_back(w, s.group);
+        std::push_heap(bests.begin(), bests.end(), std::greater<>());
+      }
+    }
+    for (uint32_t i = first[v]; i < first[v + 1]; ++i) {
+      const uint32_t a = arcs[i], h = next[i];
+      const uint64_t nd = d + weight[a];
+      if (nd >= kInfWeight) continue;  // a closed arc, or a sum past the largest weight
+      touch(h);
+      if (nd < dist_[h]) {
+        dist_[h] = nd;
+        pred_[h] = a;
+        const uint64_t len = uint64_t{length_[v]} + length[a];
+        length_[h] = static_cast<uint32_t>(std::min<uint64_t>(len, kInfWeight));
+        push(nd, h);
+      }
+    }
+  }
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    if (groups_[g].weight < kInfWeight) {
+      out[g] = PathCost{static_cast<uint32_t>(groups_[g].weight), groups_[g].length};
+    }
+  }
+  return out;
+}
+
+Dijkstra::GroupPath Dijkstra::PathTo(size_t group) const {
+  GroupPath path;
+  if (group >= groups_.size() || groups_[group].node == kNone) return path;
+  const GroupBest& b = groups_[group];
+  path.group_seed = b.seed;
+  // The pred chain leads from the group's node back to an origin seed: against the travel
+  // direction forward, with it backward.
+  uint32_t v = b.node;
+  while (pred_[v] != kNone) {
+    const uint32_t a = pred_[v];
+    path.arcs.push_back(a);
+    v = backward_ ? arc_head_[a] : tail_[a];
+  }
+  if (!backward_) std::reverse(path.arcs.begin(), path.arcs.end());
+  path.origin_seed = seed_[v];
+  return path;
 }
 
 std::vector<uint32_t> Dijkstra::LastPath() const {

@@ -305,11 +305,18 @@ core::Result<RoadGraphData> BuildRoadGraph(const RoadNetwork& network) {
   d.edge_point_begin.push_back(static_cast<uint32_t>(d.point_lat.size()));
   d.edge_first_arc.push_back(static_cast<uint32_t>(d.arc_tail.size()));
 
-  // Main component: an edge is in it when its head is.
+  // Main component: an edge is in it when its head is and one of its arcs leaves from it. The
+  // head alone is not enough: a one-way road that nothing leads into (an exit-only lane out of
+  // a car park) can be left for the network but never reached, so a place snapped onto it
+  // would get no ambulance.
   const std::vector<bool> in_main = LargestComponent(n, d.arc_tail, d.arc_head);
   d.edge_flags.resize(edges.size(), 0);
   for (uint32_t e = 0; e < edges.size(); ++e) {
-    if (in_main[edges[e].head_node]) d.edge_flags[e] |= kEdgeInMainComponent;
+    bool tail_in_main = false;
+    for (uint32_t a = d.edge_first_arc[e]; a < d.edge_first_arc[e + 1]; ++a) {
+      tail_in_main = tail_in_main || in_main[d.arc_tail[a]];
+    }
+    if (in_main[edges[e].head_node] && tail_in_main) d.edge_flags[e] |= kEdgeInMainComponent;
   }
 
   // Segment keys for traffic updates.

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "routing/dijkstra.h"
 #include "routing/speed_model.h"
 
 namespace medulla::routing {
@@ -126,6 +127,59 @@ LonLat Along(const RoadGraph& g, const Position& pos) {
   return {a.lon + (b.lon - a.lon) * pos.fraction, a.lat + (b.lat - a.lat) * pos.fraction};
 }
 
+// A route's line from position s to position t: along their one road when `direct` (t on s's
+// edge, further along), otherwise from s to its edge's head, along the edges of `arcs` (input
+// arcs in travel order) and from t's edge's tail to t.
+std::vector<LonLat> RouteLine(const RoadGraph& g, const Position& s, const Position& t, bool direct,
+                              std::span<const uint32_t> arcs) {
+  std::vector<LonLat> line;
+  auto append_points = [&](uint32_t first, uint32_t last) {  // points [first, last]
+    for (uint32_t p = first; p <= last; ++p) line.push_back(PointAt(g, p));
+  };
+  line.push_back(Along(g, s));
+  if (direct) {
+    if (t.point > s.point) append_points(s.point + 1, t.point);
+    line.push_back(Along(g, t));
+    return line;
+  }
+  append_points(s.point + 1, g.edge_point_begin[s.edge + 1] - 1);
+  for (uint32_t arc : arcs) {
+    const uint32_t e = g.EdgeOfArc(arc);
+    append_points(g.edge_point_begin[e] + 1, g.edge_point_begin[e + 1] - 1);
+  }
+  append_points(g.edge_point_begin[t.edge] + 1, t.point);
+  line.push_back(Along(g, t));
+  return line;
+}
+
+// The live weights with one request's closures closed: a private copy of the segment times
+// (so that seeds on a closed segment cannot pass it) and of the arc sums. No metric, since the
+// CCH cannot be re-customised per request, and no arc_dm: closures change no length, so the
+// live weights' arc_dm serves.
+core::Result<Router::Weights> WithClosures(const RoadGraph& g, const Router::Weights& live,
+                                           const Closures& closures) {
+  Router::Weights w;
+  w.hour = live.hour;
+  w.weekend = live.weekend;
+  w.segment_ms = live.segment_ms;
+  w.arc_ms = live.arc_ms;
+  for (const uint32_t p : closures.points) {
+    // Closures come from ResolveClosures; anything else naming no segment is refused rather
+    // than closing a whole edge by mistake.
+    if (p >= g.point_count() || p + 1 >= g.edge_point_begin[g.point_edge[p] + 1]) {
+      return core::Fail(
+          core::InvalidArgument(fmt::format("closure: point {} starts no road segment", p)));
+    }
+    w.segment_ms[p] = kInfWeight;
+    const uint32_t e = g.point_edge[p];
+    // An arc's weight is the saturating sum of its edge's segments: one closed, all closed.
+    for (uint32_t a = g.edge_first_arc[e]; a < g.edge_first_arc[e + 1]; ++a) {
+      w.arc_ms[a] = kInfWeight;
+    }
+  }
+  return w;
+}
+
 }  // namespace
 
 class Router::QueryLease {
@@ -155,6 +209,38 @@ Router::QueryLease Router::Lease() {
     }
   }
   return QueryLease(*this, std::make_unique<CchQuery>(topology_));
+}
+
+class Router::SearchLease {
+ public:
+  SearchLease(Router& r, std::unique_ptr<Dijkstra> d) : router_(r), search_(std::move(d)) {}
+  SearchLease(SearchLease&&) = default;
+  ~SearchLease() {
+    if (!search_) return;
+    std::lock_guard lock(router_.pool_mu_);
+    router_.search_pool_.push_back(std::move(search_));
+  }
+  Dijkstra* operator->() { return search_.get(); }
+
+ private:
+  Router& router_;
+  std::unique_ptr<Dijkstra> search_;
+};
+
+Router::SearchLease Router::LeaseSearch() {
+  {
+    std::lock_guard lock(pool_mu_);
+    if (!search_pool_.empty()) {
+      auto d = std::move(search_pool_.back());
+      search_pool_.pop_back();
+      return SearchLease(*this, std::move(d));
+    }
+  }
+  const RoadGraph& g = *graph_;
+  const ArcGraph arcs{g.node_count(),
+                      {g.arc_tail.begin(), g.arc_tail.end()},
+                      {g.arc_head.begin(), g.arc_head.end()}};
+  return SearchLease(*this, std::make_unique<Dijkstra>(arcs));
 }
 
 Router::Router(std::shared_ptr<const RoadGraph> graph, RouterOptions options)
@@ -335,19 +421,48 @@ core::Result<Snapped> Router::Snap(LonLat where) const {
   return s;
 }
 
-core::Result<RouteAnswer> Router::Route(LonLat from, LonLat to, bool with_geometry) {
+core::Result<RouteAnswer> Router::Route(LonLat from, LonLat to, bool with_geometry,
+                                        const Closures* closures) {
   ASSIGN_OR_RETURN(Snapped a, Snap(from));
   ASSIGN_OR_RETURN(Snapped b, Snap(to));
   const RoadGraph& g = *graph_;
-  const std::shared_ptr<const Weights> w = weights();
+  const std::shared_ptr<const Weights> live = weights();
+  const bool closed = closures && !closures->empty();
+  Weights copy;  // the closures' private weights; empty (nothing copied) without closures
+  if (closed) {
+    ASSIGN_OR_RETURN(copy, WithClosures(g, *live, *closures));
+  }
+  const Weights& w = closed ? copy : *live;
   const std::vector<Position> pa = Directions(g, a), pb = Directions(g, b);
   std::vector<Seed> sources, targets;
   std::vector<uint32_t> source_pos, target_pos;
-  SourceSeeds(g, *w, pa, sources, source_pos);
-  TargetSeeds(g, *w, pb, targets, target_pos);
-  QueryLease query = Lease();
-  const PathCost via_graph = query->Route(*w->metric, sources, targets);
-  const Direct direct = SameRoad(g, *w, pa, pb);
+  SourceSeeds(g, w, pa, sources, source_pos);
+  TargetSeeds(g, w, pb, targets, target_pos);
+  const Direct direct = SameRoad(g, w, pa, pb);
+  PathCost via_graph;
+  std::vector<uint32_t> path;
+  size_t source_seed = 0, target_seed = 0;
+  // The path is unpacked only when the line is asked for and the route is not along one road.
+  auto wants_path = [&] { return with_geometry && via_graph.weight < direct.cost.weight; };
+  if (closed) {
+    SearchLease search = LeaseSearch();
+    via_graph = search->OneToMany(w.arc_ms, live->arc_dm, sources, std::span(&targets, 1),
+                                  /*backward=*/false)[0];
+    if (wants_path()) {
+      Dijkstra::GroupPath p = search->PathTo(0);
+      path = std::move(p.arcs);
+      source_seed = p.origin_seed;
+      target_seed = p.group_seed;
+    }
+  } else {
+    QueryLease query = Lease();
+    via_graph = query->Route(*w.metric, sources, targets);
+    if (wants_path()) {
+      path = query->LastPath(*w.metric);
+      source_seed = query->last_source_seed();
+      target_seed = query->last_target_seed();
+    }
+  }
   const bool use_direct = direct.cost.weight <= via_graph.weight;
   const PathCost best = use_direct ? direct.cost : via_graph;
   if (!best.reachable()) {
@@ -359,35 +474,20 @@ core::Result<RouteAnswer> Router::Route(LonLat from, LonLat to, bool with_geomet
   answer.duration_s = best.weight / 1000.0;
   answer.distance_m = best.length / 10.0;
   if (!with_geometry) return answer;
-  auto& line = answer.geometry;
-  auto append_points = [&](uint32_t first, uint32_t last) {  // points [first, last]
-    for (uint32_t p = first; p <= last; ++p) line.push_back(PointAt(g, p));
-  };
   if (use_direct) {
-    const Position& s = pa[direct.from];
-    const Position& t = pb[direct.to];
-    line.push_back(Along(g, s));
-    if (t.point > s.point) append_points(s.point + 1, t.point);
-    line.push_back(Along(g, t));
-    return answer;
+    answer.geometry = RouteLine(g, pa[direct.from], pb[direct.to], true, {});
+  } else {
+    answer.geometry =
+        RouteLine(g, pa[source_pos[source_seed]], pb[target_pos[target_seed]], false, path);
   }
-  const Position& s = pa[source_pos[query->last_source_seed()]];
-  const Position& t = pb[target_pos[query->last_target_seed()]];
-  line.push_back(Along(g, s));
-  append_points(s.point + 1, g.edge_point_begin[s.edge + 1] - 1);
-  for (uint32_t arc : query->LastPath(*w->metric)) {
-    const uint32_t e = g.EdgeOfArc(arc);
-    append_points(g.edge_point_begin[e] + 1, g.edge_point_begin[e + 1] - 1);
-  }
-  append_points(g.edge_point_begin[t.edge] + 1, t.point);
-  line.push_back(Along(g, t));
   return answer;
 }
 
 core::Result<TableAnswer> Router::Table(std::span<const LonLat> sources,
-                                        std::span<const LonLat> destinations) {
+                                        std::span<const LonLat> destinations,
+                                        const Closures* closures) {
   const RoadGraph& g = *graph_;
-  const std::shared_ptr<const Weights> w = weights();
+  const std::shared_ptr<const Weights> live = weights();
   auto positions = [&](std::span<const LonLat> places,
                        std::string_view side) -> core::Result<std::vector<std::vector<Position>>> {
     std::vector<std::vector<Position>> out;
@@ -403,12 +503,40 @@ core::Result<TableAnswer> Router::Table(std::span<const LonLat> sources,
   };
   ASSIGN_OR_RETURN(auto from, positions(sources, "sources"));
   ASSIGN_OR_RETURN(auto to, positions(destinations, "destinations"));
+  const bool closed = closures && !closures->empty();
+  Weights copy;  // the closures' private weights; empty (nothing copied) without closures
+  if (closed) {
+    ASSIGN_OR_RETURN(copy, WithClosures(g, *live, *closures));
+  }
+  const Weights& w = closed ? copy : *live;
   std::vector<std::vector<Seed>> source_seeds(from.size()), target_seeds(to.size());
   std::vector<uint32_t> ignored;
-  for (size_t i = 0; i < from.size(); ++i) SourceSeeds(g, *w, from[i], source_seeds[i], ignored);
-  for (size_t j = 0; j < to.size(); ++j) TargetSeeds(g, *w, to[j], target_seeds[j], ignored);
-  QueryLease query = Lease();
-  std::vector<PathCost> costs = query->Table(*w->metric, source_seeds, target_seeds);
+  for (size_t i = 0; i < from.size(); ++i) SourceSeeds(g, w, from[i], source_seeds[i], ignored);
+  for (size_t j = 0; j < to.size(); ++j) TargetSeeds(g, w, to[j], target_seeds[j], ignored);
+  std::vector<PathCost> costs;
+  if (closed) {
+    // One search per group on the smaller side: forward from each source when there are no
+    // more rows than columns, else backward from each destination (50 ambulances to one
+    // scene: one search).
+    costs.resize(from.size() * to.size());
+    SearchLease search = LeaseSearch();
+    if (from.size() <= to.size()) {
+      for (size_t i = 0; i < from.size(); ++i) {
+        const std::vector<PathCost> row =
+            search->OneToMany(w.arc_ms, live->arc_dm, source_seeds[i], target_seeds, false);
+        std::copy(row.begin(), row.end(), costs.begin() + i * to.size());
+      }
+    } else {
+      for (size_t j = 0; j < to.size(); ++j) {
+        const std::vector<PathCost> col =
+            search->OneToMany(w.arc_ms, live->arc_dm, target_seeds[j], source_seeds, true);
+        for (size_t i = 0; i < from.size(); ++i) costs[i * to.size() + j] = col[i];
+      }
+    }
+  } else {
+    QueryLease query = Lease();
+    costs = query->Table(*w.metric, source_seeds, target_seeds);
+  }
   TableAnswer answer;
   answer.rows = from.size();
   answer.cols = to.size();
@@ -417,7 +545,7 @@ core::Result<TableAnswer> Router::Table(std::span<const LonLat> sources,
   for (size_t i = 0; i < from.size(); ++i) {
     for (size_t j = 0; j < to.size(); ++j) {
       PathCost c = costs[i * to.size() + j];
-      if (const Direct d = SameRoad(g, *w, from[i], to[j]); d.cost.weight < c.weight) c = d.cost;
+      if (const Direct d = SameRoad(g, w, from[i], to[j]); d.cost.weight < c.weight) c = d.cost;
       if (!c.reachable()) continue;
       answer.durations_s[i * to.size() + j] = c.weight / 1000.0;
       answer.distances_m[i * to.size() + j] = c.length / 10.0;
@@ -462,6 +590,26 @@ core::Result<TrafficReport> Router::UpdateTraffic(std::span<const SpeedUpdate> u
   report.live_after_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return report;
+}
+
+core::Result<Closures> Router::ResolveClosures(
+    std::span<const std::pair<int64_t, int64_t>> segments) const {
+  if (segments.size() > kMaxClosures) {
+    return core::Fail(core::InvalidArgument(
+        fmt::format("{} closures: at most {} per request", segments.size(), kMaxClosures)));
+  }
+  Closures out;
+  for (const auto& [from, to] : segments) {
+    const auto [lo, hi] = graph_->FindSegments(from, to);
+    if (lo == hi) {
+      return core::Fail(core::InvalidArgument(fmt::format(
+          "closure {} -> {}: not a road segment between adjacent OSM nodes in the map", from, to)));
+    }
+    for (size_t k = lo; k < hi; ++k) out.points.push_back(graph_->key_point[k]);
+  }
+  std::sort(out.points.begin(), out.points.end());
+  out.points.erase(std::unique(out.points.begin(), out.points.end()), out.points.end());
+  return out;
 }
 
 }  // namespace medulla::routing

@@ -23,6 +23,8 @@
 
 namespace medulla::routing {
 
+class Dijkstra;
+
 struct LonLat {
   double lon = 0, lat = 0;
 };
@@ -65,6 +67,13 @@ struct SpeedUpdate {
   std::optional<double> speed_kmh;
 };
 
+// Road segments closed for one request only (a crash scene, a blocked bridge), leaving the
+// live weights every other request sees untouched. Made by Router::ResolveClosures.
+struct Closures {
+  std::vector<uint32_t> points;  // the closed segments (their start points), sorted, unique
+  bool empty() const { return points.empty(); }
+};
+
 struct TrafficReport {
   size_t applied = 0;  // segments whose speed changed
   size_t unknown = 0;  // node pairs that are not a segment of the graph (not a road for it)
@@ -84,9 +93,19 @@ class Router {
   // Thread-safe, all of them.
   core::Result<Snapped> Snap(LonLat where) const;
   // NotFound when no road leads from `from` to `to`.
-  core::Result<RouteAnswer> Route(LonLat from, LonLat to, bool with_geometry);
+  // `closures`: segments closed for this request only (null or empty: none). With closures
+  // the answer is computed by a search on a private copy of the weights (milliseconds rather
+  // than microseconds), still exact.
+  core::Result<RouteAnswer> Route(LonLat from, LonLat to, bool with_geometry,
+                                  const Closures* closures = nullptr);
   core::Result<TableAnswer> Table(std::span<const LonLat> sources,
-                                  std::span<const LonLat> destinations);
+                                  std::span<const LonLat> destinations,
+                                  const Closures* closures = nullptr);
+  // The directed segments between adjacent OSM nodes (from, to) as closures. InvalidArgument
+  // naming the first pair that is not a segment of the graph, or more than kMaxClosures.
+  static constexpr size_t kMaxClosures = 10'000;
+  core::Result<Closures> ResolveClosures(
+      std::span<const std::pair<int64_t, int64_t>> segments) const;
   // All or nothing: speeds out of range are refused before anything changes. Returns once the
   // new weights answer queries.
   core::Result<TrafficReport> UpdateTraffic(std::span<const SpeedUpdate> updates);
@@ -119,6 +138,9 @@ class Router {
 
   class QueryLease;
   QueryLease Lease();
+  // A plain search for requests with closures, from its own pool.
+  class SearchLease;
+  SearchLease LeaseSearch();
 
   std::shared_ptr<const RoadGraph> graph_;
   RouterOptions options_;
@@ -132,7 +154,8 @@ class Router {
   Profile profile_;             // GUARDED_BY(update_mu_)
 
   std::mutex pool_mu_;
-  std::vector<std::unique_ptr<CchQuery>> pool_;  // GUARDED_BY(pool_mu_)
+  std::vector<std::unique_ptr<CchQuery>> pool_;         // GUARDED_BY(pool_mu_)
+  std::vector<std::unique_ptr<Dijkstra>> search_pool_;  // GUARDED_BY(pool_mu_)
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

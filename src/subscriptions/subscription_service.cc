@@ -55,18 +55,40 @@ bool Delivers(const SubscriptionSpec& spec) {
          !Ended(spec);
 }
 
+// Whether a resource carries the topic's code in `code` and none of the code system it
+// leaves out.
+bool HasTopicCode(const Topic& topic, const json::Value& resource) {
+  const json::Value* code = resource.is_object() ? resource.Find("code") : nullptr;
+  const json::Value* codings = code && code->is_object() ? code->Find("coding") : nullptr;
+  bool found = topic.code.empty();
+  if (codings && codings->is_array()) {
+    for (const json::Value* c : codings->items()) {
+      if (!c->is_object()) continue;
+      const std::string_view system = c->StringOr("system");
+      if (!topic.excluded_code_system.empty() && system == topic.excluded_code_system) {
+        return false;
+      }
+      if (system == topic.code_system && c->StringOr("code") == topic.code) found = true;
+    }
+  }
+  return found;
+}
+
 // Whether the version is an event of the subscription: its type, not a deletion (R4: "no
 // notification when a resource is deleted"), meeting every filter.
 bool IsEvent(const SubscriptionSpec& spec, const fhir::SearchParameterRegistry& registry,
              const store::VersionRecord& v) {
   if (v.type != spec.resource_type || v.deleted()) return false;
+  const Topic* topic = nullptr;
   if (spec.topic_based) {
-    const Topic* topic = FindTopic(spec.topic);
+    topic = FindTopic(spec.topic);
     if (!topic || (v.version == 1 ? !topic->on_create : !topic->on_update)) return false;
   }
-  if (spec.filters.empty()) return true;
+  const bool coded = topic && (!topic->code.empty() || !topic->excluded_code_system.empty());
+  if (spec.filters.empty() && !coded) return true;
   auto doc = json::Parse(v.body);
   if (!doc) return false;
+  if (coded && !HasTopicCode(*topic, *doc->root())) return false;
   for (const Criteria& c : spec.filters) {
     if (!Matches(c, registry, *doc->root(), v.id, v.last_updated)) return false;
   }

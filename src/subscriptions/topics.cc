@@ -17,7 +17,16 @@ constexpr std::array kTopics{
           .resource_type = "Task",
           .description = "A Task asking a care-team member to acknowledge an alert, created or "
                          "changed (reassigned on escalation, accepted, completed). Filter by "
-                         "owner: Task?owner=Practitioner/ID."},
+                         "owner: Task?owner=Practitioner/ID.",
+          .excluded_code_system = "https://medulla.health/fhir/CodeSystem/dispatch"},
+    Topic{.url = "https://medulla.health/fhir/SubscriptionTopic/dispatch",
+          .title = "Ambulance dispatch",
+          .resource_type = "Task",
+          .description = "An ambulance dispatch (Task) recorded, or its destination changed "
+                         "when a re-evaluation en route found a better hospital (traffic, "
+                         "diversion, ED load). Filter by ambulance: Task?owner=Device/ID.",
+          .code_system = "https://medulla.health/fhir/CodeSystem/dispatch",
+          .code = "ambulance-dispatch"},
 };
 
 }  // namespace

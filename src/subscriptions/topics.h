@@ -15,6 +15,10 @@ struct Topic {
   bool on_create = true;
   bool on_update = true;
   std::string_view description;
+  // Narrows the topic to resources carrying this code in `code` (system|code); empty: any.
+  std::string_view code_system, code;
+  // Leaves out resources carrying a code of this system in `code` (another topic's).
+  std::string_view excluded_code_system;
 };
 
 std::span<const Topic> Topics();

@@ -84,6 +84,8 @@ test('the route table covers the API and every route has a guard', () => {
     'POST /AuditEvent': 'refused', 'POST /auth/token': 'client-assertion', 'GET /metadata': 'self-description',
     'GET /healthz': 'probe', 'POST /telemetry': 'authenticated',
     'GET /routing/route': 'authenticated', 'POST /routing/table': 'authenticated', 'POST /routing/traffic': 'dispatcher',
+    'POST /dispatch/recommend': 'dispatcher', 'POST /$dispatch-recommend': 'dispatcher',
+    'POST /dispatch/positions': 'dispatcher', 'GET /dispatch/state': 'dispatcher',
   };
   for (const [route, guard] of Object.entries(required)) {
     const found = routes.find((r) => `${r.method} ${r.pattern}` === route);

@@ -2,7 +2,8 @@
 // (© OpenStreetMap contributors, ODbL; tests/data/osm/README.md), then a server on that data
 // directory answering GET /routing/route, POST /routing/table and POST /routing/traffic: routes
 // whose geometry and distance make sense, tables that agree with routes, live traffic that is
-// applied whole or not at all, clear 400s for bad input, the role guards, and 501 without a graph.
+// applied whole or not at all, closures for one request only, clear 400s for bad input, the role
+// guards, and 501 without a graph.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -278,6 +279,65 @@ test('closing a street on the route forces a detour; null reopens it', async () 
   }
   const after = await route(A, B, { geometry: false });
   assert.deepEqual(after, before);
+});
+
+test('a closure given per request makes that route longer; the next request without it is as before', async () => {
+  requireGraph();
+  const before = await route(A, B);
+  const closed = `${ON_ROUTE.from}:${ON_ROUTE.to},${ON_ROUTE.to}:${ON_ROUTE.from}`;
+  const res = await getRoute(server, `from=${ll(A)}&to=${ll(B)}&closed=${closed}`);
+  assert.equal(res.status, 200, show(res));
+  const detour = res.json;
+  assert.ok(detour.duration_s > before.duration_s, `closed: ${detour.duration_s} s, open: ${before.duration_s} s`);
+  assert.notDeepEqual(detour.geometry.coordinates, before.geometry.coordinates);
+  const line = detour.geometry.coordinates;
+  assert.ok(metres(line[0], A) < 150 && metres(line[line.length - 1], B) < 150, 'from A to B');
+  // The next request, and the table, without the closure: as before.
+  assert.deepEqual(await route(A, B), before);
+  const open = await postTable(server, { sources: [A], destinations: [B] });
+  assert.equal(open.status, 200, show(open));
+  assert.ok(Math.abs(open.json.durations_s[0][0] - before.duration_s) <= 0.15, show(open));
+  // A table with the same closures agrees with the detour, for 1 x 2 (forward) and 2 x 1.
+  const segments = [[ON_ROUTE.from, ON_ROUTE.to], [ON_ROUTE.to, ON_ROUTE.from]];
+  const row = await postTable(server, { sources: [A], destinations: [B, B], closed: segments });
+  assert.equal(row.status, 200, show(row));
+  const column = await postTable(server, { sources: [A, A], destinations: [B], closed: segments });
+  assert.equal(column.status, 200, show(column));
+  for (const d of [row.json.durations_s[0][0], row.json.durations_s[0][1], column.json.durations_s[0][0], column.json.durations_s[1][0]]) {
+    assert.ok(Math.abs(d - detour.duration_s) <= 0.15, `table ${d} s, route ${detour.duration_s} s`);
+  }
+  assert.deepEqual(await route(A, B), before);
+});
+
+test('malformed or unknown per-request closures are 400s naming the problem', async () => {
+  requireGraph();
+  const base = `from=${ll(A)}&to=${ll(B)}`;
+  const cases = [
+    ['closed=', /FROM:TO/, 'empty'],
+    ['closed=abc', /FROM:TO/, 'not a pair'],
+    [`closed=${ON_ROUTE.from}:${ON_ROUTE.to},`, /item 2/, 'a trailing comma'],
+    [`closed=${ON_ROUTE.from}:${ON_ROUTE.to}:1`, /FROM:TO/, 'three ids'],
+    [`closed=${ON_ROUTE.from}-${ON_ROUTE.to}`, /FROM:TO/, 'a dash'],
+    [`closed=1:2`, /closure 1 -> 2/, 'not a segment of the map'],
+    [`closed=${ON_ROUTE.from}:25239163`, /not a road segment/, 'nodes that are not adjacent'],
+  ];
+  for (const [query, why, what] of cases) {
+    const oo = assertOutcome(await getRoute(server, `${base}&${query}`), 400, what);
+    assert.match(diagnostics(oo), why, `${what}: ${JSON.stringify(oo)}`);
+  }
+  const tables = [
+    ['x', /closed must be an array/, 'a string'],
+    [[[1]], /closed\[0\]/, 'one id'],
+    [[[ON_ROUTE.from, ON_ROUTE.to], ['1', '2']], /closed\[1\]/, 'ids as strings'],
+    [[[1.5, 2]], /closed\[0\]/, 'a fraction'],
+    [[[1, 2]], /closure 1 -> 2/, 'not a segment of the map'],
+    // (The same limit holds for the query parameter, but a URL that long is refused before.)
+    [Array(10_001).fill([ON_ROUTE.from, ON_ROUTE.to]), /at most 10000/, 'too many'],
+  ];
+  for (const [closed, why, what] of tables) {
+    const oo = assertOutcome(await postTable(server, { sources: [A], destinations: [B], closed }), 400, what);
+    assert.match(diagnostics(oo), why, `${what}: ${JSON.stringify(oo)}`);
+  }
 });
 
 test('a malformed traffic body is refused naming its line, and nothing of it is applied', async () => {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <vector>
 
 namespace medulla::routing {
@@ -143,6 +144,128 @@ TEST(DijkstraTest, BadInputIsUnreachable) {
   EXPECT_EQ(dijkstra.Route(net.weight, net.length, from, nowhere).weight, kInfWeight);
   EXPECT_EQ(dijkstra.Route(net.weight, net.length, from, {}).weight, kInfWeight);
   EXPECT_EQ(dijkstra.Route(net.weight, net.length, from, to).weight, 8u);
+}
+
+// The sum of a path's weights, after checking that its arcs join `from` to `to`.
+uint64_t PathWeight(const ArcGraph& graph, std::span<const uint32_t> weight,
+                    std::span<const uint32_t> arcs, uint32_t from, uint32_t to) {
+  uint32_t at = from;
+  uint64_t sum = 0;
+  for (uint32_t a : arcs) {
+    EXPECT_EQ(graph.tail[a], at) << "arc " << a << " does not continue the path";
+    at = graph.head[a];
+    sum += weight[a];
+  }
+  EXPECT_EQ(at, to);
+  return sum;
+}
+
+// Every group's answer and path from one OneToMany against one Route per group: forward, from
+// the origin to the group; backward, from the group to the origin.
+void ExpectOneToManyEqualsRoutes(const ArcGraph& graph, const std::vector<uint32_t>& weight,
+                                 const std::vector<uint32_t>& length,
+                                 const std::vector<Seed>& origin,
+                                 const std::vector<std::vector<Seed>>& groups, bool backward) {
+  Dijkstra many(graph), one(graph);
+  const std::vector<PathCost> got = many.OneToMany(weight, length, origin, groups, backward);
+  ASSERT_EQ(got.size(), groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const PathCost want = backward ? one.Route(weight, length, groups[g], origin)
+                                   : one.Route(weight, length, origin, groups[g]);
+    ASSERT_EQ(got[g].weight, want.weight) << (backward ? "backward" : "forward") << " group " << g;
+    const Dijkstra::GroupPath path = many.PathTo(g);
+    if (!want.reachable()) {
+      EXPECT_TRUE(path.arcs.empty());
+      EXPECT_EQ(path.group_seed, Dijkstra::kNoSeed);
+      continue;
+    }
+    ASSERT_LT(path.origin_seed, origin.size());
+    ASSERT_LT(path.group_seed, groups[g].size());
+    const Seed& o = origin[path.origin_seed];
+    const Seed& s = groups[g][path.group_seed];
+    // The path is a real one and costs what was answered (ties may pick another than Route's).
+    const uint64_t between = backward ? PathWeight(graph, weight, path.arcs, s.node, o.node)
+                                      : PathWeight(graph, weight, path.arcs, o.node, s.node);
+    EXPECT_EQ(o.weight + between + s.weight, got[g].weight) << "group " << g;
+    uint64_t len = o.length + s.length;
+    for (uint32_t a : path.arcs) len += length[a];
+    EXPECT_EQ(len, got[g].length) << "group " << g;
+  }
+}
+
+TEST(DijkstraTest, OneToManyForwardAndBackwardEqualRoutes) {
+  Network net;
+  // Every node alone, two seeds with weights, an empty group, a node out of range.
+  std::vector<std::vector<Seed>> groups;
+  for (uint32_t v = 0; v < 6; ++v) groups.push_back({{v, 0, 0}});
+  groups.push_back({{3, 4, 40}, {2, 9, 90}});
+  groups.push_back({});
+  groups.push_back({{99, 0, 0}});
+  for (const bool backward : {false, true}) {
+    ExpectOneToManyEqualsRoutes(net.graph, net.weight, net.length, {{0, 0, 0}}, groups, backward);
+    ExpectOneToManyEqualsRoutes(net.graph, net.weight, net.length, {{1, 3, 30}, {3, 0, 5}}, groups,
+                                backward);
+    ExpectOneToManyEqualsRoutes(net.graph, net.weight, net.length, {{4, 0, 0}}, groups, backward);
+  }
+  Dijkstra dijkstra(net.graph);
+  // Forward from 0: 3 by 0 -> 1 -> 2 -> 3 (the fast parallel arc first); backward to 0: 2
+  // comes by 2 -> 3 -> 0.
+  const std::vector<std::vector<Seed>> one{{{3, 0, 0}}, {{2, 0, 0}}};
+  EXPECT_EQ(dijkstra.OneToMany(net.weight, net.length, std::vector<Seed>{{0, 0, 0}}, one, false)[0]
+                .weight,
+            23u);
+  EXPECT_EQ(dijkstra.PathTo(0).arcs, (std::vector<uint32_t>{7, 1, 3}));
+  EXPECT_EQ(
+      dijkstra.OneToMany(net.weight, net.length, std::vector<Seed>{{0, 0, 0}}, one, true)[1].weight,
+      6u);
+  EXPECT_EQ(dijkstra.PathTo(1).arcs, (std::vector<uint32_t>{3, 4}));
+  // A Route afterwards forgets the groups' paths.
+  Route(dijkstra, net, {{0, 0, 0}}, {{1, 0, 0}});
+  EXPECT_TRUE(dijkstra.PathTo(1).arcs.empty());
+  EXPECT_EQ(dijkstra.PathTo(1).group_seed, Dijkstra::kNoSeed);
+}
+
+TEST(DijkstraTest, OneToManyWithBadInputIsUnreachable) {
+  Network net;
+  Dijkstra dijkstra(net.graph);
+  std::vector<uint32_t> short_weight(net.weight.begin(), net.weight.end() - 1);
+  const std::vector<std::vector<Seed>> groups{{{1, 0, 0}}, {{2, 0, 0}}};
+  for (const PathCost& c :
+       dijkstra.OneToMany(short_weight, net.length, std::vector<Seed>{{0, 0, 0}}, groups, false)) {
+    EXPECT_FALSE(c.reachable());
+  }
+  for (const PathCost& c : dijkstra.OneToMany(net.weight, net.length, {}, groups, true)) {
+    EXPECT_FALSE(c.reachable());
+  }
+  EXPECT_TRUE(
+      dijkstra.OneToMany(net.weight, net.length, std::vector<Seed>{{0, 0, 0}}, {}, false).empty());
+}
+
+TEST(DijkstraTest, OneToManyEqualsRoutesOnRandomGraphs) {
+  std::mt19937 rng(11);
+  for (int round = 0; round < 20; ++round) {
+    const uint32_t n = 60;
+    ArcGraph graph;
+    graph.node_count = n;
+    std::vector<uint32_t> weight, length;
+    std::uniform_int_distribution<uint32_t> node(0, n - 1), w(0, 50), l(1, 500), closed(0, 9);
+    for (int a = 0; a < 180; ++a) {
+      graph.tail.push_back(node(rng));
+      graph.head.push_back(node(rng));
+      weight.push_back(closed(rng) == 0 ? kInfWeight : w(rng));
+      length.push_back(l(rng));
+    }
+    auto seeds = [&](int count) {
+      std::vector<Seed> out;
+      for (int k = 0; k < count; ++k) out.push_back({node(rng), w(rng), l(rng)});
+      return out;
+    };
+    const std::vector<Seed> origin = seeds(1 + round % 3);
+    std::vector<std::vector<Seed>> groups;
+    for (int g = 0; g < 15; ++g) groups.push_back(seeds(1 + g % 4));
+    ExpectOneToManyEqualsRoutes(graph, weight, length, origin, groups, false);
+    ExpectOneToManyEqualsRoutes(graph, weight, length, origin, groups, true);
+  }
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <ctime>
+#include <thread>
 
 #include "routing/ascii_map.h"
 #include "routing/speed_model.h"
@@ -131,6 +133,193 @@ TEST(RouterTest, ClosedRoadIsAvoidedAndReopened) {
   auto reopened = router->UpdateTraffic(std::vector<SpeedUpdate>{{a, b, std::nullopt}});
   ASSERT_TRUE(reopened.has_value());
   EXPECT_DOUBLE_EQ(RouteSeconds(*router, map.At('a'), map.At('b')), Seconds(map, "ab"));
+}
+
+Closures Close(Router& router, std::vector<std::pair<char, char>> segments) {
+  std::vector<std::pair<int64_t, int64_t>> nodes;
+  for (const auto& [from, to] : segments)
+    nodes.emplace_back(AsciiMap::Node(from), AsciiMap::Node(to));
+  auto closures = router.ResolveClosures(nodes);
+  EXPECT_TRUE(closures.has_value()) << closures.error().message();
+  return closures ? *closures : Closures{};
+}
+
+double ClosedSeconds(Router& router, LonLat from, LonLat to, const Closures& closures) {
+  auto r = router.Route(from, to, false, &closures);
+  EXPECT_TRUE(r.has_value()) << r.error().message();
+  return r ? r->duration_s : -1;
+}
+
+TEST(RouterTest, PerRequestClosureDetoursThatRequestOnly) {
+  const AsciiMap map(kSquare);
+  auto router = OpenRouter(map, {{1, "ab"}, {2, "bcda"}});
+  const Closures closures = Close(*router, {{'a', 'b'}});
+  ASSERT_EQ(closures.points.size(), 1u);
+  auto detour = router->Route(map.At('a'), map.At('b'), true, &closures);
+  ASSERT_TRUE(detour.has_value()) << detour.error().message();
+  EXPECT_DOUBLE_EQ(detour->duration_s, Seconds(map, "adcb"));
+  EXPECT_NEAR(detour->distance_m,
+              map.Metres('a', 'd') + map.Metres('d', 'c') + map.Metres('c', 'b'), 0.3);
+  ASSERT_GE(detour->geometry.size(), 4u);
+  EXPECT_TRUE(Near(detour->geometry.front(), map.At('a')));
+  EXPECT_TRUE(Near(detour->geometry.back(), map.At('b')));
+  for (char via : {'d', 'c'}) {
+    EXPECT_TRUE(std::any_of(detour->geometry.begin(), detour->geometry.end(), [&](LonLat p) {
+      return Near(p, map.At(via));
+    })) << via;
+  }
+  // Only that direction is closed.
+  EXPECT_DOUBLE_EQ(ClosedSeconds(*router, map.At('b'), map.At('a'), closures), Seconds(map, "ba"));
+  // The next request without it, and the live weights, still take the direct road.
+  EXPECT_DOUBLE_EQ(RouteSeconds(*router, map.At('a'), map.At('b')), Seconds(map, "ab"));
+  const Closures none;
+  EXPECT_DOUBLE_EQ(ClosedSeconds(*router, map.At('a'), map.At('b'), none), Seconds(map, "ab"));
+  for (uint32_t ms : router->weights()->arc_ms) EXPECT_NE(ms, kInfWeight);
+  for (uint32_t ms : router->weights()->segment_ms) EXPECT_NE(ms, kInfWeight);
+}
+
+TEST(RouterTest, PerRequestClosureOnTheSegmentOfTheOriginOrTarget) {
+  const AsciiMap map(kSquare);
+  auto router = OpenRouter(map, {{1, "ab"}, {2, "bcda"}});
+  const Closures closures = Close(*router, {{'a', 'b'}});
+  const double ab = Seconds(map, "ab");
+  // From 30% along the closed a -> b: back to a (b -> a is open), and round.
+  const LonLat origin = map.Between('a', 'b', 0.3);
+  EXPECT_NEAR(RouteSeconds(*router, origin, map.At('b')), 0.7 * ab, 0.002);
+  auto r = router->Route(origin, map.At('b'), true, &closures);
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_NEAR(r->duration_s, 0.3 * ab + Seconds(map, "adcb"), 0.002);
+  ASSERT_GE(r->geometry.size(), 2u);
+  EXPECT_TRUE(Near(r->geometry.front(), origin));
+  EXPECT_TRUE(Near(r->geometry[1], map.At('a')));
+  EXPECT_TRUE(Near(r->geometry.back(), map.At('b')));
+  // To 70% along it: round to b, and back along b -> a.
+  EXPECT_NEAR(ClosedSeconds(*router, map.At('a'), map.Between('a', 'b', 0.7), closures),
+              Seconds(map, "adcb") + 0.3 * ab, 0.002);
+  // Both on it, the target further along: not along it, but round the block.
+  EXPECT_NEAR(
+      ClosedSeconds(*router, map.Between('a', 'b', 0.2), map.Between('a', 'b', 0.8), closures),
+      0.2 * ab + Seconds(map, "adcb") + 0.2 * ab, 0.002);
+  EXPECT_NEAR(RouteSeconds(*router, map.Between('a', 'b', 0.2), map.Between('a', 'b', 0.8)),
+              0.6 * ab, 0.002);
+}
+
+TEST(RouterTest, PerRequestClosureCuttingOffTheTarget) {
+  const AsciiMap map("a - b - c");
+  auto router = OpenRouter(map, {{1, "abc"}});
+  const Closures closures = Close(*router, {{'b', 'c'}});
+  auto r = router->Route(map.At('a'), map.At('c'), true, &closures);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), core::Code::kNotFound);
+  // Short of the closure is still reachable. (Not b itself: it snaps to the very start of the
+  // closed b -> c, which no position on a closed segment passes.)
+  const std::vector<LonLat> from{map.At('a')}, to{map.At('c'), map.Between('a', 'b', 0.5)};
+  auto table = router->Table(from, to, &closures);
+  ASSERT_TRUE(table.has_value()) << table.error().message();
+  EXPECT_FALSE(table->durations_s[0].has_value());
+  EXPECT_FALSE(table->distances_m[0].has_value());
+  ASSERT_TRUE(table->durations_s[1].has_value());
+  EXPECT_NEAR(*table->durations_s[1], Seconds(map, "ab") / 2, 0.002);
+  // Backward (more rows than columns) likewise.
+  const std::vector<LonLat> many{map.At('a'), map.Between('a', 'b', 0.5)}, one{map.At('c')};
+  auto column = router->Table(many, one, &closures);
+  ASSERT_TRUE(column.has_value()) << column.error().message();
+  EXPECT_FALSE(column->durations_s[0].has_value());
+  EXPECT_FALSE(column->durations_s[1].has_value());
+  // Without the closure c is there.
+  EXPECT_DOUBLE_EQ(RouteSeconds(*router, map.At('a'), map.At('c')), Seconds(map, "abc"));
+}
+
+TEST(RouterTest, ClosuresNamingNoSegmentAreRefused) {
+  const AsciiMap map("a - b - c");
+  auto router = OpenRouter(map, {{1, "abc"}});
+  const int64_t a = AsciiMap::Node('a'), c = AsciiMap::Node('c');
+  for (const auto& pair : {std::pair<int64_t, int64_t>{a, 42}, {a, c}}) {
+    auto r = router->ResolveClosures(std::span(&pair, 1));
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), core::Code::kInvalidArgument);
+    EXPECT_NE(r.error().message().find(std::to_string(pair.second)), std::string::npos)
+        << r.error().message();
+  }
+  const std::vector<std::pair<int64_t, int64_t>> too_many(Router::kMaxClosures + 1,
+                                                          {a, AsciiMap::Node('b')});
+  auto many = router->ResolveClosures(too_many);
+  ASSERT_FALSE(many.has_value());
+  EXPECT_EQ(many.error().code(), core::Code::kInvalidArgument);
+  // Duplicates are one closure.
+  auto twice = router->ResolveClosures(
+      std::vector<std::pair<int64_t, int64_t>>(2, {AsciiMap::Node('b'), AsciiMap::Node('a')}));
+  ASSERT_TRUE(twice.has_value());
+  EXPECT_EQ(twice->points.size(), 1u);
+  // Points that start no segment (not made by ResolveClosures) are refused too.
+  const Closures bogus{{router->graph().point_count() + 5}};
+  auto r = router->Route(map.At('a'), map.At('c'), false, &bogus);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), core::Code::kInvalidArgument);
+}
+
+TEST(RouterTest, TableWithClosuresEqualsRoutesBothWays) {
+  const AsciiMap map(R"(
+  a - b - c
+  |   |   |
+  d - e - f
+)");
+  auto router = OpenRouter(map, {{1, "abc", {{"highway", "primary"}}},
+                                 {2, "def", {{"highway", "residential"}, {"oneway", "-1"}}},
+                                 {3, "ad"},
+                                 {4, "be", {{"highway", "service"}}},
+                                 {5, "cf"}});
+  const Closures closures = Close(*router, {{'a', 'b'}, {'c', 'b'}, {'e', 'b'}});
+  const std::vector<LonLat> few{map.At('a'), map.Between('e', 'f', 0.5)};
+  const std::vector<LonLat> many{map.At('f'), map.At('d'), map.Between('b', 'c', 0.3), map.At('c'),
+                                 map.Between('a', 'b', 0.6)};
+  int changed = 0;
+  for (const bool rows_first : {true, false}) {  // 2 x 5 (forward), then 5 x 2 (backward)
+    const std::vector<LonLat>& from = rows_first ? few : many;
+    const std::vector<LonLat>& to = rows_first ? many : few;
+    auto table = router->Table(from, to, &closures);
+    ASSERT_TRUE(table.has_value()) << table.error().message();
+    auto open = router->Table(from, to);
+    ASSERT_TRUE(open.has_value());
+    ASSERT_EQ(table->rows, from.size());
+    ASSERT_EQ(table->cols, to.size());
+    for (size_t i = 0; i < from.size(); ++i) {
+      for (size_t j = 0; j < to.size(); ++j) {
+        const size_t k = i * to.size() + j;
+        auto r = router->Route(from[i], to[j], false, &closures);
+        if (!r) {
+          EXPECT_EQ(r.error().code(), core::Code::kNotFound);
+          EXPECT_FALSE(table->durations_s[k].has_value()) << i << "," << j;
+          continue;
+        }
+        ASSERT_TRUE(table->durations_s[k].has_value()) << i << "," << j;
+        EXPECT_DOUBLE_EQ(*table->durations_s[k], r->duration_s) << i << "," << j;
+        EXPECT_DOUBLE_EQ(*table->distances_m[k], r->distance_m) << i << "," << j;
+        changed += *table->durations_s[k] != *open->durations_s[k];
+      }
+    }
+  }
+  EXPECT_GT(changed, 2) << "the closures should change some cells";
+}
+
+TEST(RouterTest, ClosedAndOpenRequestsFromManyThreads) {
+  const AsciiMap map(kSquare);
+  auto router = OpenRouter(map, {{1, "ab"}, {2, "bcda"}});
+  const Closures closures = Close(*router, {{'a', 'b'}});
+  const double open = Seconds(map, "ab"), closed = Seconds(map, "adcb");
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong = 0;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const bool close = (i + t) % 2 == 0;
+        auto r = router->Route(map.At('a'), map.At('b'), true, close ? &closures : nullptr);
+        wrong += !r || r->duration_s != (close ? closed : open);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong, 0);
 }
 
 TEST(RouterTest, NoRouteWhenEveryWayInIsClosed) {
