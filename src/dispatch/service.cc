@@ -14,6 +14,9 @@
 namespace medulla::dispatch {
 namespace {
 
+// How far ahead of the server's clock a report's time may be (clock skew).
+constexpr int64_t kMaxClockAheadMs = 5 * 60'000;
+
 constexpr std::string_view kWatchedTypes[] = {"Location", "HealthcareService", "MeasureReport",
                                               "Device", "Task"};
 
@@ -198,6 +201,7 @@ struct DispatchService::State {
   std::map<std::string, Hospital> locations;          // hospital sites by Location id
   std::map<std::string, ServiceOffer> services;       // by HealthcareService id
   std::map<std::string, HospitalStatus> status;       // latest report by Location id
+  std::map<std::string, std::string> latest_report;   // MeasureReport id -> its Location
   std::map<std::string, Ambulance> ambulances;        // by Device id
   std::map<std::string, TrackedDispatch> dispatches;  // by Task id
 
@@ -250,6 +254,9 @@ int64_t DispatchService::NowMs() const {
 
 core::Status DispatchService::Start() {
   for (std::string_view type : kWatchedTypes) {
+    // Each hospital's newest report only: reports pile up (one per hospital every few
+    // minutes), and only the newest is the status.
+    if (type == "MeasureReport") continue;
     records::QueryParams query;
     if (type == "Task") {
       query.push_back({"code", fmt::format("{}|{}", kDispatchTaskSystem, kDispatchTaskCode)});
@@ -258,6 +265,11 @@ core::Status DispatchService::Start() {
         records_, std::string(type), query,
         [&](const store::VersionRecord& v) { Apply(v.type, v.id, v.body, false); }));
   }
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, site] : state_->locations) stale_locations_.push_back(id);
+  }
+  RefreshStaleStatus();
   ASSIGN_OR_RETURN(auto kept, positions_->Load());
   {
     std::lock_guard lock(mu_);
@@ -275,7 +287,30 @@ core::Status DispatchService::Start() {
 void DispatchService::OnChange(const store::VersionRecord& v) {
   if (!Watched(v.type)) return;
   Apply(v.type, v.id, v.body, v.deleted());
+  if (v.type == "MeasureReport") RefreshStaleStatus();
   if (v.type != "Task" && v.type != "Device") Reevaluate();
+}
+
+void DispatchService::RefreshStaleStatus() {
+  std::vector<std::string> locations;
+  {
+    std::lock_guard lock(mu_);
+    locations.swap(stale_locations_);
+  }
+  for (const std::string& location : locations) {
+    const records::QueryParams query = {
+        {"subject", "Location/" + location}, {"_sort", "-date"}, {"_count", "5"}};
+    auto reply = records_.Search("MeasureReport", query, false);
+    if (!reply) {
+      core::Logger("dispatch")
+          ->warn("status of Location/{} not read: {}", location, reply.error().message());
+      continue;
+    }
+    // The newest complete ones (Apply keeps the newest of those it is given).
+    for (const store::VersionRecord& v : reply->page.resources) {
+      Apply(v.type, v.id, v.body, false);
+    }
+  }
 }
 
 void DispatchService::Apply(const std::string& type, const std::string& id, std::string_view body,
@@ -305,10 +340,25 @@ void DispatchService::Apply(const std::string& type, const std::string& id, std:
     }
   } else if (type == "MeasureReport") {
     auto report = root ? StatusFromMeasureReport(*root) : std::nullopt;
-    if (!report) return;
+    if (!report) {
+      // The latest report of a hospital deleted (or changed into something else): its status
+      // is the newest report left, which RefreshStaleStatus reads outside the lock.
+      if (auto it = s.latest_report.find(id); it != s.latest_report.end()) {
+        s.status.erase(it->second);
+        stale_locations_.push_back(it->second);
+        s.latest_report.erase(it);
+      }
+      return;
+    }
+    // A report dated ahead of the clock would hold its status until that time has passed.
+    if (report->status.reported_ms > NowMs() + kMaxClockAheadMs) return;
     HospitalStatus& kept = s.status[report->location];
     // Reports may arrive out of order (a late batch): the newest measurement wins.
-    if (report->status.reported_ms >= kept.reported_ms) kept = std::move(report->status);
+    if (report->status.reported_ms >= kept.reported_ms) {
+      kept = std::move(report->status);
+      std::erase_if(s.latest_report, [&](const auto& e) { return e.second == report->location; });
+      s.latest_report[id] = report->location;
+    }
   } else if (type == "Device") {
     auto a = root ? AmbulanceFromDevice(*root, id) : std::nullopt;
     if (!a) {
@@ -390,6 +440,18 @@ void DispatchService::Commit(const std::vector<Recommendation>& recommendations,
     const std::string& device = r.ambulances[*r.ambulance].id;
     auto stored = records_.Read("Device", device);
     if (!stored) return done(core::Fail(stored.error()));
+    // The decision may predate another request's dispatch of the same ambulance: what is
+    // stored now decides (If-Match below then guards the moment between this read and the
+    // write).
+    if (auto now_stored = json::Parse(stored->body); now_stored && now_stored->root()) {
+      auto a = AmbulanceFromDevice(*now_stored->root(), device);
+      if (!a || a->status != AmbulanceStatus::kAvailable) {
+        return done(core::Fail(core::Conflict(fmt::format(
+            "Device/{} is no longer available ({}): it was dispatched or changed since the "
+            "recommendation; ask for a new one",
+            device, a ? AmbulanceStatusCode(a->status) : "not an ambulance"))));
+      }
+    }
     auto body = WithStatus(stored->body, AmbulanceStatus::kDispatched);
     if (!body) return done(core::Fail(body.error()));
     bundle += fmt::format(
@@ -403,6 +465,11 @@ void DispatchService::Commit(const std::vector<Recommendation>& recommendations,
   if (entries == 0) return done(std::vector<std::string>(recommendations.size()));
   records_.ProcessBundle(
       bundle, [this, task_entry, done = std::move(done)](core::Result<records::BundleReply> reply) {
+        if (!reply && reply.error().code() == core::Code::kPreconditionFailed) {
+          return done(core::Fail(core::Conflict(
+              "an ambulance was dispatched or changed while this dispatch was being recorded; "
+              "nothing was recorded: ask for a new recommendation")));
+        }
         if (!reply) return done(core::Fail(reply.error()));
         std::vector<std::string> ids(task_entry.size());
         for (size_t i = 0; i < task_entry.size(); ++i) {
@@ -455,6 +522,11 @@ core::Result<std::vector<PositionReport>> DispatchService::ParsePositions(
       const auto range = t->is_string() ? core::ParseFhirDateTimeRange(t->text()) : std::nullopt;
       if (!range) return fail("\"time\" must be an instant such as 2026-11-22T08:00:00Z");
       r.time_ms = range->begin / 1000;
+      // A device with a clock ahead would otherwise pin its ambulance: every later report,
+      // older than this one, would be dropped.
+      if (r.time_ms > now + kMaxClockAheadMs) {
+        return fail("\"time\" is in the future (the device's clock is ahead?)");
+      }
     }
     out.push_back(std::move(r));
   }

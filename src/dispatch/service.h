@@ -110,6 +110,9 @@ class DispatchService {
   struct State;
   int64_t NowMs() const;
   void Apply(const std::string& type, const std::string& id, std::string_view body, bool deleted);
+  // Reads the newest MeasureReports of the locations in stale_locations_ (at start, and when
+  // a hospital's latest report was deleted).
+  void RefreshStaleStatus();
   void Loop();
 
   routing::Router& router_;
@@ -118,7 +121,8 @@ class DispatchService {
   ServiceOptions options_;
 
   mutable std::mutex mu_;
-  std::unique_ptr<State> state_;  // GUARDED_BY(mu_)
+  std::unique_ptr<State> state_;              // GUARDED_BY(mu_)
+  std::vector<std::string> stale_locations_;  // GUARDED_BY(mu_)
 
   std::mutex positions_mu_;  // one position batch stored at a time, in order
 
