@@ -1,5 +1,5 @@
 // Routing on an OSM extract: one-to-one routes with and without geometry, 1 x 20 and 50 x 1
-// tables, a live-traffic update of 10% of the segments, loading the graph file, and plain
+// tables (also with 200 per-request closures), a live-traffic update of 10% of the segments, loading the graph file, and plain
 // Dijkstra on the same pairs as the reference measured in the same run. Each benchmark times
 // queries one by one and reports p50/p99 in microseconds. The extract is MEDULLA_ROUTING_PBF
 // (docs/benchmarks.md uses the whole Porto extract of the shared data set), else the small
@@ -110,6 +110,51 @@ void BM_Table50x1(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_Table50x1)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// Per-request closures: 200 random segments closed for the request only (a search on a private
+// copy of the weights, not the CCH).
+Closures RandomClosures(const RoadGraph& g) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<size_t> key(0, g.key_from.size() - 1);
+  std::vector<std::pair<int64_t, int64_t>> segments;
+  for (int i = 0; i < 200; ++i) {
+    const size_t k = key(rng);
+    segments.emplace_back(g.key_from[k], g.key_to[k]);
+  }
+  return *City().router->ResolveClosures(segments);
+}
+
+void BM_RouteWithClosures(benchmark::State& state) {
+  Porto& p = City();
+  const Closures closed = RandomClosures(*p.graph);
+  TimeEach(state, 500, [&](int i) {
+    auto r = p.router->Route(p.places[2 * i], p.places[2 * i + 1], false, &closed);
+    benchmark::DoNotOptimize(r);
+  });
+}
+BENCHMARK(BM_RouteWithClosures)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+void BM_Table1x20WithClosures(benchmark::State& state) {
+  Porto& p = City();
+  const Closures closed = RandomClosures(*p.graph);
+  const std::vector<LonLat> hospitals(p.places.end() - 20, p.places.end());
+  TimeEach(state, 300, [&](int i) {
+    auto r = p.router->Table({&p.places[i], 1}, hospitals, &closed);
+    benchmark::DoNotOptimize(r);
+  });
+}
+BENCHMARK(BM_Table1x20WithClosures)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+void BM_Table50x1WithClosures(benchmark::State& state) {
+  Porto& p = City();
+  const Closures closed = RandomClosures(*p.graph);
+  const std::vector<LonLat> ambulances(p.places.end() - 70, p.places.end() - 20);
+  TimeEach(state, 300, [&](int i) {
+    auto r = p.router->Table(ambulances, {&p.places[i], 1}, &closed);
+    benchmark::DoNotOptimize(r);
+  });
+}
+BENCHMARK(BM_Table50x1WithClosures)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // The reference: plain Dijkstra between the same nodes the routes snap to.
 void BM_DijkstraReference(benchmark::State& state) {

@@ -20,12 +20,7 @@ core::Unexpected Bad(std::string message) {
 }
 
 std::optional<double> NumberOf(const json::Value* v) {
-  if (!v || !v->is_number()) return std::nullopt;
-  double d = 0;
-  const std::string_view t = v->text();
-  const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), d);
-  if (ec != std::errc() || end != t.data() + t.size() || !std::isfinite(d)) return std::nullopt;
-  return d;
+  return v ? v->NumberValue() : std::nullopt;
 }
 
 std::optional<int64_t> IntegerOf(const json::Value* v) {

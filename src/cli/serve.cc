@@ -92,30 +92,11 @@ mqtt::Disposition Ingested(const std::string& device, const core::Result<rpm::In
   return mqtt::Disposition::kDone;
 }
 
-// Device readings from the MQTT broker: each message is an NDJSON batch published by one
-// device on <prefix>/<device id>. The broker authenticated the device and keeps it to its
-// topic; here its readings must name that device and a patient the record assigns it to.
-// The message is acknowledged to the broker once its readings are durable.
 constexpr std::string_view kDispatchTopicPrefix = "medulla/dispatch/";
 
-// mqtt.password_file's first line; empty when there is none; nullopt when it cannot be read.
-std::optional<std::string> MqttPassword(const Config& config) {
-  if (config.mqtt.password_file.empty()) return std::string();
-  std::FILE* f = std::fopen(config.mqtt.password_file.c_str(), "r");
-  if (!f) return std::nullopt;
-  char buf[1024];
-  const size_t n = std::fread(buf, 1, sizeof buf, f);
-  std::fclose(f);
-  std::string password(buf, n);
-  while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
-    password.pop_back();
-  }
-  return password;
-}
-
-std::unique_ptr<mqtt::Subscriber> StartMqttIngest(const Config& config,
-                                                  rpm::MonitorService& monitoring) {
-  auto log = core::Logger("mqtt");
+// The broker connection both MQTT lanes share: address, login, backpressure. nullopt (logged)
+// when mqtt.password_file cannot be read.
+std::optional<mqtt::SubscriberOptions> MqttConnection(const Config& config) {
   mqtt::SubscriberOptions options;
   const auto colon = config.mqtt.broker.rfind(':');
   options.host = config.mqtt.broker.substr(0, colon);
@@ -123,18 +104,39 @@ std::unique_ptr<mqtt::Subscriber> StartMqttIngest(const Config& config,
     options.host = options.host.substr(1, options.host.size() - 2);
   }
   options.port = config.mqtt.broker.substr(colon + 1);
-  options.topic_filter = config.mqtt.topic;
-  options.client_id = config.mqtt.client_id;
   options.username = config.mqtt.username;
   options.max_unacked = static_cast<size_t>(config.mqtt.max_unacked);
   if (!config.mqtt.password_file.empty()) {
-    auto password = MqttPassword(config);
-    if (!password) {
-      log->error("mqtt.password_file {} cannot be read", config.mqtt.password_file);
-      return nullptr;
+    std::FILE* f = std::fopen(config.mqtt.password_file.c_str(), "r");
+    if (!f) {
+      core::Logger("mqtt")->error("mqtt.password_file {} cannot be read",
+                                  config.mqtt.password_file);
+      return std::nullopt;
     }
-    options.password = std::move(*password);
+    char buf[1024];
+    const size_t n = std::fread(buf, 1, sizeof buf, f);
+    std::fclose(f);
+    options.password.assign(buf, n);
+    while (!options.password.empty() &&
+           (options.password.back() == '\n' || options.password.back() == '\r')) {
+      options.password.pop_back();
+    }
   }
+  return options;
+}
+
+// Device readings from the MQTT broker: each message is an NDJSON batch published by one
+// device on <prefix>/<device id>. The broker authenticated the device and keeps it to its
+// topic; here its readings must name that device and a patient the record assigns it to.
+// The message is acknowledged to the broker once its readings are durable.
+std::unique_ptr<mqtt::Subscriber> StartMqttIngest(const Config& config,
+                                                  rpm::MonitorService& monitoring) {
+  auto log = core::Logger("mqtt");
+  auto connection = MqttConnection(config);
+  if (!connection) return nullptr;
+  mqtt::SubscriberOptions options = std::move(*connection);
+  options.topic_filter = config.mqtt.topic;
+  options.client_id = config.mqtt.client_id;
   log->info("taking device readings from the MQTT broker at {} on {}", config.mqtt.broker,
             options.topic_filter);
   return std::make_unique<mqtt::Subscriber>(
@@ -202,18 +204,12 @@ core::Result<std::unique_ptr<dispatch::DispatchService>> OpenDispatch(
 std::unique_ptr<mqtt::Subscriber> StartDispatchFeed(const Config& config, routing::Router& router,
                                                     dispatch::DispatchService& dispatcher) {
   auto log = core::Logger("mqtt");
-  mqtt::SubscriberOptions options;
-  const auto colon = config.mqtt.broker.rfind(':');
-  options.host = config.mqtt.broker.substr(0, colon);
-  if (options.host.size() > 2 && options.host.front() == '[') {
-    options.host = options.host.substr(1, options.host.size() - 2);
-  }
-  options.port = config.mqtt.broker.substr(colon + 1);
+  auto connection = MqttConnection(config);
+  if (!connection) return nullptr;
+  mqtt::SubscriberOptions options = std::move(*connection);
   options.topic_filter = std::string(kDispatchTopicPrefix) + "+";
   // Its own persistent session (MQTT 3.1.1 client ids are at most 23 characters).
   options.client_id = config.mqtt.client_id.substr(0, 14) + "-dispatch";
-  options.username = config.mqtt.username;
-  options.password = MqttPassword(config).value_or("");
   log->info("taking live traffic and ambulance positions from the MQTT broker at {} on {}",
             config.mqtt.broker, options.topic_filter);
   return std::make_unique<mqtt::Subscriber>(

@@ -1,6 +1,5 @@
 #include "dispatch/fhir_mapping.h"
 
-#include <charconv>
 #include <cmath>
 
 #include "core/time.h"
@@ -37,12 +36,7 @@ bool HasCoding(const json::Value* concepts, std::string_view system, std::string
 }
 
 std::optional<double> Number(const json::Value* v) {
-  if (!v || !v->is_number()) return std::nullopt;
-  double d = 0;
-  const std::string_view t = v->text();
-  const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), d);
-  if (ec != std::errc() || end != t.data() + t.size() || !std::isfinite(d)) return std::nullopt;
-  return d;
+  return v ? v->NumberValue() : std::nullopt;
 }
 
 }  // namespace

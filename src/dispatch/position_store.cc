@@ -13,14 +13,7 @@ core::Result<std::unique_ptr<PositionStore>> PositionStore::Open(const std::stri
                                                                  const std::string& vfs,
                                                                  int reserve_bytes) {
   std::unique_ptr<PositionStore> s(new PositionStore());
-  ASSIGN_OR_RETURN(s->db_, Db::Open(path.empty() ? ":memory:" : path, false, vfs));
-  if (reserve_bytes > 0 &&
-      sqlite3_file_control(s->db_->handle(), "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve_bytes) !=
-          SQLITE_OK) {
-    return core::Fail(s->db_->Error("reserve bytes for encryption"));
-  }
-  // synchronous=NORMAL in WAL mode: a committed report survives the process being killed.
-  RETURN_IF_ERROR(s->db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+  ASSIGN_OR_RETURN(s->db_, Db::OpenSideFile(path, vfs, reserve_bytes));
   RETURN_IF_ERROR(
       s->db_->Exec("CREATE TABLE IF NOT EXISTS ambulance_position ("
                    "device TEXT PRIMARY KEY, lon REAL NOT NULL, lat REAL NOT NULL, "

@@ -95,20 +95,13 @@ std::string_view TypeCode(const json::Value& entry) {
 
 std::optional<double> Decimal(const json::Value& entry, std::string_view key) {
   const json::Value* v = entry.Find(key);
-  if (!v || !v->is_number()) return std::nullopt;
-  try {
-    return std::stod(std::string(v->text()));
-  } catch (...) {
-    return std::nullopt;
-  }
+  return v ? v->NumberValue() : std::nullopt;
 }
 
-std::optional<TrackedDispatch> TrackedFromTask(const json::Value& task, const std::string& id,
-                                               int64_t version) {
+std::optional<TrackedDispatch> TrackedFromTask(const json::Value& task, const std::string& id) {
   if (!IsDispatchTask(task) || !InProgress(task.StringOr("status"))) return std::nullopt;
   TrackedDispatch d;
   d.task = id;
-  d.version = version;
   auto owner = LocalId(task.Find("owner"), "Device");
   if (!owner) return std::nullopt;
   d.ambulance = *owner;
@@ -371,9 +364,8 @@ void DispatchService::Apply(const std::string& type, const std::string& id, std:
     }
     s.ambulances[id] = std::move(*a);
   } else if (type == "Task") {
-    // v.version is not known here for loads through Apply(); TrackedFromTask keeps 0 and the
-    // rewrite reads the Task again anyway.
-    auto d = root ? TrackedFromTask(*root, id, 0) : std::nullopt;
+    // A rewrite reads the Task again (its version, its dispatcher's edits) before writing.
+    auto d = root ? TrackedFromTask(*root, id) : std::nullopt;
     if (d) {
       s.dispatches[id] = std::move(*d);
     } else {

@@ -53,7 +53,6 @@ struct RecommendRequest {
 // A dispatch in progress: its Task, as the service follows it.
 struct TrackedDispatch {
   std::string task;  // Task id
-  int64_t version = 0;
   Incident incident;
   std::string ambulance;          // Device id
   std::string hospital;           // Location id

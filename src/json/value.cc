@@ -1,5 +1,7 @@
 #include "json/value.h"
 
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <new>
 
@@ -133,6 +135,16 @@ const Value* Value::Find(std::string_view key) const {
 
 Value* Value::Find(std::string_view key) {
   return const_cast<Value*>(static_cast<const Value*>(this)->Find(key));
+}
+
+std::optional<double> Value::NumberValue() const {
+  if (kind_ != Kind::kNumber) return std::nullopt;
+  double d = 0;
+  const auto [end, ec] = std::from_chars(text_.data(), text_.data() + text_.size(), d);
+  if (ec != std::errc() || end != text_.data() + text_.size() || !std::isfinite(d)) {
+    return std::nullopt;
+  }
+  return d;
 }
 
 std::string_view Value::StringOr(std::string_view key, std::string_view fallback) const {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory_resource>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -36,6 +37,8 @@ class Value {
   Value* Find(std::string_view key);
   // Convenience: the member's text when it is a string, else empty.
   std::string_view StringOr(std::string_view key, std::string_view fallback = {}) const;
+  // A number's value as a finite double; nullopt for anything else (or beyond double's range).
+  std::optional<double> NumberValue() const;
 
  private:
   friend class Document;

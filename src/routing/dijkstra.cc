@@ -64,35 +64,54 @@ void Dijkstra::Begin() {
   }
 }
 
-PathCost Dijkstra::Route(std::span<const uint32_t> weight, std::span<const uint32_t> length,
-                         std::span<const Seed> sources, std::span<const Seed> targets) {
-  Begin();
-  if (weight.size() != tail_.size() || length.size() != tail_.size()) return {};
-  auto touch = [&](uint32_t v) {
-    if (stamp_[v] != current_) {
-      stamp_[v] = current_;
-      dist_[v] = kInfWeight;
-      pred_[v] = kNone;
-    }
-  };
+void Dijkstra::Touch(uint32_t v) {
+  if (stamp_[v] != current_) {
+    stamp_[v] = current_;
+    dist_[v] = kInfWeight;
+    pred_[v] = kNone;
+  }
+}
 
-  using Entry = std::pair<uint64_t, uint32_t>;  // (distance, node), a min-heap
-  std::vector<Entry> heap;
-  auto push = [&](uint64_t d, uint32_t v) {
-    heap.emplace_back(d, v);
-    std::push_heap(heap.begin(), heap.end(), std::greater<>());
-  };
-  for (size_t i = 0; i < sources.size(); ++i) {
-    const Seed& s = sources[i];
+void Dijkstra::Push(uint64_t d, uint32_t v) {
+  heap_.emplace_back(d, v);
+  std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+}
+
+void Dijkstra::SeedOrigins(std::span<const Seed> origins) {
+  heap_.clear();
+  for (size_t i = 0; i < origins.size(); ++i) {
+    const Seed& s = origins[i];
     if (s.node >= node_count_) continue;
-    touch(s.node);
+    Touch(s.node);
     if (s.weight < dist_[s.node]) {
       dist_[s.node] = s.weight;
       length_[s.node] = s.length;
       seed_[s.node] = static_cast<uint32_t>(i);
-      push(s.weight, s.node);
+      Push(s.weight, s.node);
     }
   }
+}
+
+void Dijkstra::Relax(uint32_t v, uint64_t d, uint32_t arc, uint32_t head,
+                     std::span<const uint32_t> weight, std::span<const uint32_t> length,
+                     uint64_t bound) {
+  const uint64_t nd = d + weight[arc];  // a closed arc makes nd >= kInfWeight >= bound
+  if (nd >= bound) return;
+  Touch(head);
+  if (nd < dist_[head]) {
+    dist_[head] = nd;
+    pred_[head] = arc;
+    const uint64_t len = uint64_t{length_[v]} + length[arc];
+    length_[head] = static_cast<uint32_t>(std::min<uint64_t>(len, kInfWeight));
+    Push(nd, head);
+  }
+}
+
+PathCost Dijkstra::Route(std::span<const uint32_t> weight, std::span<const uint32_t> length,
+                         std::span<const Seed> sources, std::span<const Seed> targets) {
+  Begin();
+  if (weight.size() != tail_.size() || length.size() != tail_.size()) return {};
+  SeedOrigins(sources);
   for (size_t i = 0; i < targets.size(); ++i) {
     const Seed& s = targets[i];
     if (s.node >= node_count_) continue;
@@ -108,10 +127,10 @@ PathCost Dijkstra::Route(std::span<const uint32_t> weight, std::span<const uint3
 
   uint64_t best = kInfWeight;
   uint32_t best_node = kNone;
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
-    const auto [d, v] = heap.back();
-    heap.pop_back();
+  while (!heap_.empty()) {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+    const auto [d, v] = heap_.back();
+    heap_.pop_back();
     if (d != dist_[v]) continue;  // a stale entry: v was reached more cheaply since
     if (d >= best) break;         // nothing left can beat the best target
     if (target_stamp_[v] == current_ && d + target_weight_[v] < best) {
@@ -119,17 +138,7 @@ PathCost Dijkstra::Route(std::span<const uint32_t> weight, std::span<const uint3
       best_node = v;
     }
     for (uint32_t i = first_out_[v]; i < first_out_[v + 1]; ++i) {
-      const uint32_t a = arc_[i], h = head_[i];
-      const uint64_t nd = d + weight[a];  // a closed arc makes nd >= kInfWeight
-      if (nd >= best) continue;
-      touch(h);
-      if (nd < dist_[h]) {
-        dist_[h] = nd;
-        pred_[h] = a;
-        const uint64_t len = uint64_t{length_[v]} + length[a];
-        length_[h] = static_cast<uint32_t>(std::min<uint64_t>(len, kInfWeight));
-        push(nd, h);
-      }
+      Relax(v, d, arc_[i], head_[i], weight, length, best);
     }
   }
   if (best_node == kNone) return {};
@@ -154,31 +163,7 @@ std::vector<PathCost> Dijkstra::OneToMany(std::span<const uint32_t> weight,
   backward_ = backward;
   std::vector<PathCost> out(groups.size());
   if (weight.size() != tail_.size() || length.size() != tail_.size()) return out;
-  auto touch = [&](uint32_t v) {
-    if (stamp_[v] != current_) {
-      stamp_[v] = current_;
-      dist_[v] = kInfWeight;
-      pred_[v] = kNone;
-    }
-  };
-
-  using Entry = std::pair<uint64_t, uint32_t>;  // (distance, node or group), a min-heap
-  std::vector<Entry> heap;
-  auto push = [&](uint64_t d, uint32_t v) {
-    heap.emplace_back(d, v);
-    std::push_heap(heap.begin(), heap.end(), std::greater<>());
-  };
-  for (size_t i = 0; i < origin.size(); ++i) {
-    const Seed& s = origin[i];
-    if (s.node >= node_count_) continue;
-    touch(s.node);
-    if (s.weight < dist_[s.node]) {
-      dist_[s.node] = s.weight;
-      length_[s.node] = s.length;
-      seed_[s.node] = static_cast<uint32_t>(i);
-      push(s.weight, s.node);
-    }
-  }
+  SeedOrigins(origin);
   // The groups' seeds by node, so that settling a node finds its seeds at once.
   group_seeds_.clear();
   for (uint32_t g = 0; g < groups.size(); ++g) {
@@ -204,15 +189,16 @@ std::vector<PathCost> Dijkstra::OneToMany(std::span<const uint32_t> weight,
   for (const GroupSeed& s : group_seeds_) groups_[s.group].final = false;
   size_t open =
       std::count_if(groups_.begin(), groups_.end(), [](const GroupBest& b) { return !b.final; });
-  std::vector<Entry> bests;  // (a group's best so far, group), a min-heap; stale entries skipped
+  std::vector<std::pair<uint64_t, uint32_t>>
+      bests;  // (a group's best so far, group), a min-heap; stale entries skipped
 
   const std::span<const uint32_t> first = backward ? first_in_ : first_out_;
   const std::span<const uint32_t> arcs = backward ? in_arc_ : arc_;
   const std::span<const uint32_t> next = backward ? in_tail_ : head_;
-  while (open > 0 && !heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
-    const auto [d, v] = heap.back();
-    heap.pop_back();
+  while (open > 0 && !heap_.empty()) {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+    const auto [d, v] = heap_.back();
+    heap_.pop_back();
     if (d != dist_[v]) continue;  // a stale entry: v was reached more cheaply since
     while (!bests.empty() && bests.front().first <= d) {
       std::pop_heap(bests.begin(), bests.end(), std::greater<>());
@@ -241,17 +227,7 @@ std::vector<PathCost> Dijkstra::OneToMany(std::span<const uint32_t> weight,
       }
     }
     for (uint32_t i = first[v]; i < first[v + 1]; ++i) {
-      const uint32_t a = arcs[i], h = next[i];
-      const uint64_t nd = d + weight[a];
-      if (nd >= kInfWeight) continue;  // a closed arc, or a sum past the largest weight
-      touch(h);
-      if (nd < dist_[h]) {
-        dist_[h] = nd;
-        pred_[h] = a;
-        const uint64_t len = uint64_t{length_[v]} + length[a];
-        length_[h] = static_cast<uint32_t>(std::min<uint64_t>(len, kInfWeight));
-        push(nd, h);
-      }
+      Relax(v, d, arcs[i], next[i], weight, length, kInfWeight);
     }
   }
   for (size_t g = 0; g < groups_.size(); ++g) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "routing/path_types.h"
@@ -57,9 +58,18 @@ class Dijkstra {
 
   // Starts a query: a fresh stamp, and the last query's answers forgotten.
   void Begin();
+  // Shared by Route and OneToMany: v's entry made valid for this query; a heap push; the
+  // origin seeds put on the (emptied) heap; arc relaxed from v settled at d, unless the new
+  // distance reaches `bound`.
+  void Touch(uint32_t v);
+  void Push(uint64_t d, uint32_t v);
+  void SeedOrigins(std::span<const Seed> origins);
+  void Relax(uint32_t v, uint64_t d, uint32_t arc, uint32_t head, std::span<const uint32_t> weight,
+             std::span<const uint32_t> length, uint64_t bound);
 
   uint32_t node_count_;
-  std::vector<uint32_t> tail_, arc_head_;  // per input arc
+  std::vector<std::pair<uint64_t, uint32_t>> heap_;  // (distance, node), a min-heap
+  std::vector<uint32_t> tail_, arc_head_;            // per input arc
   // Forward adjacency: the arcs leaving v are arc_[first_out_[v] .. first_out_[v + 1]].
   std::vector<uint32_t> first_out_, arc_, head_;
   // Backward adjacency (OneToMany backward): the arcs entering v are

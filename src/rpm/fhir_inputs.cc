@@ -1,6 +1,5 @@
 #include "rpm/fhir_inputs.h"
 
-#include <charconv>
 #include <cmath>
 
 #include "core/time.h"
@@ -10,12 +9,7 @@ namespace medulla::rpm {
 namespace {
 
 std::optional<double> Number(const json::Value* v) {
-  if (!v || !v->is_number()) return std::nullopt;
-  double d = 0;
-  const auto t = v->text();
-  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), d);
-  if (ec != std::errc() || !std::isfinite(d)) return std::nullopt;
-  return d;
+  return v ? v->NumberValue() : std::nullopt;
 }
 
 // The patient id of a "Patient/ID" reference, else empty.

@@ -13,14 +13,7 @@ core::Result<std::unique_ptr<CursorStore>> CursorStore::Open(const std::string& 
                                                              const std::string& vfs,
                                                              int reserve_bytes) {
   std::unique_ptr<CursorStore> s(new CursorStore());
-  ASSIGN_OR_RETURN(s->db_, Db::Open(path.empty() ? ":memory:" : path, false, vfs));
-  if (reserve_bytes > 0 &&
-      sqlite3_file_control(s->db_->handle(), "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve_bytes) !=
-          SQLITE_OK) {
-    // Room at the end of each page for the encrypted VFS's salt and tag (only when created).
-    return core::Fail(s->db_->Error("reserve bytes for encryption"));
-  }
-  RETURN_IF_ERROR(s->db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+  ASSIGN_OR_RETURN(s->db_, Db::OpenSideFile(path, vfs, reserve_bytes));
   RETURN_IF_ERROR(
       s->db_->Exec("CREATE TABLE IF NOT EXISTS subscription_cursor ("
                    "id TEXT PRIMARY KEY, seq INTEGER NOT NULL, events INTEGER NOT NULL, "

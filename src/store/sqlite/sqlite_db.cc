@@ -4,6 +4,18 @@
 
 namespace medulla::store::sqlite {
 
+core::Result<std::unique_ptr<Db>> Db::OpenSideFile(const std::string& path, const std::string& vfs,
+                                                   int reserve_bytes) {
+  ASSIGN_OR_RETURN(auto db, Open(path.empty() ? ":memory:" : path, false, vfs));
+  if (reserve_bytes > 0 && sqlite3_file_control(db->handle(), "main", SQLITE_FCNTL_RESERVE_BYTES,
+                                                &reserve_bytes) != SQLITE_OK) {
+    // Room at the end of each page for the encrypted VFS's salt and tag.
+    return core::Fail(db->Error("reserve bytes for encryption"));
+  }
+  RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+  return db;
+}
+
 core::Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only,
                                            const std::string& vfs) {
   sqlite3* handle = nullptr;

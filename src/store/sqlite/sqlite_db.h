@@ -56,6 +56,12 @@ class Stmt {
 
 class Db {
  public:
+  // A small file of its own beside the record (subscription cursors, ambulance positions):
+  // `path` empty is in memory (tests); `vfs` and `reserve_bytes` seal it like the record
+  // (encrypted_vfs.h; the reserve takes effect when the file is created). WAL with
+  // synchronous=NORMAL: a committed write survives the process being killed.
+  static core::Result<std::unique_ptr<Db>> OpenSideFile(const std::string& path,
+                                                        const std::string& vfs, int reserve_bytes);
   // `vfs`: an SQLite VFS name, empty for the default (tests inject faults through their own).
   static core::Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only,
                                                 const std::string& vfs = "");
